@@ -1,0 +1,35 @@
+# Pixashot for Cloud Run. `make run` starts the service locally; `make test` runs every test.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/pixashot
+SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PKGS_BROWSER := chromium-headless-shell fonts-liberation fonts-dejavu-core
+
+.PHONY: build run test deps-browser clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./function/cmd/pixashot
+
+# Installs Debian's headless Chromium if no browser is there yet.
+deps-browser:
+	@if [ -z "$$CHROME_PATH" ] && [ ! -x /usr/bin/chromium-headless-shell ] && [ ! -x /usr/bin/chromium ]; then \
+		echo "Installing Chromium from Debian's packages..."; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(PKGS_BROWSER); \
+	fi
+
+# Local run on embedded defaults: no cloud account. A dev token is generated
+# unless AUTH_TOKEN is set.
+run: build deps-browser
+	@token="$${AUTH_TOKEN:-$$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')}"; \
+	port="$${PORT:-8080}"; \
+	echo "Pixashot on http://localhost:$$port  (dev token: $$token)"; \
+	echo "Try:  curl -H 'Authorization: Bearer $$token' -H 'Content-Type: application/json' \\"; \
+	echo "        -d '{\"url\":\"https://example.com\"}' -o shot.png http://localhost:$$port/capture"; \
+	AUTH_TOKEN="$$token" PORT="$$port" exec ./$(BIN)
+
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+clean:
+	rm -rf bin captures

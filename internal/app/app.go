@@ -1,0 +1,99 @@
+// Package app assembles an instance from its configuration: the egress guard,
+// the browser, the capture engine and the HTTP server.
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/admission"
+	"github.com/pixashot/pixashot-cloudrun/internal/auth"
+	"github.com/pixashot/pixashot-cloudrun/internal/browser"
+	"github.com/pixashot/pixashot-cloudrun/internal/capture"
+	"github.com/pixashot/pixashot-cloudrun/internal/config"
+	"github.com/pixashot/pixashot-cloudrun/internal/egress"
+	"github.com/pixashot/pixashot-cloudrun/internal/options"
+	"github.com/pixashot/pixashot-cloudrun/internal/server"
+)
+
+// App is one running instance.
+type App struct {
+	Browsers *browser.Manager
+	Guard    *egress.Guard
+	handler  http.Handler
+	closers  []func()
+}
+
+// Options lets tests replace parts that have no environment variable.
+type Options struct {
+	Logger   *slog.Logger
+	Resolver egress.Resolver // the guard's DNS; nil is the system resolver
+}
+
+// ErrNoAuth is a start with no way to authenticate anyone: the original turned
+// auth off in that case; this service refuses to start.
+var ErrNoAuth = errors.New("no authentication configured: set AUTH_TOKEN or AUTH_SECRET_PROJECT")
+
+// New builds the instance and starts its browser; it returns when the browser
+// answers, so an instance is warm before it takes traffic.
+func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
+	log := opt.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if len(cfg.AuthTokens) == 0 {
+		return nil, ErrNoAuth
+	}
+	a := &App{}
+	a.Guard = egress.New(egress.Config{
+		AllowCIDRs: cfg.EgressAllowCIDRs,
+		AllowPorts: cfg.EgressAllowPorts,
+		Resolver:   opt.Resolver,
+		Logger:     log,
+		MaxBytes:   cfg.EgressMaxBytes,
+		MaxConns:   cfg.EgressMaxConns,
+	})
+	// The default browser context serves no capture, but it gets a guard
+	// session too: nothing in the browser is ever without one.
+	def, err := a.Guard.Open("default-context")
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, def.Close)
+	a.Browsers = browser.New(browser.Config{
+		ExecPath:     cfg.ChromePath,
+		ProxyURL:     def.ProxyURL(),
+		RecycleAfter: cfg.RecycleAfter,
+		NoSandbox:    cfg.NoSandbox,
+		Logger:       log,
+	})
+	a.closers = append([]func(){a.Browsers.Close}, a.closers...)
+	if err := a.Browsers.Start(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	srv := &server.Server{
+		Auth:         auth.NewStatic(cfg.AuthTokens),
+		Engine:       &capture.Engine{Browsers: a.Browsers, Guard: a.Guard, Logger: log},
+		Gate:         admission.New(cfg.MaxConcurrency, cfg.QueueSize, cfg.QueueWait),
+		Ready:        a.Browsers.Ready,
+		Limits:       options.Limits{MaxTimeout: cfg.CaptureTimeout},
+		Timeout:      cfg.CaptureTimeout,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		Logger:       log,
+	}
+	a.handler = srv.Handler()
+	return a, nil
+}
+
+// Handler serves every route.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Close stops the browser and the guard.
+func (a *App) Close() {
+	for _, c := range a.closers {
+		c()
+	}
+}

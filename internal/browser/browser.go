@@ -1,0 +1,354 @@
+// Package browser owns the instance's headless Chrome: it starts it when the
+// instance starts, notices when it dies, replaces it after a number of
+// captures, and hands out fresh incognito tabs.
+package browser
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/target"
+	"github.com/chromedp/chromedp"
+)
+
+// Config is what the manager needs to start Chrome.
+type Config struct {
+	ExecPath     string
+	ProxyURL     string // the guard session of the default browser context
+	RecycleAfter int64  // captures per Chrome process; 0 never recycles
+	NoSandbox    bool
+	StartTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+// ErrUnavailable means no browser could be had in time.
+var ErrUnavailable = errors.New("browser unavailable")
+
+// Manager hands out tabs of the current Chrome and replaces it when needed.
+type Manager struct {
+	cfg    Config
+	reaper *reaper
+
+	mu       sync.Mutex
+	cur      *instance
+	starting chan struct{} // closed when the start under way ends
+	closed   bool
+}
+
+// instance is one Chrome process.
+type instance struct {
+	ctx    context.Context // the browser's root chromedp context
+	cancel func()
+	pid    int
+
+	mu      sync.Mutex
+	uses    int64
+	active  int
+	retired bool // no new tabs; close when active reaches 0
+}
+
+// New returns a manager; Start launches the first browser.
+func New(cfg Config) *Manager {
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Manager{cfg: cfg, reaper: startReaper(cfg.Logger)}
+}
+
+// Start launches Chrome and waits until it answers.
+func (m *Manager) Start(ctx context.Context) error {
+	_, err := m.current(ctx)
+	return err
+}
+
+// current returns the live instance, starting one if there is none. Only one
+// start runs at a time; other callers wait for it within their own deadline.
+func (m *Manager) current(ctx context.Context) (*instance, error) {
+	for {
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			return nil, ErrUnavailable
+		}
+		if inst := m.cur; inst != nil && inst.ctx.Err() == nil {
+			m.mu.Unlock()
+			return inst, nil
+		}
+		wait := m.starting
+		if wait == nil {
+			wait = make(chan struct{})
+			m.starting = wait
+			m.mu.Unlock()
+			inst, err := m.launch()
+			m.mu.Lock()
+			if err == nil {
+				m.install(inst)
+			}
+			m.starting = nil
+			m.mu.Unlock()
+			close(wait)
+			if err != nil {
+				return nil, err
+			}
+			return inst, nil
+		}
+		m.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+		}
+	}
+}
+
+// install makes inst current and retires the one it replaces; m.mu is held.
+func (m *Manager) install(inst *instance) {
+	old := m.cur
+	m.cur = inst
+	if old != nil {
+		old.retire()
+	}
+	go m.watch(inst)
+}
+
+// watch notices a Chrome that went away without being asked, and starts a new
+// one straight away so the next request does not pay for the start.
+func (m *Manager) watch(inst *instance) {
+	<-inst.ctx.Done()
+	inst.mu.Lock()
+	retired := inst.retired
+	inst.mu.Unlock()
+	m.mu.Lock()
+	died := m.cur == inst && !m.closed
+	if died {
+		m.cur = nil
+	}
+	m.mu.Unlock()
+	if died && !retired {
+		m.cfg.Logger.Error("browser exited unexpectedly; starting a new one", "event", "browser_died", "pid", inst.pid)
+		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StartTimeout)
+		defer cancel()
+		if _, err := m.current(ctx); err != nil {
+			m.cfg.Logger.Error("browser restart failed", "event", "browser_restart_failed", "error", err)
+		}
+	}
+}
+
+func (m *Manager) launch() (*instance, error) {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], hardening(m.cfg.ProxyURL)...)
+	opts = append(opts,
+		chromedp.ExecPath(m.cfg.ExecPath),
+		chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
+			// Its own process group, so a recycle can take every helper with it.
+			if cmd.SysProcAttr == nil {
+				cmd.SysProcAttr = &syscall.SysProcAttr{}
+			}
+			cmd.SysProcAttr.Setpgid = true
+		}),
+	)
+	if m.cfg.NoSandbox {
+		opts = append(opts, chromedp.NoSandbox)
+	}
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(m.quiet), chromedp.WithErrorf(m.quiet))
+	cancel := func() {
+		bcancel()
+		acancel()
+	}
+	started := make(chan error, 1)
+	t0 := time.Now()
+	go func() { started <- chromedp.Do(bctx) }()
+	select {
+	case err := <-started:
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("%w: start: %w", ErrUnavailable, err)
+		}
+	case <-time.After(m.cfg.StartTimeout):
+		cancel()
+		return nil, fmt.Errorf("%w: start timed out after %s", ErrUnavailable, m.cfg.StartTimeout)
+	}
+	inst := &instance{ctx: bctx, cancel: cancel}
+	if p := chromedp.FromContext(bctx).Browser.Process(); p != nil {
+		inst.pid = p.Pid
+		m.reaper.track(p.Pid)
+	}
+	// The default context serves no capture; downloads are refused everywhere.
+	_, _ = chromedp.CallBrowser(bctx, browser.SetDownloadBehavior,
+		browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorDeny})
+	m.cfg.Logger.Info("browser started", "pid", inst.pid, "ms", time.Since(t0).Milliseconds())
+	return inst, nil
+}
+
+// quiet drops chromedp's chatter about events it does not know; real
+// failures surface as errors of the calls.
+func (m *Manager) quiet(format string, args ...any) {
+	m.cfg.Logger.Debug(fmt.Sprintf(format, args...), "component", "chromedp")
+}
+
+// retire stops new tabs on inst and closes it once its tabs are done.
+func (inst *instance) retire() {
+	inst.mu.Lock()
+	inst.retired = true
+	idle := inst.active == 0
+	inst.mu.Unlock()
+	if idle {
+		inst.close()
+	}
+}
+
+func (inst *instance) close() {
+	inst.cancel()
+	if inst.pid > 0 {
+		// Helpers of a killed Chrome can outlive it; take the whole group.
+		_ = syscall.Kill(-inst.pid, syscall.SIGKILL)
+	}
+}
+
+// Tab is one page in its own incognito browser context.
+type Tab struct {
+	Ctx     context.Context
+	inst    *instance
+	cancel  context.CancelFunc
+	release sync.Once
+}
+
+// TabOptions configure the browser context of a tab.
+type TabOptions struct {
+	ProxyURL string // the capture's own guard session
+}
+
+// NewTab opens a page in a new incognito browser context whose traffic goes
+// to opts.ProxyURL. Nothing of it (cookies, storage, cache, service workers)
+// outlives Close.
+func (m *Manager) NewTab(ctx context.Context, opts TabOptions) (*Tab, error) {
+	inst, err := m.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	inst.mu.Lock()
+	inst.active++
+	inst.uses++
+	recycle := m.cfg.RecycleAfter > 0 && inst.uses == m.cfg.RecycleAfter
+	inst.mu.Unlock()
+	if recycle {
+		go m.replace(inst)
+	}
+	tctx, cancel := chromedp.NewContext(inst.ctx, chromedp.WithNewBrowserContext(func(p *target.CreateBrowserContextParams) {
+		p.ProxyServer = opts.ProxyURL
+		p.ProxyBypassList = "<-loopback>"
+	}))
+	t := &Tab{Ctx: tctx, inst: inst, cancel: cancel}
+	// Opening the tab must respect the caller's deadline, but the tab's own
+	// context must not inherit it: cancelling that closes the tab.
+	done := make(chan error, 1)
+	go func() { done <- chromedp.Do(tctx) }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		t.Close()
+		return nil, fmt.Errorf("%w: open tab: %w", ErrUnavailable, err)
+	}
+	if bc := chromedp.FromContext(tctx).BrowserContextID; bc != "" {
+		_, _ = chromedp.CallBrowser(tctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+			Behavior: browser.SetDownloadBehaviorBehaviorDeny, BrowserContextID: bc})
+	}
+	return t, nil
+}
+
+// BrowserContextID is the incognito context of the tab.
+func (t *Tab) BrowserContextID() cdp.BrowserContextID {
+	return chromedp.FromContext(t.Ctx).BrowserContextID
+}
+
+// Close closes the page and disposes of its browser context. It blocks until
+// Chrome confirms, so callers that need speed run it after the response.
+func (t *Tab) Close() {
+	t.release.Do(func() {
+		t.cancel()
+		inst := t.inst
+		inst.mu.Lock()
+		inst.active--
+		closeNow := inst.retired && inst.active == 0
+		inst.mu.Unlock()
+		if closeNow {
+			inst.close()
+		}
+	})
+}
+
+// replace starts a new Chrome while the old one keeps serving, then swaps.
+func (m *Manager) replace(old *instance) {
+	inst, err := m.launch()
+	if err != nil {
+		m.cfg.Logger.Error("browser recycle failed; keeping the old one", "error", err)
+		return
+	}
+	m.mu.Lock()
+	if m.closed || m.cur != old {
+		m.mu.Unlock()
+		inst.close()
+		return
+	}
+	m.install(inst)
+	m.mu.Unlock()
+	m.cfg.Logger.Info("browser recycled", "old_pid", old.pid, "new_pid", inst.pid)
+}
+
+// Ready reports whether the current browser answers within ctx.
+func (m *Manager) Ready(ctx context.Context) bool {
+	m.mu.Lock()
+	inst := m.cur
+	m.mu.Unlock()
+	if inst == nil || inst.ctx.Err() != nil {
+		return false
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := chromedp.CallBrowser(inst.ctx, browser.GetVersion, cdp.Empty{})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err == nil
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// PID is the process id of the current Chrome (0 if none); for tests and logs.
+func (m *Manager) PID() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cur == nil {
+		return 0
+	}
+	return m.cur.pid
+}
+
+// Close stops the browser.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	m.closed = true
+	inst := m.cur
+	m.cur = nil
+	m.mu.Unlock()
+	if inst != nil {
+		inst.close()
+	}
+	m.reaper.stop()
+}

@@ -1,0 +1,234 @@
+// Package capture renders one request in a fresh incognito tab whose traffic
+// goes through its own egress-guard session, and returns the bytes.
+package capture
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/security"
+	"github.com/chromedp/chromedp"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
+	brw "github.com/pixashot/pixashot-cloudrun/internal/browser"
+	"github.com/pixashot/pixashot-cloudrun/internal/egress"
+	"github.com/pixashot/pixashot-cloudrun/internal/options"
+	"github.com/pixashot/pixashot-cloudrun/internal/useragent"
+)
+
+// Engine captures pages.
+type Engine struct {
+	Browsers *brw.Manager
+	Guard    *egress.Guard
+	Logger   *slog.Logger
+}
+
+// Result is a finished capture.
+type Result struct {
+	Data   []byte
+	Egress egress.Stats
+}
+
+// Capture renders o within ctx's deadline. The returned release closes the tab
+// and the guard session; call it after the response is written, so disposal
+// is off the client's critical path. release is never nil.
+func (e *Engine) Capture(ctx context.Context, id string, o *options.Options) (*Result, func(), error) {
+	sess, err := e.Guard.Open(id)
+	if err != nil {
+		return nil, func() {}, err
+	}
+	tab, err := e.Browsers.NewTab(ctx, brw.TabOptions{ProxyURL: sess.ProxyURL()})
+	if err != nil {
+		sess.Close()
+		return nil, func() {}, classify(ctx, err)
+	}
+	release := func() {
+		tab.Close()
+		sess.Close()
+	}
+	// Every step runs on the tab, bounded by the request's deadline; the tab
+	// itself outlives an expired step so release can close it cleanly.
+	tctx, cancel := context.WithCancel(tab.Ctx)
+	stop := context.AfterFunc(ctx, cancel)
+	defer func() {
+		stop()
+		cancel()
+	}()
+	if dl, ok := ctx.Deadline(); ok {
+		var c2 context.CancelFunc
+		tctx, c2 = context.WithDeadline(tctx, dl)
+		defer c2()
+	}
+	data, err := e.render(tctx, tab, o)
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			err = ctx.Err()
+		}
+		return nil, release, classify(tctx, err)
+	}
+	return &Result{Data: data, Egress: sess.Stats()}, release, nil
+}
+
+func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options) ([]byte, error) {
+	w, err := newWatch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := setup(ctx, tab.BrowserContextID(), o); err != nil {
+		return nil, err
+	}
+	if err := newInterceptor(o).start(ctx); err != nil {
+		return nil, err
+	}
+	if err := navigate(ctx, w, o); err != nil {
+		return nil, err
+	}
+	if err := prepare(ctx, w, o); err != nil {
+		return nil, err
+	}
+	return output(ctx, o)
+}
+
+// setup applies everything the page must see from its first byte: viewport,
+// user agent, colour scheme, background, position, TLS policy.
+func setup(ctx context.Context, bc cdp.BrowserContextID, o *options.Options) error {
+	mobile := o.UserAgentDevice == "mobile"
+	steps := []chromedp.Action[chromedp.Void]{
+		call(emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+			Width: int64(o.WindowWidth), Height: int64(o.WindowHeight), DeviceScaleFactor: o.PixelDensity, Mobile: mobile,
+		}),
+	}
+	ua := o.UserAgent
+	if ua == "" && o.UseRandomUserAgent {
+		ua = useragent.Random(o.UserAgentDevice, o.UserAgentPlatform, o.UserAgentBrowser)
+	}
+	if ua != "" {
+		steps = append(steps, call(emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: ua}))
+	}
+	if o.DarkMode {
+		steps = append(steps, call(emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
+		}))
+	}
+	if o.OmitBackground && o.Format != "jpeg" {
+		steps = append(steps, call(transparentBackground, transparentParams{}))
+	}
+	if g := o.Geolocation; g != nil {
+		steps = append(steps,
+			browserCall(browser.SetPermission, browser.SetPermissionParams{
+				Permission: &browser.PermissionDescriptor{Name: "geolocation"}, Setting: browser.PermissionSettingGranted, BrowserContextID: bc,
+			}),
+			call(emulation.SetGeolocationOverride, emulation.SetGeolocationOverrideParams{
+				Latitude: new(g.Latitude), Longitude: new(g.Longitude), Accuracy: new(g.Accuracy),
+			}))
+	}
+	if o.IgnoreHTTPSErrors {
+		// Per target: the other captures of this browser keep checking.
+		steps = append(steps, call(security.SetIgnoreCertificateErrors, security.SetIgnoreCertificateErrorsParams{Ignore: true}))
+	}
+	return chromedp.Do(ctx, steps...)
+}
+
+// navigate loads the target and waits as the client asked. A navigation the
+// guard refused, or that failed, is a NavigationError with no detail: the
+// detail (refused, DNS, connection refused) would make this a port scanner.
+func navigate(ctx context.Context, w *watch, o *options.Options) error {
+	target := o.URL
+	if o.HTMLContent != "" {
+		target = htmlURL
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, o.WaitForTimeout)
+	defer cancel()
+	res, err := chromedp.Call(waitCtx, page.Navigate, page.NavigateParams{URL: target})
+	switch {
+	case err != nil:
+		return waitErr(ctx, err, "the page did not start loading within wait_for_timeout")
+	case res.ErrorText != "" || w.refused(res.LoaderID):
+		return navigationFailed()
+	case res.IsDownload:
+		return apierror.New(http.StatusBadGateway, apierror.Navigation, "the target is a download, not a page")
+	}
+	if err := w.loaded(waitCtx, res.LoaderID); err != nil {
+		return waitErr(ctx, err, "the page did not finish loading within wait_for_timeout")
+	}
+	if w.refused(res.LoaderID) {
+		return navigationFailed()
+	}
+	// Network idle is best effort: a page that polls forever is still captured.
+	_ = w.idle(waitCtx, idleLimit(o.WaitForNetwork))
+	return ctx.Err()
+}
+
+func idleLimit(mode string) int {
+	if mode == "mostly_idle" || mode == "network_mostly_idle" {
+		return 2
+	}
+	return 0
+}
+
+func navigationFailed() error {
+	return apierror.New(http.StatusBadGateway, apierror.Navigation, "the target could not be loaded")
+}
+
+// waitErr turns a wait that ran out into a 504 unless the whole capture ended
+// for another reason.
+func waitErr(ctx context.Context, err error, msg string) error {
+	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return apierror.New(http.StatusGatewayTimeout, apierror.CaptureTimeout, msg)
+	}
+	return err
+}
+
+// classify maps what is left after the steps to the contract's errors.
+func classify(ctx context.Context, err error) error {
+	var ae *apierror.Error
+	switch {
+	case errors.As(err, &ae):
+		return err
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return &apierror.Error{Status: http.StatusGatewayTimeout, Type: apierror.CaptureTimeout,
+			Message: "the capture did not finish within the time limit", Cause: err}
+	case errors.Is(err, brw.ErrUnavailable):
+		return &apierror.Error{Status: http.StatusServiceUnavailable, Type: apierror.Overloaded,
+			Message: "the browser is restarting; retry shortly", RetryAfter: time.Second, Cause: err}
+	}
+	return &apierror.Error{Status: http.StatusInternalServerError, Type: apierror.Internal,
+		Message: "the capture failed", Cause: err}
+}
+
+// transparentBackground is Emulation.setDefaultBackgroundColorOverride with an
+// alpha of 0 that is really sent: cdp.RGBA omits a zero alpha, which Chrome
+// reads as the default, opaque.
+var transparentBackground = cdp.Command[transparentParams, cdp.Empty]{Method: emulation.CommandSetDefaultBackgroundColorOverride}
+
+type transparentParams struct {
+	Color struct {
+		R int     `json:"r"`
+		G int     `json:"g"`
+		B int     `json:"b"`
+		A float64 `json:"a"`
+	} `json:"color"`
+}
+
+// call is an action that sends one command to the tab.
+func call[P, R any](cmd cdp.Command[P, R], p P) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, cmd, p)
+		return err
+	})
+}
+
+// browserCall sends one command to the browser.
+func browserCall[P, R any](cmd cdp.Command[P, R], p P) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.CallBrowser(ctx, cmd, p)
+		return err
+	})
+}

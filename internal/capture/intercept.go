@@ -1,0 +1,147 @@
+package capture
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/options"
+)
+
+// htmlOrigin is where html_content is served from: an https origin that exists
+// only inside the tab (fulfilled by the interceptor, never on the network), so
+// user HTML never runs from file:// and sees no other request's files. Being
+// https, it is a secure context, as a real page would be.
+const htmlOrigin = "https://render.pixashot.invalid"
+
+// htmlURL is the document of an html_content capture.
+const htmlURL = htmlOrigin + "/"
+
+// refusedSchemes are intercepted and failed wherever they appear in a page.
+// Chrome already refuses most of them from an http(s) page; this is the belt.
+var refusedSchemes = []string{"file:", "filesystem:", "view-source:", "chrome:", "chrome-extension:", "devtools:", "ftp:"}
+
+// interceptor decides the requests the tab pauses. Only requests matching its
+// patterns pause, so an ordinary capture pays nothing per request.
+type interceptor struct {
+	html       []byte
+	blockMedia bool
+	headers    []*fetch.HeaderEntry
+	headerPat  string // origin pattern the custom headers are scoped to
+}
+
+func newInterceptor(o *options.Options) *interceptor {
+	ic := &interceptor{blockMedia: o.BlockMedia}
+	if o.HTMLContent != "" {
+		ic.html = []byte(o.HTMLContent)
+	}
+	if len(o.CustomHeaders) > 0 && o.URL != "" {
+		if u, err := url.Parse(o.URL); err == nil {
+			// Headers go to the target's origin only: never to a third party
+			// the page embeds, nor to where a redirect leads.
+			ic.headerPat = strings.ToLower(u.Scheme) + "://" + escapePattern(strings.ToLower(u.Host)) + "/*"
+			for name, val := range o.CustomHeaders {
+				ic.headers = append(ic.headers, &fetch.HeaderEntry{Name: name, Value: val})
+			}
+		}
+	}
+	return ic
+}
+
+// escapePattern escapes the wildcard characters of a Fetch URL pattern.
+func escapePattern(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`)
+	return r.Replace(s)
+}
+
+func (ic *interceptor) patterns() []*fetch.RequestPattern {
+	var ps []*fetch.RequestPattern
+	for _, s := range refusedSchemes {
+		ps = append(ps, &fetch.RequestPattern{URLPattern: s + "*"})
+	}
+	if ic.html != nil {
+		ps = append(ps, &fetch.RequestPattern{URLPattern: htmlOrigin + "/*"})
+	}
+	if ic.blockMedia {
+		for _, t := range []network.ResourceType{network.ResourceTypeImage, network.ResourceTypeMedia} {
+			ps = append(ps, &fetch.RequestPattern{URLPattern: "*", ResourceType: t})
+		}
+	}
+	if ic.headerPat != "" {
+		ps = append(ps, &fetch.RequestPattern{URLPattern: ic.headerPat})
+	}
+	return ps
+}
+
+// start enables interception and answers paused requests until ctx ends.
+func (ic *interceptor) start(ctx context.Context) error {
+	paused := chromedp.Events(ctx, fetch.RequestPaused)
+	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: ic.patterns()}); err != nil {
+		return err
+	}
+	go func() {
+		for ev, err := range paused {
+			if err != nil {
+				return
+			}
+			ic.decide(ctx, &ev)
+		}
+	}()
+	return nil
+}
+
+func (ic *interceptor) decide(ctx context.Context, ev *fetch.EventRequestPaused) {
+	u := ev.Request.URL
+	id := ev.RequestID
+	var err error
+	switch {
+	case !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://"):
+		_, err = chromedp.Call(ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: id, ErrorReason: network.ErrorReasonAccessDenied})
+	case ic.html != nil && strings.HasPrefix(u, htmlOrigin+"/"):
+		if u == htmlURL && ev.ResourceType == network.ResourceTypeDocument {
+			_, err = chromedp.Call(ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{
+				RequestID: id, ResponseCode: http.StatusOK, Body: ic.html,
+				ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: "text/html; charset=utf-8"}},
+			})
+		} else {
+			// The synthetic origin has nothing else on it.
+			_, err = chromedp.Call(ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{RequestID: id, ResponseCode: http.StatusNotFound})
+		}
+	case ic.blockMedia && (ev.ResourceType == network.ResourceTypeImage || ev.ResourceType == network.ResourceTypeMedia):
+		_, err = chromedp.Call(ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: id, ErrorReason: network.ErrorReasonBlockedByClient})
+	case ic.headers != nil:
+		_, err = chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: id, Headers: ic.withHeaders(ev.Request.Headers)})
+	default:
+		_, err = chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: id})
+	}
+	_ = err // the tab may be gone; a stuck request ends with the capture deadline
+}
+
+// withHeaders merges the custom headers into the request's own, replacing any
+// of the same name.
+func (ic *interceptor) withHeaders(h network.Headers) []*fetch.HeaderEntry {
+	out := make([]*fetch.HeaderEntry, 0, len(h)+len(ic.headers))
+	for name, v := range h {
+		if ic.overrides(name) {
+			continue
+		}
+		if s, ok := v.(string); ok {
+			out = append(out, &fetch.HeaderEntry{Name: name, Value: s})
+		}
+	}
+	return append(out, ic.headers...)
+}
+
+func (ic *interceptor) overrides(name string) bool {
+	for _, h := range ic.headers {
+		if strings.EqualFold(h.Name, name) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,193 @@
+package capture
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
+	"github.com/pixashot/pixashot-cloudrun/internal/options"
+)
+
+// prepare runs what happens between load and capture, in the original's order:
+// the client's script, the selector wait, the interactions, animations, delay.
+func prepare(ctx context.Context, w *watch, o *options.Options) error {
+	if o.CustomJS != "" {
+		if err := runScript(ctx, o.CustomJS); err != nil {
+			return err
+		}
+	}
+	if o.WaitForSelector != "" {
+		if err := waitSelector(ctx, "wait_for_selector", o.WaitForSelector, o.WaitForTimeout); err != nil {
+			return err
+		}
+	}
+	for i, it := range o.Interactions {
+		if err := interact(ctx, w, fmt.Sprintf("interactions[%d]", i), it, o.WaitForTimeout); err != nil {
+			return err
+		}
+	}
+	if o.WaitForAnimation {
+		if err := waitAnimations(ctx, o.WaitForTimeout); err != nil {
+			return err
+		}
+	}
+	return sleep(ctx, o.DelayCapture)
+}
+
+// runScript evaluates the client's JavaScript as page script (under the same
+// egress policy as the page) and awaits a returned promise.
+func runScript(ctx context.Context, js string) error {
+	_, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](js, chromedp.EvalAwaitPromise))
+	var ex *chromedp.ExceptionError
+	if errors.As(err, &ex) {
+		return apierror.Invalid("custom_js", "threw an exception: "+truncate(ex.Error(), 200))
+	}
+	return err
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// visibleJS tells whether sel matches an element that takes up space; it
+// returns "invalid" for a selector the page cannot parse.
+const visibleJS = `(sel) => {
+	let el;
+	try { el = document.querySelector(sel); } catch (e) { return "invalid"; }
+	if (!el) return "";
+	const r = el.getBoundingClientRect();
+	const s = getComputedStyle(el);
+	return (r.width > 0 && r.height > 0 && s.visibility !== "hidden") ? "visible" : "";
+}`
+
+// waitSelector polls until sel matches a visible element, for at most limit.
+func waitSelector(ctx context.Context, field, sel string, limit time.Duration) error {
+	wctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for {
+		state, err := callJS[string](wctx, visibleJS, sel)
+		switch {
+		case err != nil:
+			return waitErr(ctx, err, field+" did not match a visible element within wait_for_timeout")
+		case state == "invalid":
+			return apierror.Invalid(field, "is not a valid CSS selector")
+		case state == "visible":
+			return nil
+		}
+		if err := sleep(wctx, 50*time.Millisecond); err != nil {
+			return waitErr(ctx, err, field+" did not match a visible element within wait_for_timeout")
+		}
+	}
+}
+
+// centerJS scrolls the element into view and returns its centre in viewport
+// coordinates, for the mouse.
+const centerJS = `(sel) => {
+	const el = document.querySelector(sel);
+	el.scrollIntoView({block: "center", inline: "center"});
+	const r = el.getBoundingClientRect();
+	return [r.left + r.width / 2, r.top + r.height / 2];
+}`
+
+func interact(ctx context.Context, w *watch, field string, it options.Interaction, limit time.Duration) error {
+	if it.Selector != "" && it.Action != "wait_for" {
+		if err := waitSelector(ctx, field+".selector", it.Selector, limit); err != nil {
+			return err
+		}
+	}
+	switch it.Action {
+	case "click":
+		return chromedp.Do(ctx, chromedp.Click(chromedp.CSS(it.Selector)))
+	case "type":
+		return chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(it.Selector), it.Text))
+	case "hover":
+		xy, err := callJS[[2]float64](ctx, centerJS, it.Selector)
+		if err != nil {
+			return err
+		}
+		return chromedp.Do(ctx, chromedp.MouseEvent(chromedp.MouseMoved, xy[0], xy[1]))
+	case "scroll":
+		if it.Selector != "" {
+			return chromedp.Do(ctx, chromedp.ScrollIntoView(chromedp.CSS(it.Selector)))
+		}
+		_, err := callJS[chromedp.Void](ctx, "(x, y) => window.scrollTo(x, y)", it.X, it.Y)
+		return err
+	case "wait_for":
+		return waitFor(ctx, w, field, it.WaitFor)
+	}
+	return apierror.Invalid(field+".action", "is not supported")
+}
+
+func waitFor(ctx context.Context, w *watch, field string, wf *options.WaitFor) error {
+	switch wf.Type {
+	case "timeout":
+		return sleep(ctx, wf.Duration)
+	case "selector":
+		return waitSelector(ctx, field+".wait_for.value", wf.Selector, time.Until(deadline(ctx)))
+	}
+	// Network waits are best effort, like the one after load.
+	wctx, cancel := context.WithTimeout(ctx, wf.Duration)
+	defer cancel()
+	_ = w.idle(wctx, idleLimit(wf.Type))
+	return ctx.Err()
+}
+
+func deadline(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d
+	}
+	return time.Now().Add(time.Minute)
+}
+
+// animationsJS resolves when every running animation that will end has ended
+// (infinite ones are skipped) and two frames have been painted, or after ms.
+const animationsJS = `(ms) => Promise.race([
+	Promise.all(document.getAnimations()
+		.filter(a => { const t = a.effect && a.effect.getComputedTiming(); return !t || t.endTime !== Infinity; })
+		.map(a => a.finished.catch(() => {})))
+		.then(() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))),
+	new Promise(r => setTimeout(r, ms)),
+])`
+
+func waitAnimations(ctx context.Context, limit time.Duration) error {
+	_, err := callJS[chromedp.Void](ctx, animationsJS, limit.Milliseconds())
+	return err
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// callJS applies the JavaScript function fn to args (passed as JSON, never
+// spliced into code as text) in the page and awaits a returned promise.
+func callJS[T any](ctx context.Context, fn string, args ...any) (T, error) {
+	enc := make([]string, len(args))
+	for i, a := range args {
+		b, err := json.Marshal(a)
+		if err != nil {
+			var zero T
+			return zero, err
+		}
+		enc[i] = string(b)
+	}
+	return chromedp.Run(ctx, chromedp.Evaluate[T]("("+fn+")("+strings.Join(enc, ",")+")", chromedp.EvalAwaitPromise))
+}

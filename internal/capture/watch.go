@@ -1,0 +1,123 @@
+package capture
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/egress"
+)
+
+// quietWindow is how long the network must stay quiet to count as idle; the
+// same 500 ms Chrome and Playwright use for networkidle.
+const quietWindow = 500 * time.Millisecond
+
+// watch follows one tab's network and lifecycle events. It is fed by
+// chromedp.Listen, in the order Chrome sent the events, and never blocks.
+type watch struct {
+	mu         sync.Mutex
+	changed    chan struct{} // closed and replaced on every change
+	inflight   map[network.RequestID]bool
+	lastChange time.Time
+	lifecycle  map[cdp.LoaderID]map[string]bool
+	blocked    map[cdp.LoaderID]bool // main documents the egress guard refused
+}
+
+func newWatch(ctx context.Context) (*watch, error) {
+	w := &watch{
+		changed:    make(chan struct{}),
+		inflight:   map[network.RequestID]bool{},
+		lastChange: time.Now(),
+		lifecycle:  map[cdp.LoaderID]map[string]bool{},
+		blocked:    map[cdp.LoaderID]bool{},
+	}
+	return w, chromedp.Listen(ctx, w.on)
+}
+
+func (w *watch) on(ev any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch ev := ev.(type) {
+	case *network.EventRequestWillBeSent:
+		w.inflight[ev.RequestID] = true
+	case *network.EventLoadingFinished:
+		delete(w.inflight, ev.RequestID)
+	case *network.EventLoadingFailed:
+		delete(w.inflight, ev.RequestID)
+	case *network.EventResponseReceived:
+		if ev.Type == network.ResourceTypeDocument && ev.Response != nil {
+			if _, ok := ev.Response.Headers[egress.BlockedHeader]; ok {
+				w.blocked[ev.LoaderID] = true
+			}
+		}
+		return
+	case *page.EventLifecycleEvent:
+		m := w.lifecycle[ev.LoaderID]
+		if m == nil {
+			m = map[string]bool{}
+			w.lifecycle[ev.LoaderID] = m
+		}
+		m[ev.Name] = true
+	default:
+		return
+	}
+	w.lastChange = time.Now()
+	close(w.changed)
+	w.changed = make(chan struct{})
+}
+
+// until waits for cond (checked under the lock) or ctx. It returns how long
+// cond still wants to wait; a positive value re-arms a timer, so conditions
+// that depend on time (a quiet window) need no events to become true.
+func (w *watch) until(ctx context.Context, cond func(now time.Time) time.Duration) error {
+	for {
+		w.mu.Lock()
+		wait := cond(time.Now())
+		ch := w.changed
+		w.mu.Unlock()
+		if wait <= 0 {
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ch:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+		t.Stop()
+	}
+}
+
+// loaded waits for the load event of the document of loader.
+func (w *watch) loaded(ctx context.Context, loader cdp.LoaderID) error {
+	return w.until(ctx, func(time.Time) time.Duration {
+		if w.lifecycle[loader]["load"] {
+			return 0
+		}
+		return time.Hour
+	})
+}
+
+// idle waits until at most max requests have been in flight for quietWindow.
+func (w *watch) idle(ctx context.Context, max int) error {
+	return w.until(ctx, func(now time.Time) time.Duration {
+		if len(w.inflight) > max {
+			return time.Hour
+		}
+		return quietWindow - now.Sub(w.lastChange)
+	})
+}
+
+// refused reports whether the guard refused the main document of loader.
+func (w *watch) refused(loader cdp.LoaderID) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.blocked[loader]
+}

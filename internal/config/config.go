@@ -1,0 +1,171 @@
+// Package config reads the service's settings from the environment, with the
+// names and defaults of the contract. A bad value is an error naming it.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of an instance.
+type Config struct {
+	Port       string
+	ChromePath string
+	NoSandbox  bool
+
+	AuthTokens []string
+
+	MaxConcurrency int
+	QueueSize      int
+	QueueWait      time.Duration
+	CaptureTimeout time.Duration
+	RecycleAfter   int64
+	MaxBodyBytes   int64
+
+	EgressAllowCIDRs []netip.Prefix
+	EgressAllowPorts []int
+	EgressMaxBytes   int64
+	EgressMaxConns   int64
+}
+
+// chromeCandidates are tried in order when CHROME_PATH is unset.
+var chromeCandidates = []string{"/usr/bin/chromium-headless-shell", "/usr/bin/chromium"}
+
+// Load reads the configuration through getenv (os.Getenv in production).
+func Load(getenv func(string) string) (*Config, error) {
+	r := reader{getenv: getenv}
+	c := &Config{
+		Port:           r.str("PORT", "8080"),
+		ChromePath:     r.str("CHROME_PATH", ""),
+		NoSandbox:      r.boolean("CHROME_NO_SANDBOX", false),
+		AuthTokens:     r.list("AUTH_TOKEN"),
+		CaptureTimeout: r.duration("CAPTURE_TIMEOUT", 60*time.Second),
+		QueueWait:      r.duration("QUEUE_WAIT", 10*time.Second),
+		RecycleAfter:   int64(r.integer("BROWSER_RECYCLE_AFTER", 500)),
+		MaxBodyBytes:   int64(r.integer("MAX_BODY_BYTES", 10<<20)),
+		EgressMaxBytes: int64(r.integer("EGRESS_MAX_BYTES", 128<<20)),
+		EgressMaxConns: int64(r.integer("EGRESS_MAX_CONNECTIONS", 256)),
+	}
+	c.MaxConcurrency = r.integer("MAX_CONCURRENCY", defaultConcurrency())
+	c.QueueSize = r.integer("QUEUE_SIZE", 2*c.MaxConcurrency)
+	for _, s := range r.list("EGRESS_ALLOW_CIDRS") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			r.fail("EGRESS_ALLOW_CIDRS", "%q is not a CIDR", s)
+			continue
+		}
+		c.EgressAllowCIDRs = append(c.EgressAllowCIDRs, p.Masked())
+	}
+	for _, s := range r.listOr("EGRESS_ALLOW_PORTS", []string{"80", "443"}) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 65535 {
+			r.fail("EGRESS_ALLOW_PORTS", "%q is not a port", s)
+			continue
+		}
+		c.EgressAllowPorts = append(c.EgressAllowPorts, n)
+	}
+	if c.ChromePath == "" {
+		c.ChromePath = findChrome()
+	}
+	switch {
+	case c.ChromePath == "":
+		r.fail("CHROME_PATH", "no browser found at %s; install chromium-headless-shell or set CHROME_PATH", strings.Join(chromeCandidates, " or "))
+	case c.MaxConcurrency < 1:
+		r.fail("MAX_CONCURRENCY", "must be at least 1")
+	case c.CaptureTimeout < time.Second:
+		r.fail("CAPTURE_TIMEOUT", "must be at least 1s")
+	}
+	return c, errors.Join(r.errs...)
+}
+
+// defaultConcurrency: Chrome is CPU-bound, two captures per core keep the
+// cores busy while one of them waits on the network.
+func defaultConcurrency() int {
+	return min(max(2*runtime.NumCPU(), 2), 16)
+}
+
+func findChrome() string {
+	for _, p := range chromeCandidates {
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p
+		}
+	}
+	return ""
+}
+
+type reader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (r *reader) fail(name, format string, args ...any) {
+	r.errs = append(r.errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+}
+
+func (r *reader) str(name, def string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *reader) list(name string) []string { return r.listOr(name, nil) }
+
+func (r *reader) listOr(name string, def []string) []string {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (r *reader) integer(name string, def int) int {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		r.fail(name, "%q is not a non-negative integer", v)
+		return def
+	}
+	return n
+}
+
+func (r *reader) duration(name string, def time.Duration) time.Duration {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		r.fail(name, "%q is not a duration such as 30s or 2m", v)
+		return def
+	}
+	return d
+}
+
+func (r *reader) boolean(name string, def bool) bool {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(name, "%q is not true or false", v)
+		return def
+	}
+	return b
+}

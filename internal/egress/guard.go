@@ -1,0 +1,159 @@
+// Package egress is the only way the browser reaches the network: an in-process
+// forward proxy that resolves names itself, refuses every address that is not
+// public unicast (unless an operator allowed its range), and dials only the
+// address it checked, so DNS rebinding cannot slip between check and use.
+package egress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Resolver is the part of net.Resolver the guard uses; tests inject their own.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// Config is the policy of a Guard.
+type Config struct {
+	AllowCIDRs []netip.Prefix // non-public ranges opened by the operator (EGRESS_ALLOW_CIDRS)
+	AllowPorts []int          // destination ports; default 80 and 443
+	Resolver   Resolver       // default net.DefaultResolver
+	Logger     *slog.Logger
+	// DialTimeout bounds one lookup plus connect.
+	DialTimeout time.Duration
+	// MaxBytes and MaxConns are the budgets of one session (one capture).
+	MaxBytes int64
+	MaxConns int64
+}
+
+// Guard holds the policy; each capture opens its own Session.
+type Guard struct {
+	cfg   Config
+	ports map[int]bool
+}
+
+// New returns a guard with defaults filled in.
+func New(cfg Config) *Guard {
+	if len(cfg.AllowPorts) == 0 {
+		cfg.AllowPorts = []int{80, 443}
+	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 10 * time.Second
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = 128 << 20
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 256
+	}
+	g := &Guard{cfg: cfg, ports: map[int]bool{}}
+	for _, p := range cfg.AllowPorts {
+		g.ports[p] = true
+	}
+	return g
+}
+
+// Refusal is why a destination was refused. Its text is for logs only: a client
+// sees a generic message, or the error would become a port scanner.
+type Refusal struct {
+	Host, Reason string
+}
+
+func (r *Refusal) Error() string { return "egress refused: " + r.Reason }
+
+// ErrRefused matches every *Refusal with errors.Is.
+var ErrRefused = errors.New("egress refused")
+
+func (r *Refusal) Is(target error) bool { return target == ErrRefused }
+
+// allowed reports whether the browser may connect to a.
+func (g *Guard) allowed(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range g.cfg.AllowCIDRs {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return IsPublic(a)
+}
+
+// resolve turns host into the addresses that may be dialed, or a refusal. A name
+// is refused if any of its answers is refused: keeping only the good answers
+// would let a name that mixes public and private answers probe the inside.
+func (g *Guard) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if host == "" {
+		return nil, &Refusal{Host: host, Reason: "empty host"}
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		if !g.allowed(a) {
+			return nil, &Refusal{Host: host, Reason: "address not public"}
+		}
+		return []netip.Addr{a.Unmap()}, nil
+	}
+	if blockedName(host) {
+		return nil, &Refusal{Host: host, Reason: "name refused"}
+	}
+	addrs, err := g.cfg.Resolver.LookupNetIP(ctx, "ip", host)
+	if err != nil || len(addrs) == 0 {
+		return nil, &Refusal{Host: host, Reason: "name does not resolve"}
+	}
+	for i, a := range addrs {
+		if !g.allowed(a) {
+			return nil, &Refusal{Host: host, Reason: "name resolves to a non-public address"}
+		}
+		addrs[i] = a.Unmap()
+	}
+	return addrs, nil
+}
+
+// dial connects to hostport after the checks; the socket's own address is
+// checked once more just before connect, the last word against any path that
+// could hand the dialer an address this function did not check.
+func (g *Guard) dial(ctx context.Context, hostport string) (net.Conn, error) {
+	host, portStr, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return nil, &Refusal{Host: hostport, Reason: "bad address"}
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || !g.ports[port] {
+		return nil, &Refusal{Host: host, Reason: "port not allowed"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.DialTimeout)
+	defer cancel()
+	addrs, err := g.resolve(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	d := net.Dialer{Control: func(_, address string, _ syscall.RawConn) error {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil || !g.allowed(ap.Addr()) {
+			return &Refusal{Host: host, Reason: "address not public at connect"}
+		}
+		return nil
+	}}
+	var last error
+	for _, a := range addrs {
+		c, err := d.DialContext(ctx, "tcp", netip.AddrPortFrom(a, uint16(port)).String())
+		if err == nil {
+			return c, nil
+		}
+		last = err
+	}
+	return nil, fmt.Errorf("dial %s: %w", host, last)
+}

@@ -1,0 +1,100 @@
+// Package options turns a capture request (a JSON body or query parameters) into
+// validated Options, with the names and defaults of the original Pixashot API.
+package options
+
+import "time"
+
+// Options is one validated capture request.
+type Options struct {
+	URL         string
+	HTMLContent string
+
+	Format         string // png, jpeg, webp, pdf, html
+	WindowWidth    int
+	WindowHeight   int
+	PixelDensity   float64
+	FullPage       bool
+	Selector       string
+	ImageQuality   int
+	OmitBackground bool
+
+	WaitForNetwork   string // idle, mostly_idle
+	WaitForTimeout   time.Duration
+	WaitForSelector  string
+	WaitForAnimation bool
+	DelayCapture     time.Duration
+
+	PDF PDF
+
+	DarkMode          bool
+	BlockMedia        bool
+	CustomJS          string
+	CustomHeaders     map[string]string
+	IgnoreHTTPSErrors bool
+
+	UserAgent          string
+	UseRandomUserAgent bool
+	UserAgentDevice    string // desktop, mobile
+	UserAgentPlatform  string // windows, macos, ios, linux, android
+	UserAgentBrowser   string // chrome, edge, firefox, safari
+
+	Template     string
+	Geolocation  *Geolocation
+	Interactions []Interaction
+
+	ResponseType string // by_format, json, empty, url
+	CacheTTL     time.Duration
+}
+
+// PDF holds the print options; they apply only to format pdf.
+type PDF struct {
+	Format          string  // A4, Letter, Legal
+	PrintBackground bool    // default true
+	Scale           float64 // default 1
+	PageRanges      string
+	Width, Height   float64 // inches; 0 means from Format
+	Landscape       bool
+}
+
+// Geolocation is what navigator.geolocation reports.
+type Geolocation struct {
+	Latitude  float64 `json:"latitude"`
+	Longitude float64 `json:"longitude"`
+	Accuracy  float64 `json:"accuracy"`
+}
+
+// Interaction is one scripted step before the capture.
+type Interaction struct {
+	Action   string // click, type, hover, scroll, wait_for
+	Selector string
+	Text     string
+	X, Y     float64
+	WaitFor  *WaitFor
+}
+
+// WaitFor is the condition of a wait_for step.
+type WaitFor struct {
+	Type     string // network_idle, network_mostly_idle, selector, timeout
+	Selector string
+	Duration time.Duration
+}
+
+// IsImage reports whether the format is a raster image.
+func (o *Options) IsImage() bool {
+	return o.Format == "png" || o.Format == "jpeg" || o.Format == "webp"
+}
+
+// ContentType is the media type of the capture.
+func (o *Options) ContentType() string {
+	switch o.Format {
+	case "jpeg":
+		return "image/jpeg"
+	case "webp":
+		return "image/webp"
+	case "pdf":
+		return "application/pdf"
+	case "html":
+		return "text/html; charset=utf-8"
+	}
+	return "image/png"
+}

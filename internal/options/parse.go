@@ -1,0 +1,264 @@
+package options
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// FieldError is a validation failure of one field; the client sees both parts.
+type FieldError struct {
+	Field, Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+func fieldErr(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Limits are the bounds that depend on the deployment.
+type Limits struct {
+	MaxTimeout time.Duration // CAPTURE_TIMEOUT: no wait may exceed it
+}
+
+// raw mirrors the wire format. Pointers tell "unset" from a zero value, which
+// templates need: a preset fills only what the request left unset.
+type raw struct {
+	URL                *string           `json:"url"`
+	HTMLContent        *string           `json:"html_content"`
+	Format             *string           `json:"format"`
+	WindowWidth        *int              `json:"window_width"`
+	WindowHeight       *int              `json:"window_height"`
+	PixelDensity       *float64          `json:"pixel_density"`
+	FullPage           *bool             `json:"full_page"`
+	Selector           *string           `json:"selector"`
+	ImageQuality       *int              `json:"image_quality"`
+	OmitBackground     *bool             `json:"omit_background"`
+	WaitForNetwork     *string           `json:"wait_for_network"`
+	WaitForTimeout     *int              `json:"wait_for_timeout"`
+	WaitForSelector    *string           `json:"wait_for_selector"`
+	WaitForAnimation   *bool             `json:"wait_for_animation"`
+	DelayCapture       *int              `json:"delay_capture"`
+	PDFFormat          *string           `json:"pdf_format"`
+	PDFPrintBackground *bool             `json:"pdf_print_background"`
+	PDFScale           *float64          `json:"pdf_scale"`
+	PDFPageRanges      *string           `json:"pdf_page_ranges"`
+	PDFWidth           *string           `json:"pdf_width"`
+	PDFHeight          *string           `json:"pdf_height"`
+	PDFLandscape       *bool             `json:"pdf_landscape"`
+	DarkMode           *bool             `json:"dark_mode"`
+	BlockMedia         *bool             `json:"block_media"`
+	CustomJS           *string           `json:"custom_js"`
+	CustomHeaders      map[string]string `json:"custom_headers"`
+	IgnoreHTTPSErrors  *bool             `json:"ignore_https_errors"`
+	UserAgent          *string           `json:"user_agent"`
+	UseRandomUserAgent *bool             `json:"use_random_user_agent"`
+	UserAgentDevice    *string           `json:"user_agent_device"`
+	UserAgentPlatform  *string           `json:"user_agent_platform"`
+	UserAgentBrowser   *string           `json:"user_agent_browser"`
+	Template           *string           `json:"template"`
+	Geolocation        *Geolocation      `json:"geolocation"`
+	Interactions       []rawInteraction  `json:"interactions"`
+	ResponseType       *string           `json:"response_type"`
+	CacheTTL           *int              `json:"cache_ttl"`
+}
+
+type rawInteraction struct {
+	Action   string       `json:"action"`
+	Selector *string      `json:"selector"`
+	Text     *string      `json:"text"`
+	X        *float64     `json:"x"`
+	Y        *float64     `json:"y"`
+	WaitFor  *rawWaitFor  `json:"wait_for"`
+}
+
+type rawWaitFor struct {
+	Type  string          `json:"type"`
+	Value json.RawMessage `json:"value"`
+}
+
+var unknownField = regexp.MustCompile(`unknown field "([^"]*)"`)
+
+// ParseJSON reads one JSON object. Unknown fields and wrong types are errors
+// that name the field (the original ignored unknown fields; a typo then
+// silently changed the capture).
+func ParseJSON(body []byte, lim Limits) (*Options, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var r raw
+	if err := dec.Decode(&r); err != nil {
+		return nil, decodeError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fieldErr("body", "must be a single JSON object")
+	}
+	return r.build(lim)
+}
+
+func decodeError(err error) error {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			field = "body"
+		}
+		return fieldErr(field, "must be %s", describeType(te.Type.Kind().String()))
+	case errors.As(err, &se):
+		return fieldErr("body", "is not valid JSON (at byte %d)", se.Offset)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fieldErr("body", "is empty or truncated")
+	}
+	if m := unknownField.FindStringSubmatch(err.Error()); m != nil {
+		return fieldErr(m[1], "is not a known option")
+	}
+	return fieldErr("body", "is not a valid capture request")
+}
+
+func describeType(kind string) string {
+	switch kind {
+	case "int", "int64":
+		return "an integer"
+	case "float64":
+		return "a number"
+	case "bool":
+		return "a boolean"
+	case "string":
+		return "a string"
+	case "map", "struct":
+		return "an object"
+	case "slice":
+		return "an array"
+	}
+	return "of another type"
+}
+
+// build applies the template, then the defaults, then validates.
+func (r *raw) build(lim Limits) (*Options, error) {
+	if r.Template != nil {
+		if err := applyTemplate(r, *r.Template); err != nil {
+			return nil, err
+		}
+	}
+	o := &Options{
+		URL:                deref(r.URL, ""),
+		HTMLContent:        deref(r.HTMLContent, ""),
+		Format:             strings.ToLower(deref(r.Format, "png")),
+		WindowWidth:        deref(r.WindowWidth, 1920),
+		WindowHeight:       deref(r.WindowHeight, 1080),
+		PixelDensity:       deref(r.PixelDensity, 1.0),
+		FullPage:           deref(r.FullPage, false),
+		Selector:           deref(r.Selector, ""),
+		ImageQuality:       deref(r.ImageQuality, 90),
+		OmitBackground:     deref(r.OmitBackground, false),
+		WaitForNetwork:     deref(r.WaitForNetwork, "idle"),
+		WaitForSelector:    deref(r.WaitForSelector, ""),
+		WaitForAnimation:   deref(r.WaitForAnimation, false),
+		DarkMode:           deref(r.DarkMode, false),
+		BlockMedia:         deref(r.BlockMedia, false),
+		CustomJS:           deref(r.CustomJS, ""),
+		CustomHeaders:      r.CustomHeaders,
+		IgnoreHTTPSErrors:  deref(r.IgnoreHTTPSErrors, false),
+		UserAgent:          deref(r.UserAgent, ""),
+		UseRandomUserAgent: deref(r.UseRandomUserAgent, false),
+		UserAgentDevice:    deref(r.UserAgentDevice, "desktop"),
+		UserAgentPlatform:  deref(r.UserAgentPlatform, ""),
+		UserAgentBrowser:   deref(r.UserAgentBrowser, "chrome"),
+		Template:           deref(r.Template, ""),
+		Geolocation:        r.Geolocation,
+		ResponseType:       deref(r.ResponseType, "by_format"),
+		PDF: PDF{
+			Format:          deref(r.PDFFormat, "A4"),
+			PrintBackground: deref(r.PDFPrintBackground, true),
+			Scale:           deref(r.PDFScale, 1.0),
+			PageRanges:      deref(r.PDFPageRanges, ""),
+			Landscape:       deref(r.PDFLandscape, false),
+		},
+	}
+	v := validator{lim: lim}
+	v.target(o)
+	v.viewport(o)
+	v.formats(o)
+	o.WaitForTimeout = v.millis("wait_for_timeout", deref(r.WaitForTimeout, 8000), 1)
+	o.DelayCapture = v.millis("delay_capture", deref(r.DelayCapture, 0), 0)
+	if r.CacheTTL != nil {
+		if *r.CacheTTL < 0 || *r.CacheTTL > 7*24*3600 {
+			v.fail("cache_ttl", "must be between 0 and 604800 seconds")
+		}
+		o.CacheTTL = time.Duration(*r.CacheTTL) * time.Second
+	}
+	o.PDF.Width = v.length("pdf_width", deref(r.PDFWidth, ""))
+	o.PDF.Height = v.length("pdf_height", deref(r.PDFHeight, ""))
+	v.pdf(o)
+	v.script(o)
+	v.headers(o)
+	v.userAgent(o)
+	v.geolocation(o)
+	o.Interactions = v.interactions(r.Interactions)
+	if v.err != nil {
+		return nil, v.err
+	}
+	return o, nil
+}
+
+func deref[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// applyTemplate fills the fields the request left unset with a preset.
+func applyTemplate(r *raw, name string) error {
+	set := func(dst **string, v string) {
+		if *dst == nil {
+			*dst = &v
+		}
+	}
+	setB := func(dst **bool, v bool) {
+		if *dst == nil {
+			*dst = &v
+		}
+	}
+	setI := func(dst **int, v int) {
+		if *dst == nil {
+			*dst = &v
+		}
+	}
+	setF := func(dst **float64, v float64) {
+		if *dst == nil {
+			*dst = &v
+		}
+	}
+	switch name {
+	case "mobile":
+		setI(&r.WindowWidth, 375)
+		setI(&r.WindowHeight, 667)
+		setF(&r.PixelDensity, 2)
+		set(&r.UserAgentDevice, "mobile")
+		set(&r.UserAgentPlatform, "ios")
+	case "desktop_full":
+		setI(&r.WindowWidth, 1920)
+		setI(&r.WindowHeight, 1080)
+		setB(&r.FullPage, true)
+		set(&r.Format, "png")
+		setF(&r.PixelDensity, 2)
+	case "article_pdf":
+		set(&r.Format, "pdf")
+		set(&r.PDFFormat, "A4")
+		setB(&r.PDFPrintBackground, true)
+		setB(&r.FullPage, true)
+		set(&r.WaitForNetwork, "idle")
+		setB(&r.BlockMedia, true)
+	default:
+		return fieldErr("template", "must be one of mobile, desktop_full, article_pdf")
+	}
+	return nil
+}

@@ -1,0 +1,319 @@
+package options
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Size limits of free-text fields. html_content is bounded by the body limit.
+const (
+	maxURL          = 8192
+	maxSelector     = 1024
+	maxScript       = 100 << 10
+	maxUserAgent    = 512
+	maxHeaders      = 32
+	maxHeaderValue  = 4096
+	maxInteractions = 50
+	maxDimension    = 10000
+	maxDensity      = 4
+)
+
+// validator keeps the first failure; later checks are no-ops once it is set.
+type validator struct {
+	lim Limits
+	err *FieldError
+}
+
+func (v *validator) fail(field, format string, args ...any) {
+	if v.err == nil {
+		v.err = fieldErr(field, format, args...)
+	}
+}
+
+func (v *validator) oneOf(field, val string, allowed ...string) {
+	for _, a := range allowed {
+		if val == a {
+			return
+		}
+	}
+	v.fail(field, "must be one of %s", strings.Join(allowed, ", "))
+}
+
+// target checks url / html_content: exactly one, and only http(s) URLs with a
+// host and no credentials. The egress guard decides what the host may be;
+// this is the fast, friendly part.
+func (v *validator) target(o *Options) {
+	switch {
+	case o.URL == "" && o.HTMLContent == "":
+		v.fail("url", "either url or html_content is required")
+		return
+	case o.URL != "" && o.HTMLContent != "":
+		v.fail("url", "give url or html_content, not both")
+		return
+	case o.HTMLContent != "":
+		return
+	}
+	if len(o.URL) > maxURL {
+		v.fail("url", "is longer than %d characters", maxURL)
+		return
+	}
+	for _, r := range o.URL {
+		if r <= ' ' || r == 0x7f || r == '\\' {
+			v.fail("url", "must not contain spaces, control characters or backslashes")
+			return
+		}
+	}
+	u, err := url.Parse(o.URL)
+	if err != nil {
+		v.fail("url", "is not a valid URL")
+		return
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if scheme != "http" && scheme != "https" {
+		v.fail("url", "must be an http or https URL")
+		return
+	}
+	if u.User != nil {
+		v.fail("url", "must not contain credentials")
+		return
+	}
+	if u.Hostname() == "" {
+		v.fail("url", "must have a host")
+		return
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			v.fail("url", "has an invalid port")
+		}
+	}
+}
+
+func (v *validator) viewport(o *Options) {
+	if o.WindowWidth < 1 || o.WindowWidth > maxDimension {
+		v.fail("window_width", "must be between 1 and %d", maxDimension)
+	}
+	if o.WindowHeight < 1 || o.WindowHeight > maxDimension {
+		v.fail("window_height", "must be between 1 and %d", maxDimension)
+	}
+	if !(o.PixelDensity > 0 && o.PixelDensity <= maxDensity) {
+		v.fail("pixel_density", "must be greater than 0 and at most %d", maxDensity)
+	}
+	if o.ImageQuality < 0 || o.ImageQuality > 100 {
+		v.fail("image_quality", "must be between 0 and 100")
+	}
+	v.selector("selector", o.Selector)
+	v.selector("wait_for_selector", o.WaitForSelector)
+}
+
+func (v *validator) selector(field, s string) {
+	if len(s) > maxSelector {
+		v.fail(field, "is longer than %d characters", maxSelector)
+	}
+}
+
+func (v *validator) formats(o *Options) {
+	v.oneOf("format", o.Format, "png", "jpeg", "webp", "pdf", "html")
+	v.oneOf("wait_for_network", o.WaitForNetwork, "idle", "mostly_idle")
+	v.oneOf("response_type", o.ResponseType, "by_format", "json", "empty", "url")
+}
+
+// millis converts a millisecond field, bounded by the capture timeout.
+func (v *validator) millis(field string, ms, min int) time.Duration {
+	d := time.Duration(ms) * time.Millisecond
+	if ms < min || d > v.lim.MaxTimeout {
+		v.fail(field, "must be between %d and %d milliseconds", min, v.lim.MaxTimeout.Milliseconds())
+	}
+	return d
+}
+
+var lengthRe = regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?)\s*(mm|cm|in|px)?\s*$`)
+
+// length parses a CSS-like length ("210mm", "8.5in") into inches.
+func (v *validator) length(field, s string) float64 {
+	if s == "" {
+		return 0
+	}
+	m := lengthRe.FindStringSubmatch(strings.ToLower(s))
+	if m == nil {
+		v.fail(field, "must be a number with a unit: mm, cm, in or px")
+		return 0
+	}
+	n, _ := strconv.ParseFloat(m[1], 64)
+	switch m[2] {
+	case "mm":
+		n /= 25.4
+	case "cm":
+		n /= 2.54
+	case "px", "":
+		n /= 96
+	}
+	if n < 0.1 || n > 200 {
+		v.fail(field, "must be between 0.1 and 200 inches")
+	}
+	return n
+}
+
+var pageRangesRe = regexp.MustCompile(`^\s*\d+\s*(-\s*\d+\s*)?(,\s*\d+\s*(-\s*\d+\s*)?)*$`)
+
+func (v *validator) pdf(o *Options) {
+	switch strings.ToLower(o.PDF.Format) {
+	case "a4":
+		o.PDF.Format = "A4"
+	case "letter":
+		o.PDF.Format = "Letter"
+	case "legal":
+		o.PDF.Format = "Legal"
+	default:
+		v.fail("pdf_format", "must be one of A4, Letter, Legal")
+	}
+	if !(o.PDF.Scale >= 0.1 && o.PDF.Scale <= 2) {
+		v.fail("pdf_scale", "must be between 0.1 and 2")
+	}
+	if o.PDF.PageRanges != "" && !pageRangesRe.MatchString(o.PDF.PageRanges) {
+		v.fail("pdf_page_ranges", `must look like "1-5, 8, 11-13"`)
+	}
+}
+
+func (v *validator) script(o *Options) {
+	if len(o.CustomJS) > maxScript {
+		v.fail("custom_js", "is larger than %d bytes", maxScript)
+	}
+}
+
+// forbiddenHeaders may not be set by a client: hop-by-hop and framing headers
+// would confuse the proxy path, and the metadata headers exist only to turn a
+// request into a metadata-server request.
+var forbiddenHeaders = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Proxy-Authorization": true,
+	"Proxy-Authenticate": true, "Te": true, "Trailer": true, "Transfer-Encoding": true,
+	"Upgrade": true, "Host": true, "Content-Length": true, "Expect": true,
+	"Metadata-Flavor": true, "Metadata": true, "X-Google-Metadata-Request": true,
+	"X-Forwarded-For": true, "X-Forwarded-Host": true, "Forwarded": true,
+}
+
+func (v *validator) headers(o *Options) {
+	if len(o.CustomHeaders) > maxHeaders {
+		v.fail("custom_headers", "has more than %d headers", maxHeaders)
+		return
+	}
+	for name, val := range o.CustomHeaders {
+		if !validToken(name) {
+			v.fail("custom_headers", "header name %q is not a valid HTTP header name", name)
+			return
+		}
+		if forbiddenHeaders[http.CanonicalHeaderKey(name)] || strings.HasPrefix(strings.ToLower(name), "proxy-") ||
+			strings.HasPrefix(strings.ToLower(name), "sec-") {
+			v.fail("custom_headers", "header %q may not be set", name)
+			return
+		}
+		if len(val) > maxHeaderValue || strings.ContainsAny(val, "\r\n\x00") {
+			v.fail("custom_headers", "value of %q must be at most %d bytes with no line breaks", name, maxHeaderValue)
+			return
+		}
+	}
+}
+
+func validToken(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for _, r := range s {
+		if r > unicode.MaxASCII || r <= ' ' || strings.ContainsRune(`()<>@,;:\"/[]?={}`, r) {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *validator) userAgent(o *Options) {
+	if len(o.UserAgent) > maxUserAgent || strings.IndexFunc(o.UserAgent, unicode.IsControl) >= 0 {
+		v.fail("user_agent", "must be at most %d printable characters", maxUserAgent)
+	}
+	v.oneOf("user_agent_device", o.UserAgentDevice, "desktop", "mobile")
+	if o.UserAgentPlatform != "" {
+		v.oneOf("user_agent_platform", o.UserAgentPlatform, "windows", "macos", "ios", "linux", "android")
+	}
+	v.oneOf("user_agent_browser", o.UserAgentBrowser, "chrome", "edge", "firefox", "safari")
+}
+
+func (v *validator) geolocation(o *Options) {
+	g := o.Geolocation
+	if g == nil {
+		return
+	}
+	switch {
+	case g.Latitude < -90 || g.Latitude > 90:
+		v.fail("geolocation.latitude", "must be between -90 and 90")
+	case g.Longitude < -180 || g.Longitude > 180:
+		v.fail("geolocation.longitude", "must be between -180 and 180")
+	case g.Accuracy < 0:
+		v.fail("geolocation.accuracy", "must not be negative")
+	}
+	if g.Accuracy == 0 {
+		g.Accuracy = 100 // metres; a zero accuracy is not a position a browser reports
+	}
+}
+
+func (v *validator) interactions(in []rawInteraction) []Interaction {
+	if len(in) > maxInteractions {
+		v.fail("interactions", "has more than %d steps", maxInteractions)
+		return nil
+	}
+	out := make([]Interaction, 0, len(in))
+	for i, r := range in {
+		field := "interactions[" + strconv.Itoa(i) + "]"
+		it := Interaction{Action: r.Action, Selector: deref(r.Selector, ""), Text: deref(r.Text, ""),
+			X: deref(r.X, 0), Y: deref(r.Y, 0)}
+		v.selector(field+".selector", it.Selector)
+		switch r.Action {
+		case "click", "hover":
+			if it.Selector == "" {
+				v.fail(field+".selector", "is required for %s", r.Action)
+			}
+		case "type":
+			if it.Selector == "" || r.Text == nil {
+				v.fail(field, "type needs selector and text")
+			}
+		case "scroll":
+			if r.Selector == nil && (r.X == nil || r.Y == nil) {
+				v.fail(field, "scroll needs x and y, or a selector")
+			}
+		case "wait_for":
+			it.WaitFor = v.waitFor(field+".wait_for", r.WaitFor)
+		default:
+			v.fail(field+".action", "must be one of click, type, hover, scroll, wait_for")
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+func (v *validator) waitFor(field string, r *rawWaitFor) *WaitFor {
+	if r == nil {
+		v.fail(field, "is required for wait_for")
+		return nil
+	}
+	w := &WaitFor{Type: r.Type}
+	switch r.Type {
+	case "selector":
+		if json.Unmarshal(r.Value, &w.Selector) != nil || w.Selector == "" {
+			v.fail(field+".value", "must be a CSS selector string")
+		}
+		v.selector(field+".value", w.Selector)
+	case "network_idle", "network_mostly_idle", "timeout":
+		var ms int
+		if json.Unmarshal(r.Value, &ms) != nil {
+			v.fail(field+".value", "must be an integer number of milliseconds")
+		}
+		w.Duration = v.millis(field+".value", ms, 0)
+	default:
+		v.fail(field+".type", "must be one of network_idle, network_mostly_idle, selector, timeout")
+	}
+	return w
+}

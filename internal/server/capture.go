@@ -1,0 +1,113 @@
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/admission"
+	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
+	"github.com/pixashot/pixashot-cloudrun/internal/options"
+)
+
+func (s *Server) postCapture(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			apierror.Write(w, apierror.New(http.StatusRequestEntityTooLarge, apierror.PayloadTooLarge,
+				"the request body is larger than "+strconv.FormatInt(s.MaxBodyBytes, 10)+" bytes"))
+			return
+		}
+		apierror.Write(w, apierror.Invalid("body", "could not be read"))
+		return
+	}
+	o, err := options.ParseJSON(body, s.Limits)
+	s.serveCapture(w, r, o, err)
+}
+
+func (s *Server) getCapture(w http.ResponseWriter, r *http.Request) {
+	o, err := options.ParseQuery(r.URL.Query(), s.Limits)
+	s.serveCapture(w, r, o, err)
+}
+
+// serveCapture runs a parsed request: admission, capture, response.
+func (s *Server) serveCapture(w http.ResponseWriter, r *http.Request, o *options.Options, err error) {
+	var fe *options.FieldError
+	if errors.As(err, &fe) {
+		apierror.Write(w, apierror.Invalid(fe.Field, fe.Reason))
+		return
+	}
+	if err != nil {
+		apierror.Write(w, err)
+		return
+	}
+	if o.ResponseType == "url" || o.CacheTTL > 0 {
+		apierror.Write(w, apierror.Invalid("response_type", "url and cache_ttl need capture storage, which this instance does not have"))
+		return
+	}
+
+	leave, err := s.Gate.Enter(r.Context())
+	if err != nil {
+		if errors.Is(err, admission.ErrOverloaded) {
+			apierror.Write(w, &apierror.Error{Status: http.StatusServiceUnavailable, Type: apierror.Overloaded,
+				Message: "too many captures in progress; retry shortly", RetryAfter: 2 * time.Second})
+		}
+		return // the client went away while queued
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.Timeout)
+	defer cancel()
+	id := newID()
+	start := time.Now()
+	res, release, err := s.Engine.Capture(ctx, id, o)
+	// The tab is disposed after the response; the slot is held until then so
+	// disposal never stacks up beyond MAX_CONCURRENCY.
+	defer func() {
+		go func() {
+			release()
+			leave()
+		}()
+	}()
+	w.Header().Set("X-Capture-Id", id)
+	log := s.Logger.With("capture", id, "client", principal(r.Context()).Client, "format", o.Format)
+	if err != nil {
+		ae := apierror.As(err)
+		log.Warn("capture failed", "status", ae.Status, "error_type", ae.Type, "cause", errString(ae.Cause), "ms", time.Since(start).Milliseconds())
+		apierror.Write(w, ae)
+		return
+	}
+	log.Info("capture done", "bytes", len(res.Data), "ms", time.Since(start).Milliseconds(),
+		"egress_bytes", res.Egress.Bytes, "egress_conns", res.Egress.Conns, "egress_blocked", res.Egress.Blocked)
+	writeCapture(w, o, res.Data)
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// writeCapture answers in the client's response_type.
+func writeCapture(w http.ResponseWriter, o *options.Options, data []byte) {
+	switch o.ResponseType {
+	case "empty":
+		w.WriteHeader(http.StatusNoContent)
+	case "json":
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{ //nolint:errcheck // the client may be gone
+			"file":   base64.StdEncoding.EncodeToString(data),
+			"format": o.Format,
+		})
+	default:
+		w.Header().Set("Content-Type", o.ContentType())
+		w.Header().Set("Content-Disposition", "attachment; filename=screenshot."+o.Format)
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.Write(data) //nolint:errcheck // the client may be gone
+	}
+}

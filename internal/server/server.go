@@ -1,0 +1,111 @@
+// Package server is the HTTP face of the service: routing, authentication,
+// admission, and turning captures and errors into responses.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/admission"
+	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
+	"github.com/pixashot/pixashot-cloudrun/internal/auth"
+	"github.com/pixashot/pixashot-cloudrun/internal/capture"
+	"github.com/pixashot/pixashot-cloudrun/internal/options"
+)
+
+// Server serves every route of the contract.
+type Server struct {
+	Auth         auth.Authenticator
+	Engine       *capture.Engine
+	Gate         *admission.Gate
+	Ready        func(context.Context) bool
+	Limits       options.Limits
+	Timeout      time.Duration // CAPTURE_TIMEOUT
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+
+	mux *http.ServeMux
+}
+
+// Handler returns the root handler with the security headers and panic guard.
+func (s *Server) Handler() http.Handler {
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("POST /capture", s.authed(s.postCapture))
+	s.mux.HandleFunc("GET /capture", s.authed(s.getCapture))
+	s.mux.HandleFunc("GET /health", s.health)
+	s.mux.HandleFunc("GET /health/live", s.live)
+	s.mux.HandleFunc("GET /health/ready", s.ready)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		apierror.Write(w, apierror.New(http.StatusNotFound, apierror.NotFound, "no such endpoint"))
+	})
+	return s.guard(s.mux)
+}
+
+// securityHeaders go on every response. The CSP also sandboxes a captured
+// HTML document should a browser ever open it from this origin.
+var securityHeaders = map[string]string{
+	"Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+	"X-Content-Type-Options":    "nosniff",
+	"X-Frame-Options":           "DENY",
+	"Content-Security-Policy":   "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; sandbox",
+	"Referrer-Policy":           "no-referrer",
+	"Cache-Control":             "no-store",
+}
+
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for k, v := range securityHeaders {
+			w.Header().Set(k, v)
+		}
+		defer func() {
+			if p := recover(); p != nil {
+				s.Logger.Error("panic in handler", "panic", p, "stack", string(debug.Stack()), "path", r.URL.Path)
+				apierror.Write(w, apierror.New(http.StatusInternalServerError, apierror.Internal, "internal error"))
+			}
+		}()
+		// The framework's server has no timeouts of its own: bound the
+		// request read and the whole response here.
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(30 * time.Second))
+		_ = rc.SetWriteDeadline(time.Now().Add(s.Timeout + 30*time.Second))
+		next.ServeHTTP(w, r)
+	})
+}
+
+type principalKey struct{}
+
+// authed admits a request with a valid bearer token.
+func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, err := auth.Bearer(r)
+		if err == nil {
+			var p auth.Principal
+			if p, err = s.Auth.Authenticate(tok); err == nil {
+				h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+				return
+			}
+		}
+		s.Logger.Warn("authentication failed", "event", "auth_failure", "reason", err.Error(), "path", r.URL.Path)
+		if err == auth.ErrMissing {
+			apierror.Write(w, apierror.New(http.StatusUnauthorized, apierror.Authentication, "a bearer token is required"))
+			return
+		}
+		apierror.Write(w, apierror.New(http.StatusForbidden, apierror.Authentication, "the token is not valid"))
+	}
+}
+
+func principal(ctx context.Context) auth.Principal {
+	p, _ := ctx.Value(principalKey{}).(auth.Principal)
+	return p
+}
+
+func newID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
