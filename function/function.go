@@ -11,8 +11,8 @@ import (
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
-	"github.com/pixashot/pixashot-cloudrun/internal/app"
 	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
+	"github.com/pixashot/pixashot-cloudrun/internal/app"
 	"github.com/pixashot/pixashot-cloudrun/internal/config"
 	"github.com/pixashot/pixashot-cloudrun/internal/logging"
 )

@@ -70,12 +70,12 @@ type raw struct {
 }
 
 type rawInteraction struct {
-	Action   string       `json:"action"`
-	Selector *string      `json:"selector"`
-	Text     *string      `json:"text"`
-	X        *float64     `json:"x"`
-	Y        *float64     `json:"y"`
-	WaitFor  *rawWaitFor  `json:"wait_for"`
+	Action   string      `json:"action"`
+	Selector *string     `json:"selector"`
+	Text     *string     `json:"text"`
+	X        *float64    `json:"x"`
+	Y        *float64    `json:"y"`
+	WaitFor  *rawWaitFor `json:"wait_for"`
 }
 
 type rawWaitFor struct {
