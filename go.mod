@@ -1,11 +1,12 @@
 module github.com/pixashot/pixashot-cloudrun
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/GoogleCloudPlatform/functions-framework-go v1.9.2
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
+	golang.org/x/image v0.47.0
 )
 
 require (

@@ -1,0 +1,299 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/jpeg"
+	_ "image/png"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "golang.org/x/image/webp"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/app"
+	"github.com/pixashot/pixashot-cloudrun/internal/config"
+)
+
+// env is one running service with the servers its tests point it at.
+type env struct {
+	app     *app.App
+	svc     *httptest.Server
+	token   string
+	page    string // http://127.0.0.2:P, allowed by EGRESS_ALLOW_CIDRS
+	tlsPage string // https://127.0.0.2:T, self-signed
+	port    int    // P; the secret server listens on 127.0.0.1:P
+	marker  string // what the secret server answers; must appear in no output
+
+	secretHits atomic.Int64
+	logs       *syncBuffer
+	dns        *testDNS
+
+	mu      sync.Mutex
+	hits    map[string]int
+	headers map[string]http.Header
+}
+
+var shared *env
+
+func TestMain(m *testing.M) {
+	if _, err := config.Load(func(string) string { return "" }); err != nil && strings.Contains(err.Error(), "CHROME_PATH") {
+		fmt.Fprintln(os.Stderr, "e2e: no Chromium installed (apt-get install chromium-headless-shell):", err)
+		os.Exit(1)
+	}
+	e, err := newEnv(nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	shared = e
+	code := m.Run()
+	e.close()
+	os.Exit(code)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// newEnv starts the servers and a service; mod adjusts its configuration.
+func newEnv(mod func(*config.Config)) (*env, error) {
+	e := &env{token: randomHex(32), marker: "SECRET-" + randomHex(8), logs: &syncBuffer{},
+		hits: map[string]int{}, headers: map[string]http.Header{}}
+	pageLn, secretLn, err := samePortPair()
+	if err != nil {
+		return nil, err
+	}
+	e.port = pageLn.Addr().(*net.TCPAddr).Port
+	e.page = "http://127.0.0.2:" + strconv.Itoa(e.port)
+	go http.Serve(pageLn, e.pages())
+	go http.Serve(secretLn, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.secretHits.Add(1)
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		io.WriteString(w, e.marker)
+	}))
+	tlsLn, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		return nil, err
+	}
+	ts := httptest.NewUnstartedServer(e.pages())
+	ts.Listener.Close()
+	ts.Listener = tlsLn
+	ts.StartTLS()
+	e.tlsPage = "https://127.0.0.2:" + strconv.Itoa(tlsLn.Addr().(*net.TCPAddr).Port)
+
+	e.dns = &testDNS{answers: map[string][]string{
+		"page.test":   {"127.0.0.2"},
+		"secret.test": {"127.0.0.1"},
+		"meta.test":   {"169.254.169.254"},
+		"rebind.test": {"127.0.0.2", "127.0.0.1"},
+	}, asked: map[string]int{}}
+	cfg, err := config.Load(func(k string) string {
+		switch k {
+		case "AUTH_TOKEN":
+			return e.token
+		case "EGRESS_ALLOW_CIDRS":
+			return "127.0.0.2/32"
+		case "EGRESS_ALLOW_PORTS":
+			return strconv.Itoa(e.port) + "," + strconv.Itoa(tlsLn.Addr().(*net.TCPAddr).Port)
+		case "CAPTURE_TIMEOUT":
+			return "20s"
+		}
+		return ""
+	})
+	if err != nil {
+		return nil, err
+	}
+	if mod != nil {
+		mod(cfg)
+	}
+	log := slog.New(slog.NewJSONHandler(io.MultiWriter(e.logs, logSink()), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	e.app, err = app.New(ctx, cfg, app.Options{Logger: log, Resolver: e.dns})
+	if err != nil {
+		return nil, err
+	}
+	e.svc = httptest.NewServer(e.app.Handler())
+	return e, nil
+}
+
+// logSink shows the service's log only when asked (PIXASHOT_TEST_LOG=1).
+func logSink() io.Writer {
+	if os.Getenv("PIXASHOT_TEST_LOG") != "" {
+		return os.Stderr
+	}
+	return io.Discard
+}
+
+func (e *env) close() {
+	e.svc.Close()
+	e.app.Close()
+}
+
+// samePortPair listens on 127.0.0.2:P and 127.0.0.1:P for one free P.
+func samePortPair() (net.Listener, net.Listener, error) {
+	for range 50 {
+		a, err := net.Listen("tcp", "127.0.0.2:0")
+		if err != nil {
+			return nil, nil, fmt.Errorf("127.0.0.2 is not usable: %w", err)
+		}
+		b, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(a.Addr().(*net.TCPAddr).Port))
+		if err == nil {
+			return a, b, nil
+		}
+		a.Close()
+	}
+	return nil, nil, errors.New("no port free on both loopback addresses")
+}
+
+type testDNS struct {
+	mu      sync.Mutex
+	answers map[string][]string
+	asked   map[string]int
+}
+
+func (d *testDNS) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	seq, ok := d.answers[host]
+	if !ok {
+		return nil, errors.New("no such host")
+	}
+	n := d.asked[host]
+	d.asked[host]++
+	return []netip.Addr{netip.MustParseAddr(seq[min(n, len(seq)-1)])}, nil
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (e *env) hit(path string, h http.Header) {
+	e.mu.Lock()
+	e.hits[path]++
+	e.headers[path] = h.Clone()
+	e.mu.Unlock()
+}
+
+func (e *env) hitCount(path string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.hits[path]
+}
+
+func (e *env) lastHeaders(path string) http.Header {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.headers[path]
+}
+
+// result is one answer of the service.
+type result struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r result) errorJSON(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("status %d, body is not JSON: %q", r.status, r.body)
+	}
+	return m
+}
+
+// do sends a request to the service with the test token.
+func (e *env) do(t *testing.T, method, path string, body any) result {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		if s, ok := body.(string); ok {
+			rd = strings.NewReader(s)
+		} else {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+	}
+	req, _ := http.NewRequest(method, e.svc.URL+path, rd)
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if bytes.Contains(b, []byte(e.marker)) {
+		t.Fatalf("the secret server's marker reached a client")
+	}
+	return result{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+func (e *env) capture(t *testing.T, opts map[string]any) result {
+	t.Helper()
+	return e.do(t, http.MethodPost, "/capture", opts)
+}
+
+// mustImage captures and decodes an image, failing on any other answer.
+func (e *env) mustImage(t *testing.T, opts map[string]any) image.Image {
+	t.Helper()
+	r := e.capture(t, opts)
+	if r.status != http.StatusOK {
+		t.Fatalf("capture %v: %d %s", opts, r.status, r.body)
+	}
+	img, _, err := image.Decode(bytes.NewReader(r.body))
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	return img
+}
+
+// rgb is the 8-bit colour at x, y.
+func rgb(img image.Image, x, y int) [4]uint8 {
+	r, g, b, a := img.At(x, y).RGBA()
+	return [4]uint8{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), uint8(a >> 8)}
+}
+
+// near reports whether two colours are within a small distance (JPEG, WebP).
+func near(c [4]uint8, r, g, b uint8) bool {
+	d := func(x, y uint8) int {
+		if x > y {
+			return int(x - y)
+		}
+		return int(y - x)
+	}
+	return d(c[0], r) < 24 && d(c[1], g) < 24 && d(c[2], b) < 24
+}

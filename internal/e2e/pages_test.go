@@ -1,0 +1,149 @@
+package e2e
+
+import (
+	"fmt"
+	"html"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// pages are the test sites. Every request is counted by path, with its headers.
+func (e *env) pages() http.Handler {
+	mux := http.NewServeMux()
+	page := func(path, body string) {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprint(w, body)
+		})
+	}
+	mux.HandleFunc("/color", func(w http.ResponseWriter, r *http.Request) {
+		c := r.URL.Query().Get("c")
+		if strings.Trim(c, "0123456789abcdef") != "" {
+			c = "000000"
+		}
+		fmt.Fprintf(w, `<html><body style="margin:0;background:#%s"></body></html>`, c)
+	})
+	// 20000 px: red for the first 10000, blue for the rest; taller than the
+	// 16384 px texture limit that breaks naive full-page captures.
+	page("/tall", `<html><body style="margin:0"><div style="height:10000px;background:#ff0000"></div><div style="height:10000px;background:#0000ff"></div></body></html>`)
+	page("/element", `<html><body style="margin:0;background:#ffffff"><div id="box" style="position:absolute;left:50px;top:1500px;width:200px;height:100px;background:#00ff00"></div></body></html>`)
+	page("/delayed", `<html><body style="margin:0;background:#ffffff"><script>
+		setTimeout(() => { const d = document.createElement("div"); d.id = "late"; d.textContent = "arrived";
+		d.style = "width:100px;height:100px;background:#00ff00"; document.body.appendChild(d); }, 700);
+	</script></body></html>`)
+	page("/dark", `<html><head><style>body{margin:0;background:#ffffff} @media (prefers-color-scheme: dark){body{background:#000000}}</style></head><body></body></html>`)
+	page("/media", `<html><body style="margin:0;background:#ffffff"><img src="/asset/image.png" width="10" height="10"><video src="/asset/video.mp4"></video><p id="ok">text</p></body></html>`)
+	mux.HandleFunc("/asset/", func(w http.ResponseWriter, r *http.Request) {
+		e.hit(r.URL.Path, r.Header)
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write([]byte{0})
+	})
+	mux.HandleFunc("/headers", func(w http.ResponseWriter, r *http.Request) {
+		e.hit(r.URL.Path, r.Header)
+		// The page also loads a script from another origin (the same server
+		// by another name); custom headers must not reach it.
+		fmt.Fprintf(w, `<html><body><script src="http://page.test:%d/third-party.js"></script></body></html>`, e.port)
+	})
+	mux.HandleFunc("/third-party.js", func(w http.ResponseWriter, r *http.Request) {
+		e.hit(r.URL.Path, r.Header)
+		w.Header().Set("Content-Type", "text/javascript")
+		fmt.Fprint(w, "window.third = 1;")
+	})
+	page("/interact", `<html><body style="margin:0;background:#ffffff">
+		<button id="b" style="width:200px;height:50px" onclick="document.body.style.background='#0000ff'">go</button>
+		<input id="in" oninput="document.getElementById('echo').textContent=this.value">
+		<div id="hov" style="width:100px;height:100px" onmouseover="this.dataset.hovered='yes'"></div>
+		<p id="echo"></p><div style="height:3000px"></div><div id="bottom">bottom</div>
+		<script>window.addEventListener('scroll', () => { document.body.dataset.scrolled = String(window.scrollY); });</script>
+	</body></html>`)
+	page("/geo", `<html><body><p id="out">waiting</p><script>
+		navigator.geolocation.getCurrentPosition(
+			p => document.getElementById('out').textContent = 'lat=' + p.coords.latitude + ' lon=' + p.coords.longitude,
+			e => document.getElementById('out').textContent = 'error ' + e.code);
+	</script></body></html>`)
+	page("/cookie-set", `<html><body><script>document.cookie = "session=leaked; max-age=3600"; localStorage.setItem("k", "leaked");</script></body></html>`)
+	page("/cookie-read", `<html><body><p id="c"></p><script>
+		document.getElementById('c').textContent = 'cookie=[' + document.cookie + '] storage=[' + localStorage.getItem('k') + ']';
+	</script></body></html>`)
+	mux.HandleFunc("/hang", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(time.Minute):
+		}
+	})
+	page("/slow-subresource", `<html><body><img src="/hang"></body></html>`)
+	page("/script", `<html><body><p id="p">server</p><script>document.getElementById('p').textContent = 'built by script';</script></body></html>`)
+	page("/pages", `<html><body style="margin:0">`+strings.Repeat(`<div style="height:100px;page-break-after:always">page</div>`, 3)+`</body></html>`)
+	page("/anim", `<html><head><style>
+		@keyframes go { from { background: #ff0000 } to { background: #00ff00 } }
+		#a { width: 100px; height: 100px; background: #00ff00; animation: go 600ms linear 1; }
+	</style></head><body style="margin:0"><div id="a"></div></body></html>`)
+	mux.HandleFunc("/ua", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `<html><body><p id="ua">%s</p></body></html>`, html.EscapeString(r.UserAgent()))
+	})
+	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(r.URL.Query().Get("code"))
+		if code == 0 {
+			code = http.StatusFound
+		}
+		http.Redirect(w, r, r.URL.Query().Get("to"), code)
+	})
+	mux.HandleFunc("/navigate", func(w http.ResponseWriter, r *http.Request) {
+		to := r.URL.Query().Get("to")
+		switch r.URL.Query().Get("how") {
+		case "meta":
+			fmt.Fprintf(w, `<html><head><meta http-equiv="refresh" content="0;url=%s"></head><body>meta</body></html>`, html.EscapeString(to))
+		default:
+			fmt.Fprintf(w, `<html><body><script>location.href = %q;</script></body></html>`, to)
+		}
+	})
+	mux.HandleFunc("/vector", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, vectorPage(r.URL.Query().Get("kind"), r.URL.Query().Get("t")))
+	})
+	return mux
+}
+
+// vectorPage makes the page reach target in the way kind names, and write
+// whatever comes back into the document, where a capture would show it.
+func vectorPage(kind, target string) string {
+	t := strings.ReplaceAll(target, `"`, "")
+	show := `document.body.insertAdjacentText('beforeend', String(x))`
+	var inner string
+	switch kind {
+	case "img":
+		inner = `<img src="` + t + `">`
+	case "iframe":
+		inner = `<iframe src="` + t + `"></iframe>`
+	case "script":
+		inner = `<script src="` + t + `"></script>`
+	case "style":
+		inner = `<link rel="stylesheet" href="` + t + `">`
+	case "font":
+		inner = `<style>@font-face{font-family:x;src:url(` + t + `)} body{font-family:x}</style>text`
+	case "import":
+		inner = `<style>@import url(` + t + `);</style>`
+	case "prefetch":
+		inner = `<link rel="prefetch" href="` + t + `"><link rel="preconnect" href="` + t + `">`
+	case "fetch":
+		inner = `<script>fetch("` + t + `").then(r => r.text()).then(x => ` + show + `).catch(() => {});</script>`
+	case "xhr":
+		inner = `<script>const q = new XMLHttpRequest(); q.onload = () => { const x = q.responseText; ` + show + ` }; q.open("GET", "` + t + `"); q.send();</script>`
+	case "beacon":
+		inner = `<script>navigator.sendBeacon("` + t + `", "x");</script>`
+	case "ws":
+		inner = `<script>try { new WebSocket("` + strings.Replace(t, "http", "ws", 1) + `"); } catch (e) {}</script>`
+	case "eventsource":
+		inner = `<script>new EventSource("` + t + `").onmessage = (m) => { const x = m.data; ` + show + ` };</script>`
+	case "worker":
+		inner = `<script>const w = new Worker(URL.createObjectURL(new Blob(['fetch("` + t + `").then(r => r.text()).then(x => postMessage(x)).catch(() => {})'])));
+			w.onmessage = (m) => { const x = m.data; ` + show + ` };</script>`
+	case "popup":
+		inner = `<script>window.open("` + t + `");</script>`
+	case "webrtc":
+		inner = `<script>try { const pc = new RTCPeerConnection({iceServers: [{urls: "stun:` + strings.TrimPrefix(strings.TrimPrefix(t, "http://"), "https://") + `"}]});
+			pc.createDataChannel("x"); pc.createOffer().then(o => pc.setLocalDescription(o)); } catch (e) {}</script>`
+	}
+	return `<html><body>` + inner + `</body></html>`
+}
