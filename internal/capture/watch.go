@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +27,10 @@ type watch struct {
 	lastChange time.Time
 	lifecycle  map[cdp.LoaderID]map[string]bool
 	blocked    map[cdp.LoaderID]bool // main documents the egress guard refused
+	// The document the main frame committed last: a page that navigates
+	// itself (script, meta refresh) is followed to where it ends up.
+	current cdp.LoaderID
+	failed  bool // the last commit was an error page
 }
 
 func newWatch(ctx context.Context) (*watch, error) {
@@ -56,6 +61,11 @@ func (w *watch) on(ev any) {
 			}
 		}
 		return
+	case *page.EventFrameNavigated:
+		if ev.Frame != nil && ev.Frame.ParentID == "" {
+			w.current = ev.Frame.LoaderID
+			w.failed = ev.Frame.UnreachableURL != "" || strings.HasPrefix(ev.Frame.URL, "chrome-error:")
+		}
 	case *page.EventLifecycleEvent:
 		m := w.lifecycle[ev.LoaderID]
 		if m == nil {
@@ -95,10 +105,15 @@ func (w *watch) until(ctx context.Context, cond func(now time.Time) time.Duratio
 	}
 }
 
-// loaded waits for the load event of the document of loader.
+// loaded waits for the load event of the document the main frame committed
+// last, starting from loader.
 func (w *watch) loaded(ctx context.Context, loader cdp.LoaderID) error {
 	return w.until(ctx, func(time.Time) time.Duration {
-		if w.lifecycle[loader]["load"] {
+		cur := w.current
+		if cur == "" {
+			cur = loader
+		}
+		if w.lifecycle[cur]["load"] {
 			return 0
 		}
 		return time.Hour
@@ -115,9 +130,10 @@ func (w *watch) idle(ctx context.Context, max int) error {
 	})
 }
 
-// refused reports whether the guard refused the main document of loader.
+// refused reports whether the main frame shows no page of the target: the
+// guard refused its document, or it committed an error page.
 func (w *watch) refused(loader cdp.LoaderID) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.blocked[loader]
+	return w.blocked[loader] || w.blocked[w.current] || w.failed
 }

@@ -19,6 +19,11 @@ func TestDefaultsAndTemplates(t *testing.T) {
 		o.ResponseType != "by_format" || o.IgnoreHTTPSErrors || !o.PDF.PrintBackground || o.PDF.Format != "A4" {
 		t.Errorf("defaults: %+v", o)
 	}
+	// The default wait never exceeds a short deployment deadline.
+	o, err = ParseJSON([]byte(`{"url":"https://example.com"}`), Limits{MaxTimeout: 2 * time.Second})
+	if err != nil || o.WaitForTimeout != 2*time.Second {
+		t.Errorf("default wait under a 2s deadline: %v %v", o, err)
+	}
 	// A preset fills only what the request left unset.
 	o, err = ParseJSON([]byte(`{"url":"https://example.com","template":"mobile","window_width":400}`), lim)
 	if err != nil {

@@ -186,7 +186,9 @@ func (r *raw) build(lim Limits) (*Options, error) {
 	v.target(o)
 	v.viewport(o)
 	v.formats(o)
-	o.WaitForTimeout = v.millis("wait_for_timeout", deref(r.WaitForTimeout, 8000), 1)
+	// The original's 8 s default, but never beyond this deployment's deadline.
+	defWait := int(min(8*time.Second, lim.MaxTimeout).Milliseconds())
+	o.WaitForTimeout = v.millis("wait_for_timeout", deref(r.WaitForTimeout, defWait), 1)
 	o.DelayCapture = v.millis("delay_capture", deref(r.DelayCapture, 0), 0)
 	if r.CacheTTL != nil {
 		if *r.CacheTTL < 0 || *r.CacheTTL > 7*24*3600 {

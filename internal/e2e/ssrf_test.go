@@ -1,0 +1,147 @@
+package e2e
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Every vector of the security research's table that a capture request can
+// carry. The secret server sits on a blocked loopback address at the page
+// server's port; it must never be hit, and its marker must reach no client
+// (env.do fails the test if it does).
+
+func TestTopLevelTargetsAreRefused(t *testing.T) {
+	e := shared
+	p := strconv.Itoa(e.port)
+	svc, _ := url.Parse(e.svc.URL)
+	targets := []string{
+		"http://127.0.0.1:" + p + "/", "http://127.1:" + p + "/", "http://2130706433:" + p + "/",
+		"http://0x7f000001:" + p + "/", "http://0177.0.0.1:" + p + "/", "http://0x7f.1:" + p + "/",
+		"http://localhost:" + p + "/", "http://a.localhost:" + p + "/", "http://LOCALHOST:" + p + "/",
+		"http://[::1]:" + p + "/", "http://[::ffff:127.0.0.1]:" + p + "/", "http://[::ffff:7f00:1]:" + p + "/",
+		"http://0.0.0.0:" + p + "/", "http://0:" + p + "/", "http://%31%32%37.0.0.1:" + p + "/", "http://127。0。0。1:" + p + "/",
+		"http://169.254.169.254:" + p + "/computeMetadata/v1/instance/service-accounts/default/token",
+		"http://169.254.169.254/computeMetadata/v1/", "http://2852039166:" + p + "/", "http://[::ffff:a9fe:a9fe]:" + p + "/",
+		"http://metadata.google.internal:" + p + "/", "http://metadata.google.internal.:" + p + "/", "http://metadata:" + p + "/",
+		"http://meta.test:" + p + "/", "http://secret.test:" + p + "/", "https://127.0.0.1:" + p + "/", "https://secret.test:" + p + "/",
+		"HTTP://127.0.0.1:" + p + "/", "http://10.0.0.5:" + p + "/", "http://192.168.1.1:" + p + "/", "http://100.64.0.1:" + p + "/",
+		svc.Scheme + "://" + svc.Host + "/health", // the service itself
+	}
+	for _, target := range targets {
+		r := e.capture(t, opts{"url": target, "format": "html", "wait_for_timeout": 5000})
+		switch r.status {
+		case 502:
+			m := r.errorJSON(t)
+			if m["error_type"] != "NavigationError" || m["message"] != "the target could not be loaded" {
+				t.Errorf("%s: the refusal says more than it should: %s", target, r.body)
+			}
+		case 400: // refused before the browser
+		default:
+			t.Errorf("%s: %d %s, want a refusal", target, r.status, r.body)
+		}
+	}
+	if n := e.secretHits.Load(); n != 0 {
+		t.Fatalf("the secret server was hit %d times", n)
+	}
+	if !strings.Contains(e.logs.String(), `"event":"egress_blocked"`) {
+		t.Error("no egress_blocked event was logged")
+	}
+}
+
+func TestNonHTTPSchemesAreRefused(t *testing.T) {
+	for _, target := range []string{
+		"file:///etc/passwd", "FILE:///etc/passwd", "file://localhost/etc/passwd", "view-source:http://127.0.0.1/",
+		"data:text/html,<script>fetch('http://127.0.0.1/')</script>", "javascript:fetch('http://127.0.0.1/')",
+		"chrome://version", "about:blank", "blob:http://x/y", "ftp://127.0.0.1/", "ws://127.0.0.1/", `\\localhost\etc\passwd`,
+	} {
+		r := shared.capture(t, opts{"url": target})
+		if r.status != 400 || r.errorJSON(t)["field"] != "url" {
+			t.Errorf("%s: %d %s", target, r.status, r.body)
+		}
+	}
+}
+
+func TestNavigationsToBlockedTargets(t *testing.T) {
+	e := shared
+	secret := "http://127.0.0.1:" + strconv.Itoa(e.port) + "/"
+	named := "http://secret.test:" + strconv.Itoa(e.port) + "/"
+	var urls []string
+	for _, to := range []string{secret, named, "http://169.254.169.254:" + strconv.Itoa(e.port) + "/", "file:///etc/passwd"} {
+		q := url.QueryEscape(to)
+		for _, code := range []string{"301", "302", "303", "307", "308"} {
+			urls = append(urls, e.page+"/redirect?code="+code+"&to="+q)
+		}
+		urls = append(urls, e.page+"/navigate?how=meta&to="+q, e.page+"/navigate?how=js&to="+q)
+	}
+	for _, u := range urls {
+		r := e.capture(t, opts{"url": u, "format": "html", "delay_capture": 300, "wait_for_timeout": 5000})
+		if r.status != 200 && r.status != 502 {
+			t.Errorf("%s: %d %s", u, r.status, r.body)
+		}
+	}
+	if n := e.secretHits.Load(); n != 0 {
+		t.Fatalf("a redirect or navigation reached the secret server %d times", n)
+	}
+}
+
+func TestSubresourcesToBlockedTargets(t *testing.T) {
+	e := shared
+	p := strconv.Itoa(e.port)
+	kinds := []string{"img", "iframe", "script", "style", "font", "import", "prefetch", "fetch", "xhr", "beacon",
+		"ws", "eventsource", "worker", "popup", "webrtc"}
+	var cases []string
+	for _, target := range []string{"http://127.0.0.1:" + p + "/s", "http://secret.test:" + p + "/s", "https://127.0.0.1:" + p + "/s", "http://[::1]:" + p + "/s"} {
+		for _, kind := range kinds {
+			cases = append(cases, e.page+"/vector?kind="+kind+"&t="+url.QueryEscape(target))
+		}
+	}
+	// Four at a time: the cases are independent, as concurrent clients are.
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for u := range work {
+				r := e.capture(t, opts{"url": u, "format": "html", "wait_for_network": "mostly_idle", "delay_capture": 150})
+				if r.status != 200 {
+					t.Errorf("%s: %d %s", u, r.status, r.body)
+				}
+			}
+		})
+	}
+	for _, u := range cases {
+		work <- u
+	}
+	close(work)
+	wg.Wait()
+	// The same page as html_content: user HTML gets no more reach than a site.
+	r := e.capture(t, opts{"html_content": vectorPage("fetch", "http://127.0.0.1:"+p+"/s"), "format": "html", "delay_capture": 200})
+	if r.status != 200 {
+		t.Errorf("html_content: %d %s", r.status, r.body)
+	}
+	// custom_js is page script under the same policy.
+	r = e.capture(t, opts{"url": e.page + "/script", "format": "html",
+		"custom_js": "fetch('http://127.0.0.1:" + p + "/s').then(r => r.text()).then(x => document.body.append(x)).catch(() => {})", "delay_capture": 200})
+	if r.status != 200 {
+		t.Errorf("custom_js: %d %s", r.status, r.body)
+	}
+	if n := e.secretHits.Load(); n != 0 {
+		t.Fatalf("a subresource reached the secret server %d times", n)
+	}
+}
+
+func TestDNSRebindingInsideAPage(t *testing.T) {
+	e := shared
+	// rebind.test answers the page server's address once, then the secret
+	// server's. The page fetches its own origin after load.
+	u := "http://rebind.test:" + strconv.Itoa(e.port) + "/vector?kind=fetch&t=" + url.QueryEscape("/again")
+	r := e.capture(t, opts{"url": u, "format": "html", "delay_capture": 300})
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if n := e.secretHits.Load(); n != 0 {
+		t.Fatalf("the rebound name reached the secret server %d times", n)
+	}
+}
