@@ -1,0 +1,36 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaultsAndValues(t *testing.T) {
+	c, err := Load(env(map[string]string{"CHROME_PATH": "/bin/true", "AUTH_TOKEN": "a, b", "EGRESS_ALLOW_CIDRS": "10.1.2.3/8, 127.0.0.2/32",
+		"CAPTURE_TIMEOUT": "30s", "MAX_CONCURRENCY": "3"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != "8080" || len(c.AuthTokens) != 2 || c.CaptureTimeout != 30*time.Second || c.MaxConcurrency != 3 || c.QueueSize != 6 ||
+		len(c.EgressAllowPorts) != 2 || c.EgressAllowCIDRs[0].String() != "10.0.0.0/8" {
+		t.Errorf("%+v", c)
+	}
+}
+
+func TestBadValuesNameTheVariable(t *testing.T) {
+	for name, val := range map[string]string{"CAPTURE_TIMEOUT": "soon", "MAX_CONCURRENCY": "-1", "EGRESS_ALLOW_CIDRS": "10.0.0.1",
+		"EGRESS_ALLOW_PORTS": "http", "CHROME_NO_SANDBOX": "perhaps", "CHROME_PATH": ""} {
+		m := map[string]string{"CHROME_PATH": "/bin/true", name: val}
+		if name == "CHROME_PATH" {
+			m["CHROME_PATH"] = ""
+			chromeCandidates = []string{"/nonexistent/chrome"}
+		}
+		_, err := Load(env(m))
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%q: %v", name, val, err)
+		}
+	}
+}
