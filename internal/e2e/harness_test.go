@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"image"
 	_ "image/jpeg"
@@ -16,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -29,6 +27,7 @@ import (
 
 	"github.com/pixashot/pixashot-cloudrun/internal/app"
 	"github.com/pixashot/pixashot-cloudrun/internal/config"
+	"github.com/pixashot/pixashot-cloudrun/internal/egress/egresstest"
 )
 
 // env is one running service with the servers its tests point it at.
@@ -43,7 +42,7 @@ type env struct {
 
 	secretHits atomic.Int64
 	logs       *syncBuffer
-	dns        *testDNS
+	dns        *egresstest.Resolver
 
 	mu      sync.Mutex
 	hits    map[string]int
@@ -78,7 +77,7 @@ func randomHex(n int) string {
 func newEnv(mod func(*config.Config)) (*env, error) {
 	e := &env{token: randomHex(32), marker: "SECRET-" + randomHex(8), logs: &syncBuffer{},
 		hits: map[string]int{}, headers: map[string]http.Header{}}
-	pageLn, secretLn, err := samePortPair()
+	pageLn, secretLn, err := egresstest.SamePortPair()
 	if err != nil {
 		return nil, err
 	}
@@ -100,12 +99,12 @@ func newEnv(mod func(*config.Config)) (*env, error) {
 	ts.StartTLS()
 	e.tlsPage = "https://127.0.0.2:" + strconv.Itoa(tlsLn.Addr().(*net.TCPAddr).Port)
 
-	e.dns = &testDNS{answers: map[string][]string{
+	e.dns = egresstest.NewResolver(map[string][]string{
 		"page.test":   {"127.0.0.2"},
 		"secret.test": {"127.0.0.1"},
 		"meta.test":   {"169.254.169.254"},
 		"rebind.test": {"127.0.0.2", "127.0.0.1"},
-	}, asked: map[string]int{}}
+	})
 	cfg, err := config.Load(func(k string) string {
 		switch k {
 		case "AUTH_TOKEN":
@@ -147,40 +146,6 @@ func logSink() io.Writer {
 func (e *env) close() {
 	e.svc.Close()
 	e.app.Close()
-}
-
-// samePortPair listens on 127.0.0.2:P and 127.0.0.1:P for one free P.
-func samePortPair() (net.Listener, net.Listener, error) {
-	for range 50 {
-		a, err := net.Listen("tcp", "127.0.0.2:0")
-		if err != nil {
-			return nil, nil, fmt.Errorf("127.0.0.2 is not usable: %w", err)
-		}
-		b, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(a.Addr().(*net.TCPAddr).Port))
-		if err == nil {
-			return a, b, nil
-		}
-		a.Close()
-	}
-	return nil, nil, errors.New("no port free on both loopback addresses")
-}
-
-type testDNS struct {
-	mu      sync.Mutex
-	answers map[string][]string
-	asked   map[string]int
-}
-
-func (d *testDNS) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	seq, ok := d.answers[host]
-	if !ok {
-		return nil, errors.New("no such host")
-	}
-	n := d.asked[host]
-	d.asked[host]++
-	return []netip.Addr{netip.MustParseAddr(seq[min(n, len(seq)-1)])}, nil
 }
 
 type syncBuffer struct {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,31 +14,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/egress/egresstest"
 )
-
-// fakeDNS answers from a table; a name with several answers gives them in
-// turn, one per lookup (a rebinding name).
-type fakeDNS struct {
-	mu      sync.Mutex
-	answers map[string][]string
-	asked   map[string]int
-}
-
-func (f *fakeDNS) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	seq, ok := f.answers[host]
-	if !ok {
-		return nil, errors.New("no such host")
-	}
-	n := f.asked[host]
-	f.asked[host] = n + 1
-	return []netip.Addr{netip.MustParseAddr(seq[min(n, len(seq)-1)])}, nil
-}
 
 // servers: an allowed one on 127.0.0.2 and a secret one on 127.0.0.1, both on
 // the same port, so a rebinding name can point at either.
@@ -52,31 +32,21 @@ type servers struct {
 func startServers(t *testing.T) *servers {
 	t.Helper()
 	s := &servers{}
-	for range 20 {
-		ok, err := net.Listen("tcp", "127.0.0.2:0")
-		if err != nil {
-			t.Skip("127.0.0.2 is not usable here:", err)
-		}
-		port := ok.Addr().(*net.TCPAddr).Port
-		bad, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err != nil {
-			ok.Close()
-			continue
-		}
-		s.port = port
-		go http.Serve(ok, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "allowed page") }))
-		go http.Serve(bad, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s.secret.Add(1)
-			io.WriteString(w, "SECRET")
-		}))
-		t.Cleanup(func() { ok.Close(); bad.Close() })
-		return s
+	ok, bad, err := egresstest.SamePortPair()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free port on both loopback addresses")
-	return nil
+	s.port = ok.Addr().(*net.TCPAddr).Port
+	go http.Serve(ok, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "allowed page") }))
+	go http.Serve(bad, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.secret.Add(1)
+		io.WriteString(w, "SECRET")
+	}))
+	t.Cleanup(func() { ok.Close(); bad.Close() })
+	return s
 }
 
-func newTestGuard(s *servers, dns *fakeDNS, mod func(*Config)) *Guard {
+func newTestGuard(s *servers, dns Resolver, mod func(*Config)) *Guard {
 	s.logs = &bytes.Buffer{}
 	cfg := Config{
 		AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")},
@@ -124,13 +94,13 @@ func through(sess *Session, target string, tunnel bool) (int, string, error) {
 
 func TestGuardRefusesEveryInternalTarget(t *testing.T) {
 	s := startServers(t)
-	dns := &fakeDNS{answers: map[string][]string{
+	dns := egresstest.NewResolver(map[string][]string{
 		"page.test":    {"127.0.0.2"},
 		"secret.test":  {"127.0.0.1"},
 		"meta.test":    {"169.254.169.254"},
 		"mapped.test":  {"::ffff:127.0.0.1"},
 		"private.test": {"10.0.0.5"},
-	}, asked: map[string]int{}}
+	})
 	g := newTestGuard(s, dns, nil)
 	p := strconv.Itoa(s.port)
 	targets := []string{
@@ -177,7 +147,7 @@ func TestGuardPinsTheCheckedAddress(t *testing.T) {
 	s := startServers(t)
 	// First answer allowed, every later one the secret address: a rebinding
 	// name. Each request resolves once and dials what it checked.
-	dns := &fakeDNS{answers: map[string][]string{"rebind.test": {"127.0.0.2", "127.0.0.1"}}, asked: map[string]int{}}
+	dns := egresstest.NewResolver(map[string][]string{"rebind.test": {"127.0.0.2", "127.0.0.1"}})
 	g := newTestGuard(s, dns, nil)
 	sess, _ := g.Open("t")
 	defer sess.Close()
@@ -193,14 +163,14 @@ func TestGuardPinsTheCheckedAddress(t *testing.T) {
 	if s.secret.Load() != 0 {
 		t.Fatal("the rebound address was dialed")
 	}
-	if dns.asked["rebind.test"] < 2 {
+	if dns.Asked("rebind.test") < 2 {
 		t.Fatal("the name was not looked up again; the test proved nothing")
 	}
 }
 
 func TestGuardPortsAndBudgets(t *testing.T) {
 	s := startServers(t)
-	dns := &fakeDNS{answers: map[string][]string{}, asked: map[string]int{}}
+	dns := egresstest.NewResolver(map[string][]string{})
 	page := "http://127.0.0.2:" + strconv.Itoa(s.port) + "/"
 
 	g := newTestGuard(s, dns, func(c *Config) { c.AllowPorts = []int{443} })
@@ -247,7 +217,7 @@ func TestGuardTunnelsTLS(t *testing.T) {
 	srv.StartTLS()
 	defer srv.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
-	dns := &fakeDNS{answers: map[string][]string{}, asked: map[string]int{}}
+	dns := egresstest.NewResolver(map[string][]string{})
 	g := newTestGuard(s, dns, func(c *Config) { c.AllowPorts = []int{port} })
 	sess, _ := g.Open("t")
 	defer sess.Close()
