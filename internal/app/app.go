@@ -15,7 +15,9 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/config"
 	"github.com/pixashot/pixashot-cloudrun/internal/egress"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
+	"github.com/pixashot/pixashot-cloudrun/internal/ratelimit"
 	"github.com/pixashot/pixashot-cloudrun/internal/server"
+	"github.com/pixashot/pixashot-cloudrun/internal/signing"
 )
 
 // App is one running instance.
@@ -76,6 +78,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	}
 	srv := &server.Server{
 		Auth:         auth.NewStatic(cfg.AuthTokens),
+		Limiter:      ratelimit.NewLimiter(cfg.RateLimit),
 		Engine:       &capture.Engine{Browsers: a.Browsers, Guard: a.Guard, Logger: log},
 		Gate:         admission.New(cfg.MaxConcurrency, cfg.QueueSize, cfg.QueueWait),
 		Ready:        a.Browsers.Ready,
@@ -83,6 +86,9 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		Timeout:      cfg.CaptureTimeout,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger:       log,
+	}
+	if len(cfg.URLSigningKeys) > 0 {
+		srv.Signer = signing.New(cfg.URLSigningKeys...)
 	}
 	a.handler = srv.Handler()
 	return a, nil

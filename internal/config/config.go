@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/ratelimit"
 )
 
 // Config is the whole configuration of an instance.
@@ -19,7 +21,9 @@ type Config struct {
 	ChromePath string
 	NoSandbox  bool
 
-	AuthTokens []string
+	AuthTokens     []string
+	URLSigningKeys [][]byte // newest first
+	RateLimit      ratelimit.Rate
 
 	MaxConcurrency int
 	QueueSize      int
@@ -52,6 +56,17 @@ func Load(getenv func(string) string) (*Config, error) {
 		EgressMaxBytes: int64(r.integer("EGRESS_MAX_BYTES", 128<<20)),
 		EgressMaxConns: int64(r.integer("EGRESS_MAX_CONNECTIONS", 256)),
 	}
+	if k := r.str("URL_SIGNING_KEY", ""); k != "" {
+		if len(k) < 16 {
+			r.fail("URL_SIGNING_KEY", "must be at least 16 characters")
+		}
+		c.URLSigningKeys = [][]byte{[]byte(k)}
+	}
+	rate, err := ratelimit.Parse(r.str("RATE_LIMIT", "5 per second"))
+	if err != nil {
+		r.fail("RATE_LIMIT", "%v", err)
+	}
+	c.RateLimit = rate
 	c.MaxConcurrency = r.integer("MAX_CONCURRENCY", defaultConcurrency())
 	c.QueueSize = r.integer("QUEUE_SIZE", 2*c.MaxConcurrency)
 	for _, s := range r.list("EGRESS_ALLOW_CIDRS") {

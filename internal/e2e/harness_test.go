@@ -32,13 +32,14 @@ import (
 
 // env is one running service with the servers its tests point it at.
 type env struct {
-	app     *app.App
-	svc     *httptest.Server
-	token   string
-	page    string // http://127.0.0.2:P, allowed by EGRESS_ALLOW_CIDRS
-	tlsPage string // https://127.0.0.2:T, self-signed
-	port    int    // P; the secret server listens on 127.0.0.1:P
-	marker  string // what the secret server answers; must appear in no output
+	app        *app.App
+	svc        *httptest.Server
+	token      string
+	signingKey string
+	page       string // http://127.0.0.2:P, allowed by EGRESS_ALLOW_CIDRS
+	tlsPage    string // https://127.0.0.2:T, self-signed
+	port       int    // P; the secret server listens on 127.0.0.1:P
+	marker     string // what the secret server answers; must appear in no output
 
 	secretHits atomic.Int64
 	logs       *syncBuffer
@@ -75,7 +76,7 @@ func randomHex(n int) string {
 
 // newEnv starts the servers and a service; mod adjusts its configuration.
 func newEnv(mod func(*config.Config)) (*env, error) {
-	e := &env{token: randomHex(32), marker: "SECRET-" + randomHex(8), logs: &syncBuffer{},
+	e := &env{token: randomHex(32), signingKey: randomHex(32), marker: "SECRET-" + randomHex(8), logs: &syncBuffer{},
 		hits: map[string]int{}, headers: map[string]http.Header{}}
 	pageLn, secretLn, err := egresstest.SamePortPair()
 	if err != nil {
@@ -115,6 +116,10 @@ func newEnv(mod func(*config.Config)) (*env, error) {
 			return strconv.Itoa(e.port) + "," + strconv.Itoa(tlsLn.Addr().(*net.TCPAddr).Port)
 		case "CAPTURE_TIMEOUT":
 			return "20s"
+		case "RATE_LIMIT":
+			return "0" // the suite is one busy client; TestRateLimit sets its own
+		case "URL_SIGNING_KEY":
+			return e.signingKey
 		}
 		return ""
 	})

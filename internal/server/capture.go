@@ -38,13 +38,8 @@ func (s *Server) getCapture(w http.ResponseWriter, r *http.Request) {
 
 // serveCapture runs a parsed request: admission, capture, response.
 func (s *Server) serveCapture(w http.ResponseWriter, r *http.Request, o *options.Options, err error) {
-	var fe *options.FieldError
-	if errors.As(err, &fe) {
-		apierror.Write(w, apierror.Invalid(fe.Field, fe.Reason))
-		return
-	}
 	if err != nil {
-		apierror.Write(w, err)
+		writeOptionsError(w, err)
 		return
 	}
 	if o.ResponseType == "url" || o.CacheTTL > 0 {
@@ -84,6 +79,16 @@ func (s *Server) serveCapture(w http.ResponseWriter, r *http.Request, o *options
 	log.Info("capture done", "bytes", len(res.Data), "ms", time.Since(start).Milliseconds(),
 		"egress_bytes", res.Egress.Bytes, "egress_conns", res.Egress.Conns, "egress_blocked", res.Egress.Blocked)
 	writeCapture(w, o, res.Data)
+}
+
+// writeOptionsError answers a parse failure as a 400 naming the field.
+func writeOptionsError(w http.ResponseWriter, err error) {
+	var fe *options.FieldError
+	if errors.As(err, &fe) {
+		apierror.Write(w, apierror.Invalid(fe.Field, fe.Reason))
+		return
+	}
+	apierror.Write(w, err)
 }
 
 func errString(err error) string {

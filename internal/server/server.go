@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -16,11 +17,15 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/auth"
 	"github.com/pixashot/pixashot-cloudrun/internal/capture"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
+	"github.com/pixashot/pixashot-cloudrun/internal/ratelimit"
+	"github.com/pixashot/pixashot-cloudrun/internal/signing"
 )
 
 // Server serves every route of the contract.
 type Server struct {
 	Auth         auth.Authenticator
+	Signer       *signing.Signer    // nil: signed URLs are off
+	Limiter      *ratelimit.Limiter // per-client limit
 	Engine       *capture.Engine
 	Gate         *admission.Gate
 	Ready        func(context.Context) bool
@@ -37,6 +42,7 @@ func (s *Server) Handler() http.Handler {
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /capture", s.authed(s.postCapture))
 	s.mux.HandleFunc("GET /capture", s.authed(s.getCapture))
+	s.mux.HandleFunc("POST /sign", s.authed(s.postSign))
 	s.mux.HandleFunc("GET /health", s.health)
 	s.mux.HandleFunc("GET /health/live", s.live)
 	s.mux.HandleFunc("GET /health/ready", s.ready)
@@ -79,24 +85,69 @@ func (s *Server) guard(next http.Handler) http.Handler {
 
 type principalKey struct{}
 
-// authed admits a request with a valid bearer token.
+// authed admits a request with a valid bearer token, or a GET /capture with
+// a valid signature, then applies the client's rate limit.
 func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		tok, err := auth.Bearer(r)
-		if err == nil {
-			var p auth.Principal
-			if p, err = s.Auth.Authenticate(tok); err == nil {
-				h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		p, err := s.identify(r)
+		if err != nil {
+			s.Logger.Warn("authentication failed", "event", "auth_failure", "reason", authReason(err), "path", r.URL.Path)
+			apierror.Write(w, err)
+			return
+		}
+		if s.Limiter != nil && s.Limiter.Enabled() {
+			d := s.Limiter.Allow(p.Client)
+			rateHeaders(w, d.Limit, d.Remaining, d.Reset)
+			if !d.Allowed {
+				apierror.Write(w, &apierror.Error{Status: http.StatusTooManyRequests, Type: apierror.RateLimit,
+					Message: "rate limit exceeded", RetryAfter: d.RetryAfter})
 				return
 			}
 		}
-		s.Logger.Warn("authentication failed", "event", "auth_failure", "reason", err.Error(), "path", r.URL.Path)
-		if err == auth.ErrMissing {
-			apierror.Write(w, apierror.New(http.StatusUnauthorized, apierror.Authentication, "a bearer token is required"))
-			return
-		}
-		apierror.Write(w, apierror.New(http.StatusForbidden, apierror.Authentication, "the token is not valid"))
+		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	}
+}
+
+// identify finds the client of a request. The error is a client error whose
+// message says what was wrong without saying which token came close.
+func (s *Server) identify(r *http.Request) (auth.Principal, error) {
+	if r.Method == http.MethodGet && r.URL.Query().Has("signature") {
+		p, rest, err := s.verifySigned(r.URL.Query())
+		if err == nil {
+			r.URL.RawQuery = rest.Encode()
+		}
+		return p, err
+	}
+	tok, err := auth.Bearer(r)
+	if err == nil {
+		var p auth.Principal
+		if p, err = s.Auth.Authenticate(tok); err == nil {
+			return p, nil
+		}
+	}
+	if errors.Is(err, auth.ErrMissing) {
+		return auth.Principal{}, &apierror.Error{Status: http.StatusUnauthorized, Type: apierror.Authentication,
+			Message: "a bearer token or a signed URL is required", Cause: err}
+	}
+	return auth.Principal{}, &apierror.Error{Status: http.StatusForbidden, Type: apierror.Authentication,
+		Message: "the token is not valid", Cause: err}
+}
+
+// authReason is the log's word for a failure, for a log-based metric.
+func authReason(err error) string {
+	switch {
+	case errors.Is(err, auth.ErrMissing):
+		return "missing"
+	case errors.Is(err, auth.ErrExpired):
+		return "expired"
+	case errors.Is(err, auth.ErrInvalid):
+		return "unknown_token"
+	}
+	var ae *apierror.Error
+	if errors.As(err, &ae) {
+		return ae.Type
+	}
+	return "other"
 }
 
 func principal(ctx context.Context) auth.Principal {
