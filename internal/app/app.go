@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/admission"
 	"github.com/pixashot/pixashot-cloudrun/internal/auth"
@@ -14,6 +15,7 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/capture"
 	"github.com/pixashot/pixashot-cloudrun/internal/config"
 	"github.com/pixashot/pixashot-cloudrun/internal/egress"
+	"github.com/pixashot/pixashot-cloudrun/internal/keystore"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
 	"github.com/pixashot/pixashot-cloudrun/internal/ratelimit"
 	"github.com/pixashot/pixashot-cloudrun/internal/server"
@@ -45,10 +47,14 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	if len(cfg.AuthTokens) == 0 {
+	if len(cfg.AuthTokens) == 0 && cfg.AuthSecretProject == "" {
 		return nil, ErrNoAuth
 	}
 	a := &App{}
+	authn, keysReady, err := a.authenticator(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	a.Guard = egress.New(egress.Config{
 		AllowCIDRs: cfg.EgressAllowCIDRs,
 		AllowPorts: cfg.EgressAllowPorts,
@@ -77,11 +83,11 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		return nil, err
 	}
 	srv := &server.Server{
-		Auth:         auth.NewStatic(cfg.AuthTokens),
+		Auth:         authn,
 		Limiter:      ratelimit.NewLimiter(cfg.RateLimit),
 		Engine:       &capture.Engine{Browsers: a.Browsers, Guard: a.Guard, Logger: log},
 		Gate:         admission.New(cfg.MaxConcurrency, cfg.QueueSize, cfg.QueueWait),
-		Ready:        a.Browsers.Ready,
+		Ready:        func(ctx context.Context) bool { return keysReady() && a.Browsers.Ready(ctx) },
 		Limits:       options.Limits{MaxTimeout: cfg.CaptureTimeout},
 		Timeout:      cfg.CaptureTimeout,
 		MaxBodyBytes: cfg.MaxBodyBytes,
@@ -92,6 +98,34 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	}
 	a.handler = srv.Handler()
 	return a, nil
+}
+
+// authenticator builds the token check: static tokens, then the Secret
+// Manager store. The store's first load happens here; if it fails the
+// instance starts anyway but is not ready, and keeps retrying.
+func (a *App) authenticator(ctx context.Context, cfg *config.Config, log *slog.Logger) (auth.Authenticator, func() bool, error) {
+	var chain auth.Chain
+	if len(cfg.AuthTokens) > 0 {
+		chain = append(chain, auth.NewStatic(cfg.AuthTokens))
+	}
+	if cfg.AuthSecretProject == "" {
+		return chain, func() bool { return true }, nil
+	}
+	client, err := keystore.NewClient(ctx, cfg.SecretEndpoint)
+	if err != nil {
+		return nil, nil, err
+	}
+	store := keystore.New(client, keystore.Config{Project: cfg.AuthSecretProject, Refresh: cfg.AuthRefresh,
+		MaxAge: cfg.AuthTokenMaxAge, Logger: log})
+	lctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	if err := store.Load(lctx); err != nil {
+		log.Error("loading client tokens failed; not ready until a load succeeds", "error", err)
+	}
+	cancel()
+	rctx, stop := context.WithCancel(context.Background())
+	go store.Run(rctx)
+	a.closers = append(a.closers, stop, func() { client.Close() })
+	return append(chain, store), store.Ready, nil
 }
 
 // Handler serves every route.

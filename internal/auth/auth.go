@@ -76,6 +76,25 @@ func (s *Static) Authenticate(token string) (Principal, error) {
 	return Principal{}, ErrInvalid
 }
 
+// Chain tries each authenticator in turn; the first that knows the token wins.
+// An expired token is reported as expired, not as unknown.
+type Chain []Authenticator
+
+// Authenticate implements Authenticator.
+func (c Chain) Authenticate(token string) (Principal, error) {
+	err := ErrInvalid
+	for _, a := range c {
+		p, e := a.Authenticate(token)
+		if e == nil {
+			return p, nil
+		}
+		if errors.Is(e, ErrExpired) {
+			err = e
+		}
+	}
+	return Principal{}, err
+}
+
 // Bearer returns the token of an "Authorization: Bearer" header.
 func Bearer(r *http.Request) (string, error) {
 	h := r.Header.Get("Authorization")

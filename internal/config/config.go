@@ -21,9 +21,13 @@ type Config struct {
 	ChromePath string
 	NoSandbox  bool
 
-	AuthTokens     []string
-	URLSigningKeys [][]byte // newest first
-	RateLimit      ratelimit.Rate
+	AuthTokens        []string
+	AuthSecretProject string
+	AuthRefresh       time.Duration
+	AuthTokenMaxAge   time.Duration
+	SecretEndpoint    string   // plaintext gRPC stand-in for Secret Manager
+	URLSigningKeys    [][]byte // newest first
+	RateLimit         ratelimit.Rate
 
 	MaxConcurrency int
 	QueueSize      int
@@ -45,16 +49,20 @@ var chromeCandidates = []string{"/usr/bin/chromium-headless-shell", "/usr/bin/ch
 func Load(getenv func(string) string) (*Config, error) {
 	r := reader{getenv: getenv}
 	c := &Config{
-		Port:           r.str("PORT", "8080"),
-		ChromePath:     r.str("CHROME_PATH", ""),
-		NoSandbox:      r.boolean("CHROME_NO_SANDBOX", false),
-		AuthTokens:     r.list("AUTH_TOKEN"),
-		CaptureTimeout: r.duration("CAPTURE_TIMEOUT", 60*time.Second),
-		QueueWait:      r.duration("QUEUE_WAIT", 10*time.Second),
-		RecycleAfter:   int64(r.integer("BROWSER_RECYCLE_AFTER", 500)),
-		MaxBodyBytes:   int64(r.integer("MAX_BODY_BYTES", 10<<20)),
-		EgressMaxBytes: int64(r.integer("EGRESS_MAX_BYTES", 128<<20)),
-		EgressMaxConns: int64(r.integer("EGRESS_MAX_CONNECTIONS", 256)),
+		Port:              r.str("PORT", "8080"),
+		ChromePath:        r.str("CHROME_PATH", ""),
+		NoSandbox:         r.boolean("CHROME_NO_SANDBOX", false),
+		AuthTokens:        r.list("AUTH_TOKEN"),
+		AuthSecretProject: r.str("AUTH_SECRET_PROJECT", ""),
+		AuthRefresh:       r.duration("AUTH_REFRESH_INTERVAL", 60*time.Second),
+		AuthTokenMaxAge:   r.duration("AUTH_TOKEN_MAX_AGE", 2160*time.Hour),
+		SecretEndpoint:    r.str("SECRET_MANAGER_ENDPOINT", ""),
+		CaptureTimeout:    r.duration("CAPTURE_TIMEOUT", 60*time.Second),
+		QueueWait:         r.duration("QUEUE_WAIT", 10*time.Second),
+		RecycleAfter:      int64(r.integer("BROWSER_RECYCLE_AFTER", 500)),
+		MaxBodyBytes:      int64(r.integer("MAX_BODY_BYTES", 10<<20)),
+		EgressMaxBytes:    int64(r.integer("EGRESS_MAX_BYTES", 128<<20)),
+		EgressMaxConns:    int64(r.integer("EGRESS_MAX_CONNECTIONS", 256)),
 	}
 	if k := r.str("URL_SIGNING_KEY", ""); k != "" {
 		if len(k) < 16 {
@@ -93,6 +101,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		r.fail("CHROME_PATH", "no browser found at %s; install chromium-headless-shell or set CHROME_PATH", strings.Join(chromeCandidates, " or "))
 	case c.MaxConcurrency < 1:
 		r.fail("MAX_CONCURRENCY", "must be at least 1")
+	case c.AuthRefresh < time.Second:
+		r.fail("AUTH_REFRESH_INTERVAL", "must be at least 1s")
 	case c.CaptureTimeout < time.Second:
 		r.fail("CAPTURE_TIMEOUT", "must be at least 1s")
 	}

@@ -1,0 +1,109 @@
+package e2e
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/config"
+	"github.com/pixashot/pixashot-cloudrun/internal/keystore"
+	"github.com/pixashot/pixashot-cloudrun/internal/keystore/fakesm"
+)
+
+// probe sends an authenticated request that stops at validation: 400 means
+// the token was accepted, 401/403 that it was not. No browser is involved.
+func probe(svc, token string) int {
+	req, _ := http.NewRequest("POST", svc+"/capture", strings.NewReader(`{"bogus":1}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func status(u string) int {
+	resp, err := http.Get(u)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func TestSecretManagerRotationOverHTTP(t *testing.T) {
+	fake, err := fakesm.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Stop()
+	e := own(t, func(c *config.Config) {
+		c.AuthTokens = nil
+		c.AuthSecretProject = "proj"
+		c.SecretEndpoint = fake.Addr
+		c.AuthRefresh = 200 * time.Millisecond
+	})
+	// Nothing loadable: the instance runs but is not ready, and refuses tokens.
+	if s := status(e.svc.URL + "/health/ready"); s != 503 {
+		t.Fatalf("ready with no tokens: %d", s)
+	}
+	labels := map[string]string{keystore.ClientLabel: "acme"}
+	oldTok, newTok := randomHex(32), randomHex(32)
+	v1 := fake.Put("proj", "acme-token", labels, oldTok, time.Now())
+	waitFor(t, "readiness after the first token", func() bool { return status(e.svc.URL+"/health/ready") == 200 })
+	if s := probe(e.svc.URL, oldTok); s != 400 {
+		t.Fatalf("the loaded token: %d", s)
+	}
+
+	var current atomic.Value
+	current.Store(oldTok)
+	var sent, failed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			sent.Add(1)
+			if probe(e.svc.URL, current.Load().(string)) != 400 {
+				failed.Add(1)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	})
+	fake.Put("proj", "acme-token", labels, newTok, time.Now())
+	waitFor(t, "the new version", func() bool { return probe(e.svc.URL, newTok) == 400 })
+	current.Store(newTok)
+	if err := fake.SetState(v1, secretmanagerpb.SecretVersion_DISABLED); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the old version to be revoked", func() bool { return probe(e.svc.URL, oldTok) == 403 })
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	t.Logf("rotation over HTTP: %d requests, %d failures", sent.Load(), failed.Load())
+	if failed.Load() != 0 {
+		t.Fatalf("%d of %d requests failed during the rotation", failed.Load(), sent.Load())
+	}
+	if strings.Contains(e.logs.String(), oldTok) || strings.Contains(e.logs.String(), newTok) {
+		t.Fatal("a token reached the log")
+	}
+}

@@ -1,0 +1,196 @@
+// Package keystore holds the client tokens kept in Secret Manager. Each secret
+// labelled pixashot-client=<id> belongs to one client, and every ENABLED
+// version of it is a valid token: a new version can be added before the old
+// one is disabled, so rotation never fails a request. Tokens are held only as
+// hashes; the set is reloaded in the background and swapped atomically.
+package keystore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	secretmanager "cloud.google.com/go/secretmanager/apiv1"
+	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
+	"google.golang.org/api/iterator"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/auth"
+)
+
+// ClientLabel marks a secret as one client's token; its value is the client id.
+const ClientLabel = "pixashot-client"
+
+// NewClient connects to Secret Manager, or to a plaintext stand-in at endpoint
+// (tests and local runs).
+func NewClient(ctx context.Context, endpoint string) (*secretmanager.Client, error) {
+	if endpoint == "" {
+		return secretmanager.NewClient(ctx)
+	}
+	return secretmanager.NewClient(ctx,
+		option.WithEndpoint(endpoint),
+		option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+}
+
+// Config of a Store.
+type Config struct {
+	Project string        // AUTH_SECRET_PROJECT
+	Refresh time.Duration // AUTH_REFRESH_INTERVAL
+	MaxAge  time.Duration // AUTH_TOKEN_MAX_AGE
+	Logger  *slog.Logger
+}
+
+// Store authenticates tokens against the loaded versions.
+type Store struct {
+	cfg    Config
+	client *secretmanager.Client
+	set    atomic.Pointer[[]key]
+	now    func() time.Time
+}
+
+type key struct {
+	auth.Key
+	created time.Time
+}
+
+// New returns a store that reads through client; nothing is loaded yet.
+func New(client *secretmanager.Client, cfg Config) *Store {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Store{cfg: cfg, client: client, now: time.Now}
+}
+
+// Ready reports whether a set with at least one token is loaded. Until then
+// every token is refused: the store fails closed.
+func (s *Store) Ready() bool {
+	p := s.set.Load()
+	return p != nil && len(*p) > 0
+}
+
+// Authenticate implements auth.Authenticator.
+func (s *Store) Authenticate(token string) (auth.Principal, error) {
+	p := s.set.Load()
+	if p == nil {
+		return auth.Principal{}, auth.ErrInvalid
+	}
+	keys := make([]auth.Key, len(*p))
+	for i, k := range *p {
+		keys[i] = k.Key
+	}
+	found, ok := auth.Match(keys, token)
+	if !ok {
+		return auth.Principal{}, auth.ErrInvalid
+	}
+	for _, k := range *p {
+		// A version that aged past the limit since the last load is refused now.
+		if k.Client == found.Client && k.Version == found.Version && s.now().Sub(k.created) > s.cfg.MaxAge {
+			return auth.Principal{}, auth.ErrExpired
+		}
+	}
+	return found, nil
+}
+
+// Load reads every enabled version of every client secret. It replaces the
+// set only when the whole load succeeded: a partial read would revoke tokens
+// that are still valid.
+func (s *Store) Load(ctx context.Context) error {
+	var keys []key
+	it := s.client.ListSecrets(ctx, &secretmanagerpb.ListSecretsRequest{
+		Parent: "projects/" + s.cfg.Project, Filter: "labels." + ClientLabel + ":*"})
+	for {
+		sec, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("list secrets: %w", err)
+		}
+		client := sec.GetLabels()[ClientLabel]
+		if client == "" {
+			continue
+		}
+		vs, err := s.loadVersions(ctx, sec.GetName(), client)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, vs...)
+	}
+	s.set.Store(&keys)
+	return nil
+}
+
+func (s *Store) loadVersions(ctx context.Context, secret, client string) ([]key, error) {
+	var keys []key
+	it := s.client.ListSecretVersions(ctx, &secretmanagerpb.ListSecretVersionsRequest{Parent: secret, Filter: "state:ENABLED"})
+	for {
+		v, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			return keys, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list versions of %s: %w", secret, err)
+		}
+		if v.GetState() != secretmanagerpb.SecretVersion_ENABLED {
+			continue
+		}
+		created := v.GetCreateTime().AsTime()
+		if s.now().Sub(created) > s.cfg.MaxAge {
+			// Still loaded, so its holder hears "expired" rather than "unknown".
+			s.cfg.Logger.Warn("client token version is past its maximum age", "client", client, "version", versionID(v.GetName()))
+		}
+		res, err := s.client.AccessSecretVersion(ctx, &secretmanagerpb.AccessSecretVersionRequest{Name: v.GetName()})
+		if err != nil {
+			return nil, fmt.Errorf("access %s: %w", v.GetName(), err)
+		}
+		data := res.GetPayload().GetData()
+		if sum := res.GetPayload().DataCrc32C; sum != nil && int64(crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli))) != *sum {
+			return nil, fmt.Errorf("access %s: payload checksum mismatch", v.GetName())
+		}
+		token := strings.TrimSpace(string(data))
+		if token == "" {
+			continue
+		}
+		keys = append(keys, key{Key: auth.Key{Client: client, Version: versionID(v.GetName()), Hash: auth.Hash(token)}, created: created})
+	}
+}
+
+// versionID is "<secret>/<n>" from a full version name, for logs and audit.
+func versionID(name string) string {
+	parts := strings.Split(name, "/")
+	if len(parts) >= 6 {
+		return parts[3] + "/" + parts[5]
+	}
+	return name
+}
+
+// Run reloads the set every Refresh (with jitter, so instances spread their
+// reads over the quota) until ctx ends. A failed load keeps the last good set.
+func (s *Store) Run(ctx context.Context) {
+	for {
+		wait := s.cfg.Refresh
+		if !s.Ready() {
+			wait = min(wait, 5*time.Second) // not yet loaded: retry soon
+		}
+		jitter := time.Duration(rand.Int64N(int64(wait)/5+1)) - wait/10
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait + jitter):
+		}
+		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := s.Load(lctx); err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Error("reloading client tokens failed; keeping the last good set", "error", err)
+		}
+		cancel()
+	}
+}
