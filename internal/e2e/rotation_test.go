@@ -3,8 +3,6 @@ package e2e
 import (
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,38 +68,19 @@ func TestSecretManagerRotationOverHTTP(t *testing.T) {
 		t.Fatalf("the loaded token: %d", s)
 	}
 
-	var current atomic.Value
-	current.Store(oldTok)
-	var sent, failed atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			sent.Add(1)
-			if probe(e.svc.URL, current.Load().(string)) != 400 {
-				failed.Add(1)
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	})
+	traffic := fakesm.StartTraffic(oldTok, 2*time.Millisecond, func(tok string) bool { return probe(e.svc.URL, tok) == 400 })
 	fake.Put("proj", "acme-token", labels, newTok, time.Now())
 	waitFor(t, "the new version", func() bool { return probe(e.svc.URL, newTok) == 400 })
-	current.Store(newTok)
+	traffic.Switch(newTok)
 	if err := fake.SetState(v1, secretmanagerpb.SecretVersion_DISABLED); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the old version to be revoked", func() bool { return probe(e.svc.URL, oldTok) == 403 })
 	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	t.Logf("rotation over HTTP: %d requests, %d failures", sent.Load(), failed.Load())
-	if failed.Load() != 0 {
-		t.Fatalf("%d of %d requests failed during the rotation", failed.Load(), sent.Load())
+	sent, failed := traffic.Stop()
+	t.Logf("rotation over HTTP: %d requests, %d failures", sent, failed)
+	if failed != 0 || sent < 20 {
+		t.Fatalf("%d of %d requests failed during the rotation", failed, sent)
 	}
 	if strings.Contains(e.logs.String(), oldTok) || strings.Contains(e.logs.String(), newTok) {
 		t.Fatal("a token reached the log")

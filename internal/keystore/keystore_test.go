@@ -8,8 +8,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,40 +76,23 @@ func TestRotationWithoutAFailedRequest(t *testing.T) {
 	defer cancel()
 	go s.Run(ctx)
 
-	// Clients send requests all along: first with the old token, then, once the
-	// new version is out, with the new one.
-	var current atomic.Value
-	current.Store(old)
-	var sent, failed atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			sent.Add(1)
-			if _, err := s.Authenticate(current.Load().(string)); err != nil {
-				failed.Add(1)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	})
-	fake.Put("p", "acme-key", labels, fresh, time.Now())                              // 1. add the new version
-	time.Sleep(200 * time.Millisecond)                                                // 2. wait a refresh: both valid
-	current.Store(fresh)                                                              // 3. clients switch
-	time.Sleep(50 * time.Millisecond)                                                 //
-	if err := fake.SetState(v1, secretmanagerpb.SecretVersion_DISABLED); err != nil { // 4. disable the old one
+	// A client sends requests all along: first with the old token, then, once
+	// the new version is out, with the new one.
+	traffic := fakesm.StartTraffic(old, time.Millisecond, func(tok string) bool { _, err := s.Authenticate(tok); return err == nil })
+	// The runbook: add the new version, wait a refresh (both valid), switch
+	// the client over, disable the old version.
+	fake.Put("p", "acme-key", labels, fresh, time.Now())
+	time.Sleep(200 * time.Millisecond)
+	traffic.Switch(fresh)
+	time.Sleep(50 * time.Millisecond)
+	if err := fake.SetState(v1, secretmanagerpb.SecretVersion_DISABLED); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	t.Logf("rotation: %d requests, %d failures", sent.Load(), failed.Load())
-	if failed.Load() != 0 || sent.Load() < 100 {
-		t.Fatalf("%d of %d requests failed during the rotation", failed.Load(), sent.Load())
+	sent, failed := traffic.Stop()
+	t.Logf("rotation: %d requests, %d failures", sent, failed)
+	if failed != 0 || sent < 100 {
+		t.Fatalf("%d of %d requests failed during the rotation", failed, sent)
 	}
 	if _, err := s.Authenticate(old); !errors.Is(err, auth.ErrInvalid) {
 		t.Fatalf("the disabled version still works: %v", err)
