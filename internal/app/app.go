@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/admission"
+	"github.com/pixashot/pixashot-cloudrun/internal/audit"
 	"github.com/pixashot/pixashot-cloudrun/internal/auth"
 	"github.com/pixashot/pixashot-cloudrun/internal/browser"
 	"github.com/pixashot/pixashot-cloudrun/internal/capture"
@@ -82,7 +83,14 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	sink, err := auditSink(ctx, cfg, log)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.closers = append(a.closers, func() { sink.Close() })
 	srv := &server.Server{
+		Audit:        sink,
 		Auth:         authn,
 		Limiter:      ratelimit.NewLimiter(cfg.RateLimit),
 		Engine:       &capture.Engine{Browsers: a.Browsers, Guard: a.Guard, Logger: log},
@@ -126,6 +134,16 @@ func (a *App) authenticator(ctx context.Context, cfg *config.Config, log *slog.L
 	go store.Run(rctx)
 	a.closers = append(a.closers, stop, func() { client.Close() })
 	return append(chain, store), store.Ready, nil
+}
+
+// auditSink is Cloud Logging when a project is configured, else stdout.
+func auditSink(ctx context.Context, cfg *config.Config, log *slog.Logger) (audit.Sink, error) {
+	if cfg.AuditProject == "" {
+		return audit.Stdout{Log: log}, nil
+	}
+	return audit.NewCloud(ctx, cfg.AuditProject, cfg.LoggingEndpoint, func(err error) {
+		log.Error("writing the audit log failed", "event", "audit_write_failed", "error", err)
+	})
 }
 
 // Handler serves every route.

@@ -26,6 +26,8 @@ type Config struct {
 	AuthRefresh       time.Duration
 	AuthTokenMaxAge   time.Duration
 	SecretEndpoint    string   // plaintext gRPC stand-in for Secret Manager
+	AuditProject      string   // where the pixashot-audit log goes; unset: stdout
+	LoggingEndpoint   string   // plaintext gRPC stand-in for Cloud Logging
 	URLSigningKeys    [][]byte // newest first
 	RateLimit         ratelimit.Rate
 
@@ -57,6 +59,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		AuthRefresh:       r.duration("AUTH_REFRESH_INTERVAL", 60*time.Second),
 		AuthTokenMaxAge:   r.duration("AUTH_TOKEN_MAX_AGE", 2160*time.Hour),
 		SecretEndpoint:    r.str("SECRET_MANAGER_ENDPOINT", ""),
+		LoggingEndpoint:   r.str("LOGGING_ENDPOINT", ""),
 		CaptureTimeout:    r.duration("CAPTURE_TIMEOUT", 60*time.Second),
 		QueueWait:         r.duration("QUEUE_WAIT", 10*time.Second),
 		RecycleAfter:      int64(r.integer("BROWSER_RECYCLE_AFTER", 500)),
@@ -64,6 +67,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		EgressMaxBytes:    int64(r.integer("EGRESS_MAX_BYTES", 128<<20)),
 		EgressMaxConns:    int64(r.integer("EGRESS_MAX_CONNECTIONS", 256)),
 	}
+	c.AuditProject = r.str("AUDIT_PROJECT", c.AuthSecretProject)
 	if k := r.str("URL_SIGNING_KEY", ""); k != "" {
 		if len(k) < 16 {
 			r.fail("URL_SIGNING_KEY", "must be at least 16 characters")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -58,6 +59,8 @@ func (s *Server) serveCapture(w http.ResponseWriter, r *http.Request, o *options
 	ctx, cancel := context.WithTimeout(r.Context(), s.Timeout)
 	defer cancel()
 	id := newID()
+	entry := auditEntry(r.Context())
+	entry.CaptureID, entry.Target = id, targetHost(o)
 	start := time.Now()
 	res, release, err := s.Engine.Capture(ctx, id, o)
 	// The tab is disposed after the response; the slot is held until then so
@@ -79,6 +82,18 @@ func (s *Server) serveCapture(w http.ResponseWriter, r *http.Request, o *options
 	log.Info("capture done", "bytes", len(res.Data), "ms", time.Since(start).Milliseconds(),
 		"egress_bytes", res.Egress.Bytes, "egress_conns", res.Egress.Conns, "egress_blocked", res.Egress.Blocked)
 	writeCapture(w, o, res.Data)
+}
+
+// targetHost is what the audit trail records of the target: its host, never
+// the path or query (they can hold a third party's secrets).
+func targetHost(o *options.Options) string {
+	if o.HTMLContent != "" {
+		return "html_content"
+	}
+	if u, err := url.Parse(o.URL); err == nil {
+		return u.Host
+	}
+	return ""
 }
 
 // writeOptionsError answers a parse failure as a 400 naming the field.

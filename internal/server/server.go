@@ -14,6 +14,7 @@ import (
 
 	"github.com/pixashot/pixashot-cloudrun/internal/admission"
 	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
+	"github.com/pixashot/pixashot-cloudrun/internal/audit"
 	"github.com/pixashot/pixashot-cloudrun/internal/auth"
 	"github.com/pixashot/pixashot-cloudrun/internal/capture"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
@@ -26,6 +27,7 @@ type Server struct {
 	Auth         auth.Authenticator
 	Signer       *signing.Signer    // nil: signed URLs are off
 	Limiter      *ratelimit.Limiter // per-client limit
+	Audit        audit.Sink
 	Engine       *capture.Engine
 	Gate         *admission.Gate
 	Ready        func(context.Context) bool
@@ -88,13 +90,21 @@ type principalKey struct{}
 // authed admits a request with a valid bearer token, or a GET /capture with
 // a valid signature, then applies the client's rate limit.
 func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+	return func(rw http.ResponseWriter, r *http.Request) {
+		w := &recorder{ResponseWriter: rw}
+		entry := &audit.Entry{Route: r.Method + " " + r.URL.Path, CallerIP: callerIP(r)}
+		defer func() {
+			entry.Status, entry.Bytes, entry.Outcome = w.status, w.bytes, outcome(w.status)
+			s.Audit.Write(*entry)
+		}()
 		p, err := s.identify(r)
 		if err != nil {
-			s.Logger.Warn("authentication failed", "event", "auth_failure", "reason", authReason(err), "path", r.URL.Path)
+			entry.Reason = authReason(err)
+			s.Logger.Warn("authentication failed", "event", "auth_failure", "reason", entry.Reason, "path", r.URL.Path)
 			apierror.Write(w, err)
 			return
 		}
+		entry.Client, entry.KeyVersion = p.Client, p.Version
 		if s.Limiter != nil && s.Limiter.Enabled() {
 			d := s.Limiter.Allow(p.Client)
 			rateHeaders(w, d.Limit, d.Remaining, d.Reset)
@@ -104,7 +114,8 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 				return
 			}
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		ctx := context.WithValue(context.WithValue(r.Context(), principalKey{}, p), auditKey{}, entry)
+		h(w, r.WithContext(ctx))
 	}
 }
 
