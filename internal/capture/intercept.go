@@ -43,8 +43,16 @@ func newInterceptor(o *options.Options) *interceptor {
 	if len(o.CustomHeaders) > 0 && o.URL != "" {
 		if u, err := url.Parse(o.URL); err == nil {
 			// Headers go to the target's origin only: never to a third party
-			// the page embeds, nor to where a redirect leads.
-			ic.headerPat = strings.ToLower(u.Scheme) + "://" + escapePattern(strings.ToLower(u.Host)) + "/*"
+			// the page embeds, nor to where a redirect leads. The pattern is
+			// the origin as Chrome writes it: lower case, no default port.
+			scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+			if p := u.Port(); (scheme == "http" && p == "80") || (scheme == "https" && p == "443") {
+				host = strings.ToLower(u.Hostname())
+				if strings.Contains(host, ":") {
+					host = "[" + host + "]"
+				}
+			}
+			ic.headerPat = scheme + "://" + escapePattern(host) + "/*"
 			for name, val := range o.CustomHeaders {
 				ic.headers = append(ic.headers, &fetch.HeaderEntry{Name: name, Value: val})
 			}

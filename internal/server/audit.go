@@ -63,6 +63,8 @@ func callerIP(r *http.Request) string {
 
 func outcome(status int) string {
 	switch {
+	case status == 0:
+		return "abandoned" // the client left before an answer was written
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		return "denied"
 	case status == http.StatusTooManyRequests:
