@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	secretmanager "cloud.google.com/go/secretmanager/apiv1"
+
 	"github.com/pixashot/pixashot-cloudrun/internal/admission"
 	"github.com/pixashot/pixashot-cloudrun/internal/audit"
 	"github.com/pixashot/pixashot-cloudrun/internal/auth"
@@ -29,6 +31,7 @@ type App struct {
 	Guard    *egress.Guard
 	handler  http.Handler
 	closers  []func()
+	secrets  *secretmanager.Client // shared by the token store and the signing keys
 }
 
 // Options lets tests replace parts that have no environment variable.
@@ -78,7 +81,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		NoSandbox:    cfg.NoSandbox,
 		Logger:       log,
 	})
-	a.closers = append([]func(){a.Browsers.Close}, a.closers...)
+	a.closers = append(a.closers, a.Browsers.Close)
 	if err := a.Browsers.Start(ctx); err != nil {
 		a.Close()
 		return nil, err
@@ -101,8 +104,9 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger:       log,
 	}
-	if len(cfg.URLSigningKeys) > 0 {
-		srv.Signer = signing.New(cfg.URLSigningKeys...)
+	if srv.Signer, err = a.signer(ctx, cfg, log); err != nil {
+		a.Close()
+		return nil, err
 	}
 	a.handler = srv.Handler()
 	return a, nil
@@ -119,7 +123,7 @@ func (a *App) authenticator(ctx context.Context, cfg *config.Config, log *slog.L
 	if cfg.AuthSecretProject == "" {
 		return chain, func() bool { return true }, nil
 	}
-	client, err := keystore.NewClient(ctx, cfg.SecretEndpoint)
+	client, err := a.secretClient(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -132,8 +136,60 @@ func (a *App) authenticator(ctx context.Context, cfg *config.Config, log *slog.L
 	cancel()
 	rctx, stop := context.WithCancel(context.Background())
 	go store.Run(rctx)
-	a.closers = append(a.closers, stop, func() { client.Close() })
+	a.closers = append(a.closers, stop)
 	return append(chain, store), store.Ready, nil
+}
+
+func (a *App) secretClient(ctx context.Context, cfg *config.Config) (*secretmanager.Client, error) {
+	if a.secrets == nil {
+		c, err := keystore.NewClient(ctx, cfg.SecretEndpoint)
+		if err != nil {
+			return nil, err
+		}
+		a.secrets = c
+		a.closers = append(a.closers, func() { c.Close() })
+	}
+	return a.secrets, nil
+}
+
+// signer holds the URL signing keys: URL_SIGNING_KEY locally, or every
+// enabled version of URL_SIGNING_SECRET, reloaded like the client tokens.
+// nil turns signed URLs off.
+func (a *App) signer(ctx context.Context, cfg *config.Config, log *slog.Logger) (*signing.Signer, error) {
+	if cfg.URLSigningSecret == "" {
+		if len(cfg.URLSigningKeys) == 0 {
+			return nil, nil
+		}
+		return signing.New(cfg.URLSigningKeys...), nil
+	}
+	client, err := a.secretClient(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := signing.New()
+	loaded := false
+	load := func(ctx context.Context) error {
+		vs, err := keystore.EnabledVersions(ctx, client, cfg.URLSigningSecret)
+		if err != nil {
+			return err
+		}
+		keys := make([][]byte, 0, len(vs))
+		for _, v := range vs {
+			keys = append(keys, v.Data)
+		}
+		s.SetKeys(keys)
+		loaded = len(keys) > 0
+		return nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	if err := load(lctx); err != nil {
+		log.Error("loading URL signing keys failed; signed URLs are refused until a load succeeds", "error", err)
+	}
+	cancel()
+	rctx, stop := context.WithCancel(context.Background())
+	go keystore.Refresh(rctx, cfg.AuthRefresh, func() bool { return loaded }, load, log, "URL signing keys")
+	a.closers = append(a.closers, stop)
+	return s, nil
 }
 
 // auditSink is Cloud Logging when a project is configured, else stdout.
@@ -149,9 +205,11 @@ func auditSink(ctx context.Context, cfg *config.Config, log *slog.Logger) (audit
 // Handler serves every route.
 func (a *App) Handler() http.Handler { return a.handler }
 
-// Close stops the browser and the guard.
+// Close stops everything, last started first: users of a client stop before
+// the client closes, the browser before its guard session.
 func (a *App) Close() {
-	for _, c := range a.closers {
-		c()
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
 	}
+	a.closers = nil
 }

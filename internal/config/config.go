@@ -29,6 +29,7 @@ type Config struct {
 	AuditProject      string   // where the pixashot-audit log goes; unset: stdout
 	LoggingEndpoint   string   // plaintext gRPC stand-in for Cloud Logging
 	URLSigningKeys    [][]byte // newest first
+	URLSigningSecret  string   // projects/P/secrets/S: every enabled version verifies, the newest signs
 	RateLimit         ratelimit.Rate
 
 	MaxConcurrency int
@@ -68,6 +69,10 @@ func Load(getenv func(string) string) (*Config, error) {
 		EgressMaxConns:    int64(r.integer("EGRESS_MAX_CONNECTIONS", 256)),
 	}
 	c.AuditProject = r.str("AUDIT_PROJECT", c.AuthSecretProject)
+	c.URLSigningSecret = r.str("URL_SIGNING_SECRET", "")
+	if c.URLSigningSecret != "" && !strings.HasPrefix(c.URLSigningSecret, "projects/") {
+		r.fail("URL_SIGNING_SECRET", "must be a full resource name, projects/<project>/secrets/<secret>")
+	}
 	if k := r.str("URL_SIGNING_KEY", ""); k != "" {
 		if len(k) < 16 {
 			r.fail("URL_SIGNING_KEY", "must be at least 16 characters")

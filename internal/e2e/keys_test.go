@@ -32,7 +32,7 @@ func TestSignedURLs(t *testing.T) {
 	// A URL signed with the key the original way works with no token.
 	s := signing.New([]byte(e.signingKey))
 	params := map[string]string{"url": e.page + "/color?c=00ff00", "window_width": "40", "window_height": "30"}
-	q := s.Query(params, time.Now().Add(time.Minute))
+	q, _ := s.Query(params, time.Now().Add(time.Minute))
 	if r := get(t, e.svc.URL+"/capture?"+q.Encode()); r.status != 200 || r.header.Get("Content-Type") != "image/png" {
 		t.Fatalf("signed GET: %d %s", r.status, r.body)
 	}
@@ -44,11 +44,11 @@ func TestSignedURLs(t *testing.T) {
 	if r := get(t, e.svc.URL+"/capture?"+tampered.Encode()); r.status != 403 || r.errorJSON(t)["error_type"] != "InvalidSignatureError" {
 		t.Errorf("tampered: %d %s", r.status, r.body)
 	}
-	expired := s.Query(params, time.Now().Add(-time.Second))
+	expired, _ := s.Query(params, time.Now().Add(-time.Second))
 	if r := get(t, e.svc.URL+"/capture?"+expired.Encode()); r.status != 403 || r.errorJSON(t)["error_type"] != "SignatureExpiredError" {
 		t.Errorf("expired: %d %s", r.status, r.body)
 	}
-	tooFar := s.Query(params, time.Now().Add(25*time.Hour))
+	tooFar, _ := s.Query(params, time.Now().Add(25*time.Hour))
 	if r := get(t, e.svc.URL+"/capture?"+tooFar.Encode()); r.status != 403 {
 		t.Errorf("more than 24h ahead: %d %s", r.status, r.body)
 	}

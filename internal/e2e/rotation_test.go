@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -85,4 +87,54 @@ func TestSecretManagerRotationOverHTTP(t *testing.T) {
 	if strings.Contains(e.logs.String(), oldTok) || strings.Contains(e.logs.String(), newTok) {
 		t.Fatal("a token reached the log")
 	}
+}
+
+func TestSigningSecretRotation(t *testing.T) {
+	fake, err := fakesm.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Stop()
+	e := own(t, func(c *config.Config) {
+		c.URLSigningKeys = nil
+		c.URLSigningSecret = "projects/proj/secrets/url-signing"
+		c.SecretEndpoint = fake.Addr
+		c.AuthRefresh = 200 * time.Millisecond
+	})
+	mint := func() string {
+		r := e.do(t, "POST", "/sign", map[string]any{"params": map[string]any{"url": e.page + "/color?c=00ff00", "window_width": 10, "window_height": 10}})
+		var m struct {
+			URL string `json:"url"`
+		}
+		if err := json.Unmarshal(r.body, &m); err != nil || r.status != 200 {
+			return ""
+		}
+		return m.URL
+	}
+	// No key loaded yet: nothing can be signed, nothing verifies.
+	if u := mint(); u != "" {
+		t.Fatalf("signed with no key: %s", u)
+	}
+	v1 := fake.Put("proj", "url-signing", nil, randomHex(32), time.Now().Add(-time.Hour))
+	var first string
+	waitFor(t, "the first signing key", func() bool { first = mint(); return first != "" })
+	if r := get(t, first); r.status != 200 {
+		t.Fatalf("URL signed with version 1: %d %s", r.status, r.body)
+	}
+	// A newer version signs from the next reload on; URLs of the old one still work.
+	fake.Put("proj", "url-signing", nil, randomHex(32), time.Now())
+	waitFor(t, "the newer key to sign", func() bool { u := mint(); return u != "" && sigOf(u) != sigOf(first) && get(t, u).status == 200 })
+	if r := get(t, first); r.status != 200 {
+		t.Fatalf("the old URL stopped working before its key was disabled: %d", r.status)
+	}
+	// Disabling the old version revokes its URLs within a reload.
+	if err := fake.SetState(v1, secretmanagerpb.SecretVersion_DISABLED); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the old key's URLs to be refused", func() bool { return get(t, first).status == 403 })
+}
+
+func sigOf(u string) string {
+	p, _ := url.Parse(u)
+	return p.Query().Get("signature")
 }

@@ -12,6 +12,7 @@ import (
 	"hash/crc32"
 	"log/slog"
 	"math/rand/v2"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -130,12 +131,41 @@ func (s *Store) Load(ctx context.Context) error {
 }
 
 func (s *Store) loadVersions(ctx context.Context, secret, client string) ([]key, error) {
+	vs, err := EnabledVersions(ctx, s.client, secret)
+	if err != nil {
+		return nil, err
+	}
 	var keys []key
-	it := s.client.ListSecretVersions(ctx, &secretmanagerpb.ListSecretVersionsRequest{Parent: secret, Filter: "state:ENABLED"})
+	for _, v := range vs {
+		if s.now().Sub(v.Created) > s.cfg.MaxAge {
+			// Still loaded, so its holder hears "expired" rather than "unknown".
+			s.cfg.Logger.Warn("client token version is past its maximum age", "client", client, "version", versionID(v.Name))
+		}
+		token := strings.TrimSpace(string(v.Data))
+		if token == "" {
+			continue
+		}
+		keys = append(keys, key{Key: auth.Key{Client: client, Version: versionID(v.Name), Hash: auth.Hash(token)}, created: v.Created})
+	}
+	return keys, nil
+}
+
+// Version is the payload of one enabled secret version.
+type Version struct {
+	Name    string
+	Created time.Time
+	Data    []byte
+}
+
+// EnabledVersions reads every ENABLED version of secret, newest first, and
+// checks each payload's CRC32C.
+func EnabledVersions(ctx context.Context, client *secretmanager.Client, secret string) ([]Version, error) {
+	var out []Version
+	it := client.ListSecretVersions(ctx, &secretmanagerpb.ListSecretVersionsRequest{Parent: secret, Filter: "state:ENABLED"})
 	for {
 		v, err := it.Next()
 		if errors.Is(err, iterator.Done) {
-			return keys, nil
+			break
 		}
 		if err != nil {
 			return nil, fmt.Errorf("list versions of %s: %w", secret, err)
@@ -143,12 +173,7 @@ func (s *Store) loadVersions(ctx context.Context, secret, client string) ([]key,
 		if v.GetState() != secretmanagerpb.SecretVersion_ENABLED {
 			continue
 		}
-		created := v.GetCreateTime().AsTime()
-		if s.now().Sub(created) > s.cfg.MaxAge {
-			// Still loaded, so its holder hears "expired" rather than "unknown".
-			s.cfg.Logger.Warn("client token version is past its maximum age", "client", client, "version", versionID(v.GetName()))
-		}
-		res, err := s.client.AccessSecretVersion(ctx, &secretmanagerpb.AccessSecretVersionRequest{Name: v.GetName()})
+		res, err := client.AccessSecretVersion(ctx, &secretmanagerpb.AccessSecretVersionRequest{Name: v.GetName()})
 		if err != nil {
 			return nil, fmt.Errorf("access %s: %w", v.GetName(), err)
 		}
@@ -156,12 +181,10 @@ func (s *Store) loadVersions(ctx context.Context, secret, client string) ([]key,
 		if sum := res.GetPayload().DataCrc32C; sum != nil && int64(crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli))) != *sum {
 			return nil, fmt.Errorf("access %s: payload checksum mismatch", v.GetName())
 		}
-		token := strings.TrimSpace(string(data))
-		if token == "" {
-			continue
-		}
-		keys = append(keys, key{Key: auth.Key{Client: client, Version: versionID(v.GetName()), Hash: auth.Hash(token)}, created: created})
+		out = append(out, Version{Name: v.GetName(), Created: v.GetCreateTime().AsTime(), Data: data})
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
 }
 
 // versionID is "<secret>/<n>" from a full version name, for logs and audit.
@@ -173,12 +196,18 @@ func versionID(name string) string {
 	return name
 }
 
-// Run reloads the set every Refresh (with jitter, so instances spread their
-// reads over the quota) until ctx ends. A failed load keeps the last good set.
+// Run reloads the set every Refresh until ctx ends; see Refresh.
 func (s *Store) Run(ctx context.Context) {
+	Refresh(ctx, s.cfg.Refresh, s.Ready, s.Load, s.cfg.Logger, "client tokens")
+}
+
+// Refresh calls load every interval (with jitter, so instances spread their
+// reads over the quota) until ctx ends; sooner while ready reports false. A
+// failed load is logged, and whatever the last good load set stays in use.
+func Refresh(ctx context.Context, interval time.Duration, ready func() bool, load func(context.Context) error, log *slog.Logger, what string) {
 	for {
-		wait := s.cfg.Refresh
-		if !s.Ready() {
+		wait := interval
+		if !ready() {
 			wait = min(wait, 5*time.Second) // not yet loaded: retry soon
 		}
 		jitter := time.Duration(rand.Int64N(int64(wait)/5+1)) - wait/10
@@ -188,8 +217,8 @@ func (s *Store) Run(ctx context.Context) {
 		case <-time.After(wait + jitter):
 		}
 		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		if err := s.Load(lctx); err != nil && ctx.Err() == nil {
-			s.cfg.Logger.Error("reloading client tokens failed; keeping the last good set", "error", err)
+		if err := load(lctx); err != nil && ctx.Err() == nil {
+			log.Error("reloading "+what+" failed; keeping the last good set", "error", err)
 		}
 		cancel()
 	}

@@ -93,13 +93,19 @@ func (s *Server) postSign(w http.ResponseWriter, r *http.Request) {
 	for k, v := range params {
 		q.Set(k, v)
 	}
-	if _, err := options.ParseQuery(q, s.Limits); err != nil {
+	if _, err = options.ParseQuery(q, s.Limits); err != nil {
 		writeOptionsError(w, err)
 		return
 	}
 	params[signedClient] = principal(r.Context()).Client
 	expires := time.Now().Add(time.Duration(req.ExpiresIn) * time.Second).Truncate(time.Second)
-	u := url.URL{Scheme: scheme(r), Host: r.Host, Path: "/capture", RawQuery: s.Signer.Query(params, expires).Encode()}
+	q, err = s.Signer.Query(params, expires)
+	if err != nil {
+		apierror.Write(w, &apierror.Error{Status: http.StatusServiceUnavailable, Type: apierror.Overloaded,
+			Message: "no signing key is loaded yet; retry shortly", RetryAfter: 5 * time.Second, Cause: err})
+		return
+	}
+	u := url.URL{Scheme: scheme(r), Host: r.Host, Path: "/capture", RawQuery: q.Encode()}
 	writeJSON(w, http.StatusOK, map[string]string{"url": u.String(), "expires_at": expires.UTC().Format(time.RFC3339)})
 }
 

@@ -13,27 +13,36 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
 // MaxAhead is the furthest in the future a signed URL may expire.
 const MaxAhead = 24 * time.Hour
 
-// Errors of Verify.
+// Errors of Verify and Sign.
 var (
 	ErrInvalid = errors.New("invalid signature")
 	ErrExpired = errors.New("signature expired")
+	ErrNoKey   = errors.New("no signing key loaded")
 )
 
 // Signer signs with the newest key and verifies with any of them, so a key
 // can be rotated without breaking the URLs already handed out.
 type Signer struct {
-	keys [][]byte // newest first
+	keys atomic.Pointer[[][]byte] // newest first
 	now  func() time.Time
 }
 
 // New returns a signer; keys are newest first.
-func New(keys ...[]byte) *Signer { return &Signer{keys: keys, now: time.Now} }
+func New(keys ...[]byte) *Signer {
+	s := &Signer{now: time.Now}
+	s.SetKeys(keys)
+	return s
+}
+
+// SetKeys replaces the keys (newest first), as a reload does.
+func (s *Signer) SetKeys(keys [][]byte) { s.keys.Store(&keys) }
 
 // Canonical is the signed text of params.
 func Canonical(params map[string]string) string {
@@ -61,12 +70,16 @@ func mac(key []byte, text string) []byte {
 }
 
 // Sign returns the signature of params under the newest key.
-func (s *Signer) Sign(params map[string]string) string {
-	return base64.RawURLEncoding.EncodeToString(mac(s.keys[0], Canonical(params)))
+func (s *Signer) Sign(params map[string]string) (string, error) {
+	keys := *s.keys.Load()
+	if len(keys) == 0 {
+		return "", ErrNoKey
+	}
+	return base64.RawURLEncoding.EncodeToString(mac(keys[0], Canonical(params))), nil
 }
 
 // Query returns params with expires and signature added, ready for a URL.
-func (s *Signer) Query(params map[string]string, expires time.Time) url.Values {
+func (s *Signer) Query(params map[string]string, expires time.Time) (url.Values, error) {
 	p := make(map[string]string, len(params)+2)
 	for k, v := range params {
 		p[k] = v
@@ -76,8 +89,12 @@ func (s *Signer) Query(params map[string]string, expires time.Time) url.Values {
 	for k, v := range p {
 		q.Set(k, v)
 	}
-	q.Set("signature", s.Sign(p))
-	return q
+	sig, err := s.Sign(p)
+	if err != nil {
+		return nil, err
+	}
+	q.Set("signature", sig)
+	return q, nil
 }
 
 // Verify checks the signature and the expiry of a query. Each parameter must
@@ -96,7 +113,7 @@ func (s *Signer) Verify(q url.Values) error {
 	}
 	text := Canonical(params)
 	ok := 0
-	for _, k := range s.keys {
+	for _, k := range *s.keys.Load() {
 		ok |= boolInt(hmac.Equal(sig, mac(k, text)))
 	}
 	if ok == 0 {

@@ -14,7 +14,7 @@ import (
 // The original's published example.
 func TestOriginalVector(t *testing.T) {
 	s := New([]byte("secret"))
-	got := s.Sign(map[string]string{"url": "https://example.com", "format": "png", "expires": "1700000000"})
+	got, _ := s.Sign(map[string]string{"url": "https://example.com", "format": "png", "expires": "1700000000"})
 	if got != "vgrf40gNRtXm9da6s3PVdyWhpNB3fJ2R3gqDKziCjZ8" {
 		t.Fatalf("signature %s", got)
 	}
@@ -90,7 +90,21 @@ func TestVerify(t *testing.T) {
 		t.Errorf("no expires: %v", err)
 	}
 	// Query signs what Verify accepts.
-	if err := s.Verify(s.Query(map[string]string{"url": "https://example.com"}, now.Add(time.Minute))); err != nil {
+	q, err := s.Query(map[string]string{"url": "https://example.com"}, now.Add(time.Minute))
+	if err != nil || s.Verify(q) != nil {
 		t.Errorf("Query: %v", err)
+	}
+	// Rotation: a reload that adds a newer key signs with it and still
+	// verifies what the older one signed; an empty set signs nothing.
+	s.SetKeys([][]byte{[]byte("newest"), cur})
+	if err := s.Verify(q); err != nil {
+		t.Errorf("after adding a key: %v", err)
+	}
+	if sig, _ := s.Sign(map[string]string{"a": "b"}); sig != reference("newest", [][2]string{{"a", "b"}}) {
+		t.Error("the newest key does not sign")
+	}
+	s.SetKeys(nil)
+	if _, err := s.Sign(map[string]string{"a": "b"}); !errors.Is(err, ErrNoKey) {
+		t.Errorf("no keys: %v", err)
 	}
 }
