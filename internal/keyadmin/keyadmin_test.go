@@ -1,0 +1,83 @@
+package keyadmin
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/auth"
+	"github.com/pixashot/pixashot-cloudrun/internal/keystore"
+	"github.com/pixashot/pixashot-cloudrun/internal/keystore/fakesm"
+)
+
+func TestKeysCommands(t *testing.T) {
+	fake, err := fakesm.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Stop()
+	env := func(k string) string {
+		return map[string]string{"AUTH_SECRET_PROJECT": "proj", "SECRET_MANAGER_ENDPOINT": fake.Addr}[k]
+	}
+	keys := func(args ...string) (string, int) {
+		var out, errOut bytes.Buffer
+		code := Main(context.Background(), args, env, &out, &errOut)
+		return strings.TrimSpace(out.String() + errOut.String()), code
+	}
+	first, code := keys("create", "acme")
+	if code != 0 || len(first) != 43 {
+		t.Fatalf("create: %d %q", code, first)
+	}
+	if _, code := keys("create", "Not Valid"); code == 0 {
+		t.Error("an invalid client id was accepted")
+	}
+	// What create made is what the service loads.
+	client, _ := keystore.NewClient(context.Background(), fake.Addr)
+	defer client.Close()
+	store := keystore.New(client, keystore.Config{Project: "proj", MaxAge: time.Hour})
+	authOK := func(tok string) bool {
+		if err := store.Load(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		_, err := store.Authenticate(tok)
+		return err == nil
+	}
+	if !authOK(first) {
+		t.Fatal("the created key does not authenticate")
+	}
+	// Within the grace period both keys work; with no grace the old one goes.
+	out, code := keys("rotate", "acme")
+	second := strings.Split(out, "\n")[0]
+	if code != 0 || !authOK(first) || !authOK(second) {
+		t.Fatalf("rotate with grace: %d %q", code, out)
+	}
+	out, code = keys("rotate", "acme", "-grace", "0s")
+	third := strings.Split(out, "\n")[0]
+	if code != 0 || strings.Count(out, "disabled") != 2 || authOK(first) || authOK(second) || !authOK(third) {
+		t.Fatalf("rotate without grace: %d %q", code, out)
+	}
+	list, code := keys("list")
+	if code != 0 || !strings.Contains(list, "acme") || strings.Count(list, "DISABLED") != 2 || strings.Count(list, "ENABLED") != 1 {
+		t.Fatalf("list: %q", list)
+	}
+	for _, k := range []string{first, second, third} {
+		if strings.Contains(list, k) {
+			t.Fatal("list shows a key")
+		}
+	}
+	if out, code := keys("revoke", "acme"); code != 0 || !strings.Contains(out, "versions/3") {
+		t.Fatalf("revoke: %d %q", code, out)
+	}
+	if err := store.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Authenticate(third); !errors.Is(err, auth.ErrInvalid) {
+		t.Fatal("a revoked key still authenticates")
+	}
+	if _, code := keys("revoke", "acme"); code == 0 {
+		t.Error("revoking nothing reported success")
+	}
+}
