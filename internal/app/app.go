@@ -5,6 +5,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -86,6 +87,16 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	var limiter ratelimit.Allower = ratelimit.NewLimiter(cfg.RateLimit)
+	if cfg.RedisURL != "" {
+		shared, err := ratelimit.NewShared(cfg.RedisURL, cfg.RateLimit, log)
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		a.closers = append(a.closers, func() { shared.Close() })
+		limiter = shared
+	}
 	sink, err := auditSink(ctx, cfg, log)
 	if err != nil {
 		a.Close()
@@ -95,7 +106,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	srv := &server.Server{
 		Audit:        sink,
 		Auth:         authn,
-		Limiter:      ratelimit.NewLimiter(cfg.RateLimit),
+		Limiter:      limiter,
 		Engine:       &capture.Engine{Browsers: a.Browsers, Guard: a.Guard, Logger: log},
 		Gate:         admission.New(cfg.MaxConcurrency, cfg.QueueSize, cfg.QueueWait),
 		Ready:        func(ctx context.Context) bool { return keysReady() && a.Browsers.Ready(ctx) },

@@ -31,6 +31,7 @@ type Config struct {
 	URLSigningKeys    [][]byte // newest first
 	URLSigningSecret  string   // projects/P/secrets/S: every enabled version verifies, the newest signs
 	RateLimit         ratelimit.Rate
+	RedisURL          string // shared rate-limit store; unset: per instance
 
 	MaxConcurrency int
 	QueueSize      int
@@ -84,6 +85,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		r.fail("RATE_LIMIT", "%v", err)
 	}
 	c.RateLimit = rate
+	c.RedisURL = r.str("REDIS_URL", "")
 	c.MaxConcurrency = r.integer("MAX_CONCURRENCY", defaultConcurrency())
 	c.QueueSize = r.integer("QUEUE_SIZE", 2*c.MaxConcurrency)
 	for _, s := range r.list("EGRESS_ALLOW_CIDRS") {

@@ -13,6 +13,8 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/config"
 	"github.com/pixashot/pixashot-cloudrun/internal/keystore"
 	"github.com/pixashot/pixashot-cloudrun/internal/keystore/fakesm"
+	"github.com/pixashot/pixashot-cloudrun/internal/ratelimit"
+	"github.com/pixashot/pixashot-cloudrun/internal/ratelimit/redistest"
 )
 
 // probe sends an authenticated request that stops at validation: 400 means
@@ -137,4 +139,23 @@ func TestSigningSecretRotation(t *testing.T) {
 func sigOf(u string) string {
 	p, _ := url.Parse(u)
 	return p.Query().Get("signature")
+}
+
+func TestRateLimitSharedByTwoInstances(t *testing.T) {
+	url, _ := redistest.Start(t)
+	shared := func(c *config.Config) {
+		c.RedisURL = url
+		c.RateLimit = ratelimit.Rate{N: 3, Period: time.Minute}
+	}
+	a := own(t, shared)
+	// The same client, with the same token, on a second instance.
+	b := own(t, func(c *config.Config) { shared(c); c.AuthTokens = []string{a.token} })
+	var codes []int
+	for _, svc := range []string{a.svc.URL, b.svc.URL, a.svc.URL, b.svc.URL} {
+		codes = append(codes, probe(svc, a.token))
+	}
+	// 400 is an admitted request (it stops at validation); 429 the limit.
+	if codes[0] != 400 || codes[1] != 400 || codes[2] != 400 || codes[3] != 429 {
+		t.Fatalf("codes %v: the two instances do not share one limit of 3", codes)
+	}
 }

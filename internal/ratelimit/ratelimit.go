@@ -52,6 +52,12 @@ type Decision struct {
 	RetryAfter time.Duration // when the next token arrives, if refused
 }
 
+// Allower is a limiter, local or shared.
+type Allower interface {
+	Enabled() bool
+	Allow(key string) Decision
+}
+
 // Limiter is an in-memory limiter for one instance.
 type Limiter struct {
 	rate    Rate

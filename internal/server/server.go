@@ -25,8 +25,8 @@ import (
 // Server serves every route of the contract.
 type Server struct {
 	Auth         auth.Authenticator
-	Signer       *signing.Signer    // nil: signed URLs are off
-	Limiter      *ratelimit.Limiter // per-client limit
+	Signer       *signing.Signer   // nil: signed URLs are off
+	Limiter      ratelimit.Allower // per-client limit
 	Audit        audit.Sink
 	Engine       *capture.Engine
 	Gate         *admission.Gate
