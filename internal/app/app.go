@@ -114,6 +114,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		Timeout:      cfg.CaptureTimeout,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger:       log,
+		Project:      cfg.AuditProject,
 	}
 	if srv.Signer, err = a.signer(ctx, cfg, log); err != nil {
 		a.Close()

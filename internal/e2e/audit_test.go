@@ -29,10 +29,18 @@ func TestAuditTrailReachesCloudLogging(t *testing.T) {
 	req, _ := http.NewRequest("POST", e.svc.URL+"/capture", strings.NewReader(`{"url":"http://127.0.0.2/"}`))
 	req.Header.Set("Authorization", "Bearer wrong-"+e.token)
 	req.Header.Set("X-Forwarded-For", "198.51.100.7, 203.0.113.9")
+	req.Header.Set("X-Cloud-Trace-Context", "0123456789abcdef0123456789abcdef/42;o=1")
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
 	}
 	e.app.Close() // flushes the batched entries
+	// The request log line is in Cloud Logging's stdout shape, with the trace.
+	for _, want := range []string{`"httpRequest":{"requestMethod":"POST","requestUrl":"/capture","status":403`,
+		`"remoteIp":"198.51.100.7"`, `"logging.googleapis.com/trace":"projects/audit-proj/traces/0123456789abcdef0123456789abcdef"`} {
+		if !strings.Contains(e.logs.String(), want) {
+			t.Errorf("request log has no %s", want)
+		}
+	}
 
 	var texts []string
 	deadline := time.Now().Add(5 * time.Second)

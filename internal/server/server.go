@@ -35,6 +35,7 @@ type Server struct {
 	Timeout      time.Duration // CAPTURE_TIMEOUT
 	MaxBodyBytes int64
 	Logger       *slog.Logger
+	Project      string // for the trace field of request logs
 
 	mux *http.ServeMux
 }
@@ -66,7 +67,9 @@ var securityHeaders = map[string]string{
 }
 
 func (s *Server) guard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w := &recorder{ResponseWriter: rw}
+		defer s.logRequest(w, r, time.Now())
 		for k, v := range securityHeaders {
 			w.Header().Set(k, v)
 		}
