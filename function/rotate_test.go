@@ -29,11 +29,7 @@ func pubsubEvent(t *testing.T, eventType string, secret any) event.Event {
 }
 
 func TestRotateKeyOnSecretRotate(t *testing.T) {
-	fake, err := fakesm.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fake.Stop()
+	fake := fakesm.StartT(t)
 	t.Setenv("SECRET_MANAGER_ENDPOINT", fake.Addr)
 	t.Setenv("ROTATION_GRACE", "1h")
 	labels := map[string]string{keystore.ClientLabel: "acme"}

@@ -49,11 +49,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestSecretManagerRotationOverHTTP(t *testing.T) {
-	fake, err := fakesm.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fake.Stop()
+	fake := fakesm.StartT(t)
 	e := own(t, func(c *config.Config) {
 		c.AuthTokens = nil
 		c.AuthSecretProject = "proj"
@@ -92,11 +88,7 @@ func TestSecretManagerRotationOverHTTP(t *testing.T) {
 }
 
 func TestSigningSecretRotation(t *testing.T) {
-	fake, err := fakesm.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fake.Stop()
+	fake := fakesm.StartT(t)
 	e := own(t, func(c *config.Config) {
 		c.URLSigningKeys = nil
 		c.URLSigningSecret = "projects/proj/secrets/url-signing"

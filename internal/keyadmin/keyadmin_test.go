@@ -14,11 +14,7 @@ import (
 )
 
 func TestKeysCommands(t *testing.T) {
-	fake, err := fakesm.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fake.Stop()
+	fake := fakesm.StartT(t)
 	env := func(k string) string {
 		return map[string]string{"AUTH_SECRET_PROJECT": "proj", "SECRET_MANAGER_ENDPOINT": fake.Addr}[k]
 	}

@@ -27,11 +27,7 @@ var labels = map[string]string{ClientLabel: "acme"}
 
 func setup(t *testing.T, refresh time.Duration) (*fakesm.Server, *Store, *bytes.Buffer) {
 	t.Helper()
-	fake, err := fakesm.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Stop)
+	fake := fakesm.StartT(t)
 	c, err := NewClient(context.Background(), fake.Addr)
 	if err != nil {
 		t.Fatal(err)

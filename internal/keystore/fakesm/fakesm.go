@@ -217,3 +217,18 @@ func (s *Server) DestroySecretVersion(_ context.Context, r *secretmanagerpb.Dest
 	}
 	return s.setState(r.GetName(), secretmanagerpb.SecretVersion_DESTROYED)
 }
+
+// StartT starts a server for the test t and stops it when t ends.
+func StartT(t interface {
+	Helper()
+	Fatal(...any)
+	Cleanup(func())
+}) *Server {
+	t.Helper()
+	s, err := Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
