@@ -107,7 +107,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		Audit:        sink,
 		Auth:         authn,
 		Limiter:      limiter,
-		Engine:       &capture.Engine{Browsers: a.Browsers, Guard: a.Guard, Logger: log},
+		Engine:       &capture.Engine{Browsers: a.Browsers, Guard: a.Guard},
 		Gate:         admission.New(cfg.MaxConcurrency, cfg.QueueSize, cfg.QueueWait),
 		Ready:        func(ctx context.Context) bool { return keysReady() && a.Browsers.Ready(ctx) },
 		Limits:       options.Limits{MaxTimeout: cfg.CaptureTimeout},

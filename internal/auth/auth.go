@@ -39,20 +39,21 @@ type Key struct {
 // Hash is how tokens are held.
 func Hash(token string) [sha256.Size]byte { return sha256.Sum256([]byte(token)) }
 
-// Match finds the key whose hash equals the token's. Every key is compared,
-// so the time taken does not tell which one came close.
-func Match(keys []Key, token string) (Principal, bool) {
+// Match returns the index of the key whose hash equals the token's, or -1.
+// Every key is compared, so the time taken does not tell which one came close.
+func Match(keys []Key, token string) int {
 	h := Hash(token)
-	var found Principal
-	ok := 0
-	for _, k := range keys {
+	found := -1
+	for i, k := range keys {
 		if subtle.ConstantTimeCompare(h[:], k.Hash[:]) == 1 {
-			found = Principal{Client: k.Client, Version: k.Version}
-			ok = 1
+			found = i
 		}
 	}
-	return found, ok == 1
+	return found
 }
+
+// Principal is who holds the key.
+func (k Key) Principal() Principal { return Principal{Client: k.Client, Version: k.Version} }
 
 // Static serves AUTH_TOKEN: fixed tokens of the client "dev".
 type Static struct{ keys []Key }
@@ -70,8 +71,8 @@ func NewStatic(tokens []string) *Static {
 
 // Authenticate implements Authenticator.
 func (s *Static) Authenticate(token string) (Principal, error) {
-	if p, ok := Match(s.keys, token); ok {
-		return p, nil
+	if i := Match(s.keys, token); i >= 0 {
+		return s.keys[i].Principal(), nil
 	}
 	return Principal{}, ErrInvalid
 }

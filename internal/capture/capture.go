@@ -5,7 +5,6 @@ package capture
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"time"
 
@@ -27,7 +26,6 @@ import (
 type Engine struct {
 	Browsers *brw.Manager
 	Guard    *egress.Guard
-	Logger   *slog.Logger
 }
 
 // Result is a finished capture.

@@ -70,9 +70,6 @@ func (g *Guard) Open(label string) (*Session, error) {
 // ProxyURL is the address to give the browser context.
 func (s *Session) ProxyURL() string { return "http://" + s.ln.Addr().String() }
 
-// Label is the capture this session serves.
-func (s *Session) Label() string { return s.label }
-
 // Stats returns the counters so far.
 func (s *Session) Stats() Stats {
 	return Stats{Bytes: s.bytes.Load(), Conns: s.conns.Load(), Blocked: s.blocked.Load()}

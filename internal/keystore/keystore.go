@@ -54,13 +54,14 @@ type Config struct {
 type Store struct {
 	cfg    Config
 	client *secretmanager.Client
-	set    atomic.Pointer[[]key]
+	set    atomic.Pointer[keySet]
 	now    func() time.Time
 }
 
-type key struct {
-	auth.Key
-	created time.Time
+// keySet is one load: keys[i] was created at created[i].
+type keySet struct {
+	keys    []auth.Key
+	created []time.Time
 }
 
 // New returns a store that reads through client; nothing is loaded yet.
@@ -75,7 +76,7 @@ func New(client *secretmanager.Client, cfg Config) *Store {
 // every token is refused: the store fails closed.
 func (s *Store) Ready() bool {
 	p := s.set.Load()
-	return p != nil && len(*p) > 0
+	return p != nil && len(p.keys) > 0
 }
 
 // Authenticate implements auth.Authenticator.
@@ -84,28 +85,22 @@ func (s *Store) Authenticate(token string) (auth.Principal, error) {
 	if p == nil {
 		return auth.Principal{}, auth.ErrInvalid
 	}
-	keys := make([]auth.Key, len(*p))
-	for i, k := range *p {
-		keys[i] = k.Key
-	}
-	found, ok := auth.Match(keys, token)
-	if !ok {
+	i := auth.Match(p.keys, token)
+	if i < 0 {
 		return auth.Principal{}, auth.ErrInvalid
 	}
-	for _, k := range *p {
-		// A version that aged past the limit since the last load is refused now.
-		if k.Client == found.Client && k.Version == found.Version && s.now().Sub(k.created) > s.cfg.MaxAge {
-			return auth.Principal{}, auth.ErrExpired
-		}
+	// A version that aged past the limit since the last load is refused now.
+	if s.now().Sub(p.created[i]) > s.cfg.MaxAge {
+		return auth.Principal{}, auth.ErrExpired
 	}
-	return found, nil
+	return p.keys[i].Principal(), nil
 }
 
 // Load reads every enabled version of every client secret. It replaces the
 // set only when the whole load succeeded: a partial read would revoke tokens
 // that are still valid.
 func (s *Store) Load(ctx context.Context) error {
-	var keys []key
+	var set keySet
 	it := s.client.ListSecrets(ctx, &secretmanagerpb.ListSecretsRequest{
 		Parent: "projects/" + s.cfg.Project, Filter: "labels." + ClientLabel + ":*"})
 	for {
@@ -120,22 +115,20 @@ func (s *Store) Load(ctx context.Context) error {
 		if client == "" {
 			continue
 		}
-		vs, err := s.loadVersions(ctx, sec.GetName(), client)
-		if err != nil {
+		if err := s.loadVersions(ctx, &set, sec.GetName(), client); err != nil {
 			return err
 		}
-		keys = append(keys, vs...)
 	}
-	s.set.Store(&keys)
+	s.set.Store(&set)
 	return nil
 }
 
-func (s *Store) loadVersions(ctx context.Context, secret, client string) ([]key, error) {
+// loadVersions adds the enabled versions of one client's secret to set.
+func (s *Store) loadVersions(ctx context.Context, set *keySet, secret, client string) error {
 	vs, err := EnabledVersions(ctx, s.client, secret)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var keys []key
 	for _, v := range vs {
 		if s.now().Sub(v.Created) > s.cfg.MaxAge {
 			// Still loaded, so its holder hears "expired" rather than "unknown".
@@ -145,9 +138,10 @@ func (s *Store) loadVersions(ctx context.Context, secret, client string) ([]key,
 		if token == "" {
 			continue
 		}
-		keys = append(keys, key{Key: auth.Key{Client: client, Version: versionID(v.Name), Hash: auth.Hash(token)}, created: v.Created})
+		set.keys = append(set.keys, auth.Key{Client: client, Version: versionID(v.Name), Hash: auth.Hash(token)})
+		set.created = append(set.created, v.Created)
 	}
-	return keys, nil
+	return nil
 }
 
 // Version is the payload of one enabled secret version.

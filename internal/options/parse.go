@@ -219,48 +219,35 @@ func deref[T any](p *T, def T) T {
 
 // applyTemplate fills the fields the request left unset with a preset.
 func applyTemplate(r *raw, name string) error {
-	set := func(dst **string, v string) {
-		if *dst == nil {
-			*dst = &v
-		}
-	}
-	setB := func(dst **bool, v bool) {
-		if *dst == nil {
-			*dst = &v
-		}
-	}
-	setI := func(dst **int, v int) {
-		if *dst == nil {
-			*dst = &v
-		}
-	}
-	setF := func(dst **float64, v float64) {
-		if *dst == nil {
-			*dst = &v
-		}
-	}
 	switch name {
 	case "mobile":
-		setI(&r.WindowWidth, 375)
-		setI(&r.WindowHeight, 667)
-		setF(&r.PixelDensity, 2)
-		set(&r.UserAgentDevice, "mobile")
-		set(&r.UserAgentPlatform, "ios")
+		unset(&r.WindowWidth, 375)
+		unset(&r.WindowHeight, 667)
+		unset(&r.PixelDensity, 2)
+		unset(&r.UserAgentDevice, "mobile")
+		unset(&r.UserAgentPlatform, "ios")
 	case "desktop_full":
-		setI(&r.WindowWidth, 1920)
-		setI(&r.WindowHeight, 1080)
-		setB(&r.FullPage, true)
-		set(&r.Format, "png")
-		setF(&r.PixelDensity, 2)
+		unset(&r.WindowWidth, 1920)
+		unset(&r.WindowHeight, 1080)
+		unset(&r.FullPage, true)
+		unset(&r.Format, "png")
+		unset(&r.PixelDensity, 2)
 	case "article_pdf":
-		set(&r.Format, "pdf")
-		set(&r.PDFFormat, "A4")
-		setB(&r.PDFPrintBackground, true)
-		setB(&r.FullPage, true)
-		set(&r.WaitForNetwork, "idle")
-		setB(&r.BlockMedia, true)
+		unset(&r.Format, "pdf")
+		unset(&r.PDFFormat, "A4")
+		unset(&r.PDFPrintBackground, true)
+		unset(&r.FullPage, true)
+		unset(&r.WaitForNetwork, "idle")
+		unset(&r.BlockMedia, true)
 	default:
 		return fieldErr("template", "must be one of mobile, desktop_full, article_pdf")
 	}
 	return nil
+}
+
+// unset gives *dst the value v if the request left it unset.
+func unset[T any](dst **T, v T) {
+	if *dst == nil {
+		*dst = &v
+	}
 }

@@ -94,7 +94,10 @@ type principalKey struct{}
 // a valid signature, then applies the client's rate limit.
 func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 	return func(rw http.ResponseWriter, r *http.Request) {
-		w := &recorder{ResponseWriter: rw}
+		w, ok := rw.(*recorder) // guard's, which already counts the response
+		if !ok {
+			w = &recorder{ResponseWriter: rw}
+		}
 		entry := &audit.Entry{Route: r.Method + " " + r.URL.Path, CallerIP: callerIP(r)}
 		defer func() {
 			entry.Status, entry.Bytes, entry.Outcome = w.status, w.bytes, outcome(w.status)
