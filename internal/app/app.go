@@ -24,6 +24,7 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/ratelimit"
 	"github.com/pixashot/pixashot-cloudrun/internal/server"
 	"github.com/pixashot/pixashot-cloudrun/internal/signing"
+	"github.com/pixashot/pixashot-cloudrun/internal/store"
 )
 
 // App is one running instance.
@@ -39,6 +40,10 @@ type App struct {
 type Options struct {
 	Logger   *slog.Logger
 	Resolver egress.Resolver // the guard's DNS; nil is the system resolver
+	// A key to sign Cloud Storage URLs with instead of IAM signBlob, for
+	// tests against the emulator.
+	StorageSignerEmail string
+	StorageSignerKey   []byte
 }
 
 // ErrNoAuth is a start with no way to authenticate anyone: the original turned
@@ -117,6 +122,10 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		Project:      cfg.AuditProject,
 	}
 	if srv.Signer, err = a.signer(ctx, cfg, log); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if srv.Store, srv.Files, err = a.store(ctx, cfg, opt, log); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -202,6 +211,27 @@ func (a *App) signer(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 	go keystore.Refresh(rctx, cfg.AuthRefresh, func() bool { return loaded }, load, log, "URL signing keys")
 	a.closers = append(a.closers, stop)
 	return s, nil
+}
+
+// store keeps stored captures in BUCKET, or else in STORAGE_DIR, whose
+// links the service serves itself (files).
+func (a *App) store(ctx context.Context, cfg *config.Config, opt Options, log *slog.Logger) (*store.Store, http.Handler, error) {
+	policy := store.Config{URLTTL: cfg.SignedURLTTL, Retention: cfg.StorageRetention, Logger: log}
+	if cfg.Bucket != "" {
+		g, err := store.OpenGCS(ctx, store.GCSConfig{Bucket: cfg.Bucket, EmulatorHost: cfg.StorageEmulatorHost,
+			SignerEmail: opt.StorageSignerEmail, SignerKey: opt.StorageSignerKey})
+		if err != nil {
+			return nil, nil, err
+		}
+		a.closers = append(a.closers, func() { g.Close() })
+		return store.New(g, policy), nil, nil
+	}
+	d, err := store.OpenDisk(cfg.StorageDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	a.closers = append(a.closers, func() { d.Close() })
+	return store.New(d, policy), d.Handler(), nil
 }
 
 // auditSink is Cloud Logging when a project is configured, else stdout.

@@ -33,6 +33,12 @@ type Config struct {
 	RateLimit         ratelimit.Rate
 	RedisURL          string // shared rate-limit store; unset: per instance
 
+	Bucket              string        // Cloud Storage bucket; unset: StorageDir
+	StorageEmulatorHost string        // fake-gcs-server or another stand-in
+	StorageDir          string        // local stored captures
+	SignedURLTTL        time.Duration // lifetime of download URLs
+	StorageRetention    time.Duration // no URL for captures older than this (the bucket lifecycle's age)
+
 	MaxConcurrency int
 	QueueSize      int
 	QueueWait      time.Duration
@@ -86,6 +92,11 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	c.RateLimit = rate
 	c.RedisURL = r.str("REDIS_URL", "")
+	c.Bucket = r.str("BUCKET", "")
+	c.StorageEmulatorHost = r.str("STORAGE_EMULATOR_HOST", "")
+	c.StorageDir = r.str("STORAGE_DIR", "./captures")
+	c.SignedURLTTL = r.duration("SIGNED_URL_TTL", 15*time.Minute)
+	c.StorageRetention = r.duration("STORAGE_RETENTION", 7*24*time.Hour)
 	c.MaxConcurrency = r.integer("MAX_CONCURRENCY", defaultConcurrency())
 	c.QueueSize = r.integer("QUEUE_SIZE", 2*c.MaxConcurrency)
 	for _, s := range r.list("EGRESS_ALLOW_CIDRS") {
@@ -116,6 +127,10 @@ func Load(getenv func(string) string) (*Config, error) {
 		r.fail("AUTH_REFRESH_INTERVAL", "must be at least 1s")
 	case c.CaptureTimeout < time.Second:
 		r.fail("CAPTURE_TIMEOUT", "must be at least 1s")
+	case c.SignedURLTTL < time.Minute || c.SignedURLTTL > 7*24*time.Hour:
+		r.fail("SIGNED_URL_TTL", "must be between 1m and 168h (the V4 signing limit)")
+	case c.StorageRetention < time.Hour:
+		r.fail("STORAGE_RETENTION", "must be at least 1h")
 	}
 	return c, errors.Join(r.errs...)
 }

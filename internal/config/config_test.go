@@ -15,14 +15,16 @@ func TestDefaultsAndValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Port != "8080" || len(c.AuthTokens) != 2 || c.CaptureTimeout != 30*time.Second || c.MaxConcurrency != 3 || c.QueueSize != 6 ||
-		len(c.EgressAllowPorts) != 2 || c.EgressAllowCIDRs[0].String() != "10.0.0.0/8" {
+		len(c.EgressAllowPorts) != 2 || c.EgressAllowCIDRs[0].String() != "10.0.0.0/8" ||
+		c.StorageDir != "./captures" || c.SignedURLTTL != 15*time.Minute || c.Bucket != "" {
 		t.Errorf("%+v", c)
 	}
 }
 
 func TestBadValuesNameTheVariable(t *testing.T) {
 	for name, val := range map[string]string{"CAPTURE_TIMEOUT": "soon", "MAX_CONCURRENCY": "-1", "EGRESS_ALLOW_CIDRS": "10.0.0.1",
-		"EGRESS_ALLOW_PORTS": "http", "CHROME_NO_SANDBOX": "perhaps", "CHROME_PATH": ""} {
+		"EGRESS_ALLOW_PORTS": "http", "CHROME_NO_SANDBOX": "perhaps", "CHROME_PATH": "",
+		"SIGNED_URL_TTL": "10d", "STORAGE_RETENTION": "1s"} {
 		m := map[string]string{"CHROME_PATH": "/bin/true", name: val}
 		if name == "CHROME_PATH" {
 			m["CHROME_PATH"] = ""

@@ -40,6 +40,7 @@ type env struct {
 	tlsPage    string // https://127.0.0.2:T, self-signed
 	port       int    // P; the secret server listens on 127.0.0.1:P
 	marker     string // what the secret server answers; must appear in no output
+	storageDir string // STORAGE_DIR, removed at close
 
 	secretHits atomic.Int64
 	logs       *syncBuffer
@@ -74,8 +75,9 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// newEnv starts the servers and a service; mod adjusts its configuration.
-func newEnv(mod func(*config.Config)) (*env, error) {
+// newEnv starts the servers and a service; mod adjusts its configuration,
+// opt its test-only parts.
+func newEnv(mod func(*config.Config), opt ...func(*app.Options)) (*env, error) {
 	e := &env{token: randomHex(32), signingKey: randomHex(32), marker: "SECRET-" + randomHex(8), logs: &syncBuffer{},
 		hits: map[string]int{}, headers: map[string]http.Header{}}
 	pageLn, secretLn, err := egresstest.SamePortPair()
@@ -126,13 +128,21 @@ func newEnv(mod func(*config.Config)) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
+	if e.storageDir, err = os.MkdirTemp("", "pixashot-e2e-"); err != nil {
+		return nil, err
+	}
+	cfg.StorageDir = e.storageDir
 	if mod != nil {
 		mod(cfg)
 	}
 	log := slog.New(slog.NewJSONHandler(io.MultiWriter(e.logs, logSink()), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	e.app, err = app.New(ctx, cfg, app.Options{Logger: log, Resolver: e.dns})
+	ao := app.Options{Logger: log, Resolver: e.dns}
+	for _, o := range opt {
+		o(&ao)
+	}
+	e.app, err = app.New(ctx, cfg, ao)
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +161,7 @@ func logSink() io.Writer {
 func (e *env) close() {
 	e.svc.Close()
 	e.app.Close()
+	os.RemoveAll(e.storageDir)
 }
 
 type syncBuffer struct {

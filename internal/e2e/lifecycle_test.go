@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pixashot/pixashot-cloudrun/internal/app"
 	"github.com/pixashot/pixashot-cloudrun/internal/config"
 )
 
@@ -104,9 +105,9 @@ func TestCaptureTimeoutClosesTheTab(t *testing.T) {
 }
 
 // own starts a service of the test's own, for tests that break its browser.
-func own(t *testing.T, mod func(*config.Config)) *env {
+func own(t *testing.T, mod func(*config.Config), opt ...func(*app.Options)) *env {
 	t.Helper()
-	e, err := newEnv(mod)
+	e, err := newEnv(mod, opt...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,10 @@ func (e *env) pages() http.Handler {
 	</script></body></html>`)
 	page("/dark", `<html><head><style>body{margin:0;background:#ffffff} @media (prefers-color-scheme: dark){body{background:#000000}}</style></head><body></body></html>`)
 	page("/media", `<html><body style="margin:0;background:#ffffff"><img src="/asset/image.png" width="10" height="10"><video src="/asset/video.mp4"></video><p id="ok">text</p></body></html>`)
+	mux.HandleFunc("/counted", func(w http.ResponseWriter, r *http.Request) {
+		e.hit(r.URL.Path, r.Header)
+		fmt.Fprint(w, `<html><body style="margin:0;background:#336699"></body></html>`)
+	})
 	mux.HandleFunc("/asset/", func(w http.ResponseWriter, r *http.Request) {
 		e.hit(r.URL.Path, r.Header)
 		w.Header().Set("Content-Type", "application/octet-stream")

@@ -2,7 +2,10 @@
 // validated Options, with the names and defaults of the original Pixashot API.
 package options
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Options is one validated capture request.
 type Options struct {
@@ -97,4 +100,14 @@ func (o *Options) ContentType() string {
 		return "text/html; charset=utf-8"
 	}
 	return "image/png"
+}
+
+// Normalized is the request as the capture sees it: every default filled in,
+// and without the fields that only shape the answer. Two requests with the
+// same Normalized bytes give the same capture, so it keys the cache.
+func (o *Options) Normalized() []byte {
+	c := *o
+	c.ResponseType, c.CacheTTL = "", 0
+	b, _ := json.Marshal(c) // plain data: cannot fail; map keys come out sorted
+	return b
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/admission"
 	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
+	"github.com/pixashot/pixashot-cloudrun/internal/store"
 )
 
 func (s *Server) postCapture(w http.ResponseWriter, r *http.Request) {
@@ -43,9 +44,12 @@ func (s *Server) serveCapture(w http.ResponseWriter, r *http.Request, o *options
 		writeOptionsError(w, err)
 		return
 	}
-	if o.ResponseType == "url" || o.CacheTTL > 0 {
-		apierror.Write(w, apierror.Invalid("response_type", "url and cache_ttl need capture storage, which this instance does not have"))
-		return
+	var fingerprint string
+	if o.CacheTTL > 0 {
+		fingerprint = store.Fingerprint(principal(r.Context()).Client, o.Normalized())
+		if s.answerFromCache(w, r, o, fingerprint) {
+			return
+		}
 	}
 
 	leave, err := s.Gate.Enter(r.Context())
@@ -81,7 +85,27 @@ func (s *Server) serveCapture(w http.ResponseWriter, r *http.Request, o *options
 	}
 	log.Info("capture done", "bytes", len(res.Data), "ms", time.Since(start).Milliseconds(),
 		"egress_bytes", res.Egress.Bytes, "egress_conns", res.Egress.Conns, "egress_blocked", res.Egress.Blocked)
-	writeCapture(w, o, res.Data)
+	if o.ResponseType != "url" && fingerprint == "" {
+		writeCapture(w, o, res.Data)
+		return
+	}
+	link, err := s.Store.Save(ctx, store.Object{ID: id, Client: principal(r.Context()).Client, Format: o.Format,
+		ContentType: o.ContentType()}, fingerprint, res.Data)
+	switch {
+	case err == nil && o.ResponseType == "url":
+		writeLink(w, r, http.StatusCreated, link)
+	case err == nil:
+		writeCapture(w, o, res.Data)
+	case o.ResponseType == "url":
+		// The client asked for a link and gets none: it is told, never a
+		// dangling id.
+		log.Error("storing the capture failed", "event", "storage_error", "error", err)
+		apierror.Write(w, storageUnavailable(err))
+	default:
+		// The client has its bytes; only the cache entry is lost.
+		log.Warn("caching the capture failed", "event", "storage_error", "error", err)
+		writeCapture(w, o, res.Data)
+	}
 }
 
 // targetHost is what the audit trail records of the target: its host, never

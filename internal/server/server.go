@@ -20,12 +20,15 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
 	"github.com/pixashot/pixashot-cloudrun/internal/ratelimit"
 	"github.com/pixashot/pixashot-cloudrun/internal/signing"
+	"github.com/pixashot/pixashot-cloudrun/internal/store"
 )
 
 // Server serves every route of the contract.
 type Server struct {
 	Auth         auth.Authenticator
 	Signer       *signing.Signer   // nil: signed URLs are off
+	Store        *store.Store      // stored captures and the capture cache
+	Files        http.Handler      // serves the local store's links; nil with a bucket
 	Limiter      ratelimit.Allower // per-client limit
 	Audit        audit.Sink
 	Engine       *capture.Engine
@@ -46,6 +49,11 @@ func (s *Server) Handler() http.Handler {
 	s.mux.HandleFunc("POST /capture", s.authed(s.postCapture))
 	s.mux.HandleFunc("GET /capture", s.authed(s.getCapture))
 	s.mux.HandleFunc("POST /sign", s.authed(s.postSign))
+	s.mux.HandleFunc("GET /captures/{id}", s.authed(s.getStored))
+	s.mux.HandleFunc("DELETE /captures/{id}", s.authed(s.deleteStored))
+	if s.Files != nil {
+		s.mux.Handle("GET "+store.FilesPath+"{client}/{id}", s.Files)
+	}
 	s.mux.HandleFunc("GET /health", s.health)
 	s.mux.HandleFunc("GET /health/live", s.live)
 	s.mux.HandleFunc("GET /health/ready", s.ready)
@@ -128,7 +136,9 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 // identify finds the client of a request. The error is a client error whose
 // message says what was wrong without saying which token came close.
 func (s *Server) identify(r *http.Request) (auth.Principal, error) {
-	if r.Method == http.MethodGet && r.URL.Query().Has("signature") {
+	// A signature grants one capture request, not an identity: it is read
+	// on GET /capture only (it does not cover the path).
+	if r.Method == http.MethodGet && r.URL.Path == "/capture" && r.URL.Query().Has("signature") {
 		p, rest, err := s.verifySigned(r.URL.Query())
 		if err == nil {
 			r.URL.RawQuery = rest.Encode()

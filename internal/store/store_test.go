@@ -1,0 +1,331 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/store/gcstest"
+)
+
+// backend is one backend under the shared table, with how to fetch its URLs.
+type backend struct {
+	name  string
+	b     Backend
+	fetch func(t *testing.T, u string) *http.Response
+	stop  func() // makes every later write fail
+}
+
+func backends(t *testing.T) []backend {
+	t.Helper()
+	emu := gcstest.Start(t)
+	_, keyPEM := gcstest.SigningKey(t)
+	g, err := OpenGCS(context.Background(), GCSConfig{Bucket: gcstest.Bucket, EmulatorHost: emu.Host,
+		SignerEmail: gcstest.SignerEmail, SignerKey: keyPEM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+
+	dir := t.TempDir()
+	d, err := OpenDisk(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	mux := http.NewServeMux()
+	mux.Handle("GET "+FilesPath+"{client}/{id}", d.Handler())
+	files := httptest.NewServer(mux)
+	t.Cleanup(files.Close)
+
+	return []backend{
+		{name: "gcs", b: g, fetch: get, stop: emu.Stop},
+		{name: "disk", b: d, fetch: func(t *testing.T, u string) *http.Response { return get(t, files.URL+u) },
+			// A file where the client's directory should be: every write fails.
+			stop: func() { os.RemoveAll(filepath.Join(dir, "acme")); os.WriteFile(filepath.Join(dir, "acme"), nil, 0o600) }},
+	}
+}
+
+func get(t *testing.T, u string) *http.Response {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func body(t *testing.T, resp *http.Response) []byte {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func newTestStore(b Backend, now *time.Time) *Store {
+	s := New(b, Config{URLTTL: 15 * time.Minute, Retention: 7 * 24 * time.Hour, OpTimeout: 3 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+	s.now = func() time.Time { return *now }
+	return s
+}
+
+func id(t *testing.T) string {
+	t.Helper()
+	return hex.EncodeToString(randomBytes(12))
+}
+
+var png = []byte("\x89PNG\r\n\x1a\nnot really an image")
+
+func TestStoreTable(t *testing.T) {
+	for _, be := range backends(t) {
+		t.Run(be.name, func(t *testing.T) {
+			now := time.Now()
+			s := newTestStore(be.b, &now)
+			ctx := context.Background()
+			fp := Fingerprint("acme", []byte(`{"url":"https://a.example"}`))
+			o := Object{ID: id(t), Client: "acme", Format: "png", ContentType: "image/png"}
+
+			link, err := s.Save(ctx, o, fp, png)
+			if err != nil {
+				t.Fatalf("save: %v", err)
+			}
+			if link.Size != int64(len(png)) || link.Format != "png" || link.ID != o.ID {
+				t.Errorf("link = %+v", link)
+			}
+			if d := link.Expires.Sub(now); d < 14*time.Minute || d > 15*time.Minute {
+				t.Errorf("expires in %v, want SIGNED_URL_TTL", d)
+			}
+			t.Run("the URL downloads the capture", func(t *testing.T) {
+				resp := be.fetch(t, link.URL)
+				got := body(t, resp)
+				if resp.StatusCode != http.StatusOK || !bytes.Equal(got, png) {
+					t.Fatalf("GET %s: %d %q", link.URL, resp.StatusCode, got)
+				}
+				if ct := resp.Header.Get("Content-Type"); ct != "image/png" {
+					t.Errorf("Content-Type %q", ct)
+				}
+			})
+			t.Run("metadata has the client, format, time and a hash, nothing else", func(t *testing.T) {
+				b, err := be.b.Attrs(ctx, "acme/"+o.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				keys := make([]string, 0, len(b.Meta))
+				for k := range b.Meta {
+					keys = append(keys, k)
+				}
+				sort.Strings(keys)
+				if strings.Join(keys, ",") != "client,created,format,request-sha256" || b.Meta[metaRequest] != fp || b.ContentType != "image/png" {
+					t.Errorf("attrs = %+v", b)
+				}
+			})
+			t.Run("the owner gets a fresh URL; anyone else, 404", func(t *testing.T) {
+				now = now.Add(time.Minute)
+				l2, err := s.Get(ctx, "acme", o.ID)
+				if err != nil || l2.URL == link.URL || !l2.Expires.After(link.Expires) {
+					t.Errorf("owner: %+v, %v", l2, err)
+				}
+				for _, c := range [][2]string{{"other", o.ID}, {"acme", id(t)}, {"acme", "../other/" + o.ID}, {"acme", "cache/" + fp}, {"acme", o.ID + ".meta"}, {"../acme", o.ID}} {
+					if _, err := s.Get(ctx, c[0], c[1]); !errors.Is(err, ErrNotFound) {
+						t.Errorf("Get(%q, %q) = %v, want not found", c[0], c[1], err)
+					}
+				}
+			})
+			t.Run("cache: same client and request within the TTL only", func(t *testing.T) {
+				if got, ok, err := s.Cached(ctx, "acme", fp, time.Hour); err != nil || !ok || got.ID != o.ID {
+					t.Errorf("hit: %+v %v %v", got, ok, err)
+				}
+				if _, ok, _ := s.Cached(ctx, "acme", fp, 30*time.Second); ok {
+					t.Error("hit older than the cache TTL")
+				}
+				if _, ok, _ := s.Cached(ctx, "other", fp, time.Hour); ok {
+					t.Error("another client's capture served from cache")
+				}
+				if _, ok, _ := s.Cached(ctx, "acme", Fingerprint("acme", []byte("{}")), time.Hour); ok {
+					t.Error("hit for another request")
+				}
+			})
+			t.Run("no URL past retention", func(t *testing.T) {
+				saved := now
+				now = now.Add(7*24*time.Hour + time.Minute)
+				if _, err := s.Get(ctx, "acme", o.ID); !errors.Is(err, ErrNotFound) {
+					t.Errorf("past retention: %v", err)
+				}
+				now = link.Created.Add(7*24*time.Hour - 5*time.Minute) // the URL ends with retention
+				l, err := s.Get(ctx, "acme", o.ID)
+				if err != nil || !l.Expires.Equal(l.Created.Add(7*24*time.Hour)) {
+					t.Errorf("near the end: %+v %v", l, err)
+				}
+				now = saved
+			})
+			t.Run("delete: another client cannot, the owner can", func(t *testing.T) {
+				if err := s.Delete(ctx, "other", o.ID); !errors.Is(err, ErrNotFound) {
+					t.Errorf("other client's delete: %v", err)
+				}
+				if _, err := s.Get(ctx, "acme", o.ID); err != nil {
+					t.Fatalf("gone after another client's delete: %v", err)
+				}
+				if err := s.Delete(ctx, "acme", o.ID); err != nil {
+					t.Fatalf("delete: %v", err)
+				}
+				if _, err := s.Get(ctx, "acme", o.ID); !errors.Is(err, ErrNotFound) {
+					t.Errorf("after delete: %v", err)
+				}
+				if err := s.Delete(ctx, "acme", o.ID); !errors.Is(err, ErrNotFound) {
+					t.Errorf("second delete: %v", err)
+				}
+				if _, ok, _ := s.Cached(ctx, "acme", fp, time.Hour); ok {
+					t.Error("deleted capture served from cache")
+				}
+			})
+			t.Run("a failing backend is an error within the deadline, and leaves nothing", func(t *testing.T) {
+				be.stop()
+				ctx, cancel := context.WithTimeout(ctx, 4*time.Second)
+				defer cancel()
+				o := Object{ID: id(t), Client: "acme", Format: "png", ContentType: "image/png"}
+				start := time.Now()
+				if _, err := s.Save(ctx, o, "", png); err == nil {
+					t.Fatal("save succeeded on a stopped backend")
+				}
+				if d := time.Since(start); d > 5*time.Second {
+					t.Errorf("took %v", d)
+				}
+				if _, err := be.b.Attrs(context.Background(), "acme/"+o.ID); err == nil {
+					t.Error("a failed write is visible")
+				}
+			})
+		})
+	}
+}
+
+func TestDiskURLs(t *testing.T) {
+	d, err := OpenDisk(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	now := time.Now()
+	s := newTestStore(d, &now)
+	d.now = func() time.Time { return now }
+	o := Object{ID: id(t), Client: "acme", Format: "pdf", ContentType: "application/pdf"}
+	link, err := s.Save(context.Background(), o, "", []byte("%PDF-1.7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET "+FilesPath+"{client}/{id}", d.Handler())
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	u, _ := url.Parse(link.URL)
+	tampered := *u
+	q := tampered.Query()
+	q.Set("expires", strconv.FormatInt(now.Add(time.Hour).Unix(), 10))
+	tampered.RawQuery = q.Encode()
+	other := strings.Replace(link.URL, "/acme/", "/other/", 1)
+	for _, c := range []struct {
+		u      string
+		status int
+	}{
+		{link.URL, 200},
+		{tampered.String(), 403}, // expiry extended
+		{other, 403},             // another client's path
+		{strings.Replace(link.URL, o.ID, "..", 1), 404},
+	} {
+		resp := get(t, srv.URL+c.u)
+		b := body(t, resp)
+		if resp.StatusCode != c.status {
+			t.Errorf("GET %s: %d %s, want %d", c.u, resp.StatusCode, b, c.status)
+		}
+		if c.status == 200 && resp.Header.Get("Content-Disposition") != "attachment; filename=screenshot.pdf" {
+			t.Errorf("Content-Disposition %q", resp.Header.Get("Content-Disposition"))
+		}
+	}
+	now = now.Add(16 * time.Minute)
+	resp := get(t, srv.URL+link.URL)
+	if b := body(t, resp); resp.StatusCode != 403 || !strings.Contains(string(b), "SignatureExpiredError") {
+		t.Errorf("expired link: %d %s", resp.StatusCode, b)
+	}
+	// The key survives a restart, so do the links.
+	d2, err := OpenDisk(d.root.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	if !bytes.Equal(d2.key, d.key) {
+		t.Error("URL key changed on reopen")
+	}
+}
+
+// TestGCSSignedURLIsV4 checks the V4 fields, the expiry, and the signature
+// itself against the public half of the generated key.
+func TestGCSSignedURLIsV4(t *testing.T) {
+	key, keyPEM := gcstest.SigningKey(t)
+	g, err := OpenGCS(context.Background(), GCSConfig{Bucket: gcstest.Bucket, SignerEmail: gcstest.SignerEmail, SignerKey: keyPEM,
+		EmulatorHost: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	exp := time.Now().Add(15 * time.Minute).Truncate(time.Second)
+	raw, err := g.URL(context.Background(), Blob{Name: "acme/" + id(t), Meta: map[string]string{metaFormat: "png"}}, exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	date, err := time.Parse("20060102T150405Z", q.Get("X-Goog-Date"))
+	if err != nil {
+		t.Fatalf("X-Goog-Date %q", q.Get("X-Goog-Date"))
+	}
+	secs, _ := strconv.Atoi(q.Get("X-Goog-Expires"))
+	if got := date.Add(time.Duration(secs) * time.Second); got.Sub(exp).Abs() > 2*time.Second {
+		t.Errorf("expires at %v, want %v", got, exp)
+	}
+	scope := date.Format("20060102") + "/auto/storage/goog4_request"
+	for k, want := range map[string]string{
+		"X-Goog-Algorithm":             "GOOG4-RSA-SHA256",
+		"X-Goog-Credential":            gcstest.SignerEmail + "/" + scope,
+		"X-Goog-SignedHeaders":         "host",
+		"response-content-disposition": "attachment; filename=screenshot.png",
+	} {
+		if q.Get(k) != want {
+			t.Errorf("%s = %q, want %q", k, q.Get(k), want)
+		}
+	}
+	sig, err := hex.DecodeString(q.Get("X-Goog-Signature"))
+	if err != nil {
+		t.Fatalf("signature %q", q.Get("X-Goog-Signature"))
+	}
+	// The canonical request, from the V4 documentation.
+	q.Del("X-Goog-Signature")
+	canonical := strings.Join([]string{"GET", u.EscapedPath(), strings.ReplaceAll(q.Encode(), "+", "%20"),
+		"host:" + u.Hostname() + "\n", "host", "UNSIGNED-PAYLOAD"}, "\n")
+	sum := sha256.Sum256([]byte(canonical))
+	toSign := strings.Join([]string{"GOOG4-RSA-SHA256", q.Get("X-Goog-Date"), scope, hex.EncodeToString(sum[:])}, "\n")
+	digest := sha256.Sum256([]byte(toSign))
+	if err := rsa.VerifyPKCS1v15(&key.PublicKey, crypto.SHA256, digest[:], sig); err != nil {
+		t.Errorf("the signature does not verify with the key's public half: %v", err)
+	}
+}
