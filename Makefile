@@ -5,7 +5,12 @@ BIN   := bin/pixashot
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PKGS_BROWSER := chromium-headless-shell fonts-liberation fonts-dejavu-core
 
-.PHONY: build run test deps-browser clean
+# Linters for the infrastructure, built from source through the module proxy.
+TOOLS          := $(CURDIR)/.tools
+TFLINT_VERSION := v0.64.0
+TFSEC_VERSION  := v1.26.0
+
+.PHONY: build run test lint-infra deps-browser clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./function/cmd/pixashot
@@ -27,9 +32,26 @@ run: build deps-browser
 	echo "        -d '{\"url\":\"https://example.com\"}' -o shot.png http://localhost:$$port/capture"; \
 	AUTH_TOKEN="$$token" PORT="$$port" exec ./$(BIN)
 
-test:
+test: lint-infra
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 
+# terraform fmt (when terraform is installed), tflint with its bundled
+# ruleset, tfsec, and the Go checks of terraform/, Dockerfile and
+# cloudbuild.yaml (internal/deploycheck, also part of go test ./...).
+lint-infra: $(TOOLS)/tflint $(TOOLS)/tfsec
+	@if command -v terraform >/dev/null 2>&1; then \
+		terraform fmt -check -recursive -diff terraform 2>/dev/null && echo "terraform fmt: ok"; \
+	else echo "terraform not installed: fmt check skipped"; fi
+	$(TOOLS)/tflint --chdir=terraform
+	$(TOOLS)/tfsec terraform --no-color --concise-output
+	$(GO) test -count=1 ./internal/deploycheck/
+
+$(TOOLS)/tflint:
+	GOBIN=$(TOOLS) $(GO) install github.com/terraform-linters/tflint@$(TFLINT_VERSION)
+
+$(TOOLS)/tfsec:
+	GOBIN=$(TOOLS) $(GO) install github.com/aquasecurity/tfsec/cmd/tfsec@$(TFSEC_VERSION)
+
 clean:
-	rm -rf bin captures
+	rm -rf bin captures $(TOOLS)

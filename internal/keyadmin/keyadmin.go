@@ -17,6 +17,8 @@ import (
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
 	"google.golang.org/api/iterator"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/keystore"
 )
@@ -53,6 +55,18 @@ func (a *Admin) Create(ctx context.Context, client string) (string, error) {
 			Labels:      map[string]string{keystore.ClientLabel: client},
 			Replication: &secretmanagerpb.Replication{Replication: &secretmanagerpb.Replication_Automatic_{Automatic: &secretmanagerpb.Replication_Automatic{}}},
 		}})
+	if status.Code(err) == codes.AlreadyExists {
+		// Terraform makes the secrets' shells; the first key is added here.
+		// The label must already name this client, or the key would not count.
+		s, gerr := a.Client.GetSecret(ctx, &secretmanagerpb.GetSecretRequest{Name: a.SecretName(client)})
+		if gerr != nil {
+			return "", gerr
+		}
+		if s.GetLabels()[keystore.ClientLabel] != client {
+			return "", fmt.Errorf("secret %s exists without the label %s=%s", a.SecretName(client), keystore.ClientLabel, client)
+		}
+		err = nil
+	}
 	if err != nil {
 		return "", err
 	}

@@ -2,6 +2,7 @@ package keyadmin
 
 import (
 	"bytes"
+	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
 	"context"
 	"errors"
 	"strings"
@@ -75,5 +76,16 @@ func TestKeysCommands(t *testing.T) {
 	}
 	if _, code := keys("revoke", "acme"); code == 0 {
 		t.Error("revoking nothing reported success")
+	}
+	// Terraform makes the shells; create adds the first key to one, but not
+	// to a secret of that name labelled for someone else.
+	fake.Put("proj", "pixashot-client-shell", map[string]string{"pixashot-client": "shell"}, "", time.Now())
+	fake.SetState("projects/proj/secrets/pixashot-client-shell/versions/1", secretmanagerpb.SecretVersion_DESTROYED)
+	if tok, code := keys("create", "shell"); code != 0 || len(tok) != 43 {
+		t.Errorf("create on a Terraform shell: %d %q", code, tok)
+	}
+	fake.Put("proj", "pixashot-client-mislabelled", map[string]string{"pixashot-client": "other"}, "x", time.Now())
+	if out, code := keys("create", "mislabelled"); code == 0 || !strings.Contains(out, "without the label") {
+		t.Errorf("create on a mislabelled secret: %d %q", code, out)
 	}
 }

@@ -147,6 +147,18 @@ func (s *Server) CreateSecret(_ context.Context, r *secretmanagerpb.CreateSecret
 	return sec, nil
 }
 
+func (s *Server) GetSecret(_ context.Context, r *secretmanagerpb.GetSecretRequest) (*secretmanagerpb.Secret, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if sec := s.secrets[r.GetName()]; sec != nil {
+		return sec, nil
+	}
+	return nil, status.Error(codes.NotFound, r.GetName())
+}
+
 func (s *Server) AddSecretVersion(_ context.Context, r *secretmanagerpb.AddSecretVersionRequest) (*secretmanagerpb.SecretVersion, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,0 +1,172 @@
+# Every binding names one resource (a secret, the bucket, a service, a
+# service account). The only project-level grants are those with no narrower
+# scope: writing logs, and listing secrets (to find the client secrets by
+# label; listing reveals names and labels, never a value).
+
+resource "google_service_account" "run" {
+  project      = var.project_id
+  account_id   = "${var.name}-run"
+  display_name = "Pixashot capture service"
+}
+
+resource "google_service_account" "rotate" {
+  project      = var.project_id
+  account_id   = "${var.name}-rotate"
+  display_name = "Pixashot key rotation function"
+}
+
+resource "google_service_account" "events" {
+  project      = var.project_id
+  account_id   = "${var.name}-events"
+  display_name = "Pixashot rotation events (Eventarc invoker)"
+}
+
+resource "google_service_account" "build" {
+  project      = var.project_id
+  account_id   = "${var.name}-build"
+  display_name = "Pixashot Cloud Build"
+}
+
+# --- the capture service ---
+
+resource "google_project_iam_custom_role" "secret_lister" {
+  project     = var.project_id
+  role_id     = "${replace(var.name, "-", "_")}_secret_lister"
+  title       = "Pixashot secret lister"
+  description = "Lists secret metadata to find client secrets by label; no access to any value."
+  permissions = ["secretmanager.secrets.list"]
+}
+
+resource "google_project_iam_member" "run_secret_lister" {
+  project = var.project_id
+  role    = google_project_iam_custom_role.secret_lister.id
+  member  = google_service_account.run.member
+}
+
+resource "google_project_iam_member" "run_log_writer" {
+  project = var.project_id
+  role    = "roles/logging.logWriter"
+  member  = google_service_account.run.member
+}
+
+resource "google_secret_manager_secret_iam_member" "run_client_accessor" {
+  for_each  = google_secret_manager_secret.client
+  project   = var.project_id
+  secret_id = each.value.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.run.member
+}
+
+resource "google_secret_manager_secret_iam_member" "run_client_viewer" {
+  for_each  = google_secret_manager_secret.client
+  project   = var.project_id
+  secret_id = each.value.secret_id
+  role      = "roles/secretmanager.viewer"
+  member    = google_service_account.run.member
+}
+
+resource "google_secret_manager_secret_iam_member" "run_signing_accessor" {
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.url_signing.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.run.member
+}
+
+resource "google_secret_manager_secret_iam_member" "run_signing_viewer" {
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.url_signing.secret_id
+  role      = "roles/secretmanager.viewer"
+  member    = google_service_account.run.member
+}
+
+# Exactly what the store does: write, read (attributes and bytes), delete
+# (DELETE /captures/{id} and overwriting a cache pointer). No list, no IAM.
+resource "google_project_iam_custom_role" "capture_objects" {
+  project     = var.project_id
+  role_id     = "${replace(var.name, "-", "_")}_capture_objects"
+  title       = "Pixashot capture objects"
+  description = "Create, read and delete objects; bound on the captures bucket only."
+  permissions = ["storage.objects.create", "storage.objects.get", "storage.objects.delete"]
+}
+
+resource "google_storage_bucket_iam_member" "run_objects" {
+  bucket = google_storage_bucket.captures.name
+  role   = google_project_iam_custom_role.capture_objects.id
+  member = google_service_account.run.member
+}
+
+# Signing download URLs through IAM signBlob as itself: no key file exists.
+resource "google_service_account_iam_member" "run_signs_as_itself" {
+  service_account_id = google_service_account.run.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = google_service_account.run.member
+}
+
+# --- the rotation function ---
+
+resource "google_secret_manager_secret_iam_member" "rotate_versions" {
+  for_each  = google_secret_manager_secret.client
+  project   = var.project_id
+  secret_id = each.value.secret_id
+  role      = "roles/secretmanager.secretVersionManager"
+  member    = google_service_account.rotate.member
+}
+
+resource "google_project_iam_member" "rotate_log_writer" {
+  project = var.project_id
+  role    = "roles/logging.logWriter"
+  member  = google_service_account.rotate.member
+}
+
+resource "google_cloud_run_v2_service_iam_member" "events_invoke_rotate" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloud_run_v2_service.rotate.name
+  role     = "roles/run.invoker"
+  member   = google_service_account.events.member
+}
+
+# Pub/Sub mints the OIDC token Eventarc pushes with.
+resource "google_service_account_iam_member" "pubsub_tokens_for_events" {
+  service_account_id = google_service_account.events.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:service-${local.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+}
+
+# --- Cloud Build ---
+
+resource "google_artifact_registry_repository_iam_member" "build_push" {
+  project    = var.project_id
+  location   = google_artifact_registry_repository.images.location
+  repository = google_artifact_registry_repository.images.name
+  role       = "roles/artifactregistry.writer"
+  member     = google_service_account.build.member
+}
+
+resource "google_cloud_run_v2_service_iam_member" "build_deploys" {
+  for_each = {
+    capture = google_cloud_run_v2_service.capture.name
+    rotate  = google_cloud_run_v2_service.rotate.name
+  }
+  project  = var.project_id
+  location = var.region
+  name     = each.value
+  role     = "roles/run.developer"
+  member   = google_service_account.build.member
+}
+
+resource "google_service_account_iam_member" "build_acts_as" {
+  for_each = {
+    run    = google_service_account.run.name
+    rotate = google_service_account.rotate.name
+  }
+  service_account_id = each.value
+  role               = "roles/iam.serviceAccountUser"
+  member             = google_service_account.build.member
+}
+
+resource "google_project_iam_member" "build_log_writer" {
+  project = var.project_id
+  role    = "roles/logging.logWriter"
+  member  = google_service_account.build.member
+}

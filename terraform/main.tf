@@ -1,0 +1,166 @@
+locals {
+  env_all = {
+    AUTH_SECRET_PROJECT = var.project_id
+    AUDIT_PROJECT       = var.project_id
+    URL_SIGNING_SECRET  = google_secret_manager_secret.url_signing.id
+    BUCKET              = google_storage_bucket.captures.name
+    SIGNED_URL_TTL      = "15m"
+    STORAGE_RETENTION   = "${var.retention_days * 24}h"
+    RATE_LIMIT          = var.rate_limit
+    MAX_CONCURRENCY     = tostring(var.concurrency)
+    CAPTURE_TIMEOUT     = "${var.capture_timeout_seconds}s"
+    CHROME_NO_SANDBOX   = tostring(var.chrome_no_sandbox)
+    REDIS_URL           = var.redis_enabled ? "redis://${google_redis_instance.ratelimit[0].host}:${google_redis_instance.ratelimit[0].port}/0" : null
+  }
+  env = { for k, v in local.env_all : k => v if v != null }
+}
+
+# The capture service. Reachable only through the load balancer: ingress
+# allows nothing else and the run.app URL is off. The invoker IAM check is
+# off instead of granting run.invoker to the public: clients authenticate with
+# their bearer tokens in the service, and no public member exists anywhere.
+resource "google_cloud_run_v2_service" "capture" {
+  # default_uri_disabled is a beta field.
+  provider             = google-beta
+  project              = var.project_id
+  name                 = var.name
+  location             = var.region
+  launch_stage         = "BETA"
+  ingress              = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+  default_uri_disabled = true
+  invoker_iam_disabled = true
+  deletion_protection  = true
+  labels               = local.labels
+
+  template {
+    service_account                  = google_service_account.run.email
+    execution_environment            = "EXECUTION_ENVIRONMENT_GEN2"
+    max_instance_request_concurrency = var.concurrency
+    timeout                          = "${var.capture_timeout_seconds + 30}s"
+
+    scaling {
+      min_instance_count = var.min_instances
+      max_instance_count = var.max_instances
+    }
+
+    dynamic "vpc_access" {
+      for_each = var.redis_enabled ? [1] : []
+      content {
+        egress = "PRIVATE_RANGES_ONLY"
+        network_interfaces {
+          network    = google_compute_network.egress[0].id
+          subnetwork = google_compute_subnetwork.egress[0].id
+        }
+      }
+    }
+
+    containers {
+      image = var.image
+
+      ports {
+        container_port = 8080
+      }
+
+      resources {
+        limits = {
+          cpu    = var.cpu
+          memory = var.memory
+        }
+        # Chrome keeps working between requests (disposal after the answer):
+        # CPU stays allocated.
+        cpu_idle          = false
+        startup_cpu_boost = true
+      }
+
+      dynamic "env" {
+        for_each = local.env
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+
+      # Ready only once Chrome answers and the client tokens are loaded.
+      startup_probe {
+        http_get {
+          path = "/health/ready"
+          port = 8080
+        }
+        initial_delay_seconds = 0
+        period_seconds        = 2
+        timeout_seconds       = 2
+        failure_threshold     = 30
+      }
+
+      liveness_probe {
+        http_get {
+          path = "/health/live"
+          port = 8080
+        }
+        period_seconds    = 15
+        timeout_seconds   = 3
+        failure_threshold = 3
+      }
+    }
+  }
+
+  lifecycle {
+    # Cloud Build deploys new images; Terraform owns everything else.
+    ignore_changes = [template[0].containers[0].image, client, client_version]
+  }
+
+  depends_on = [
+    google_project_service.apis,
+    google_secret_manager_secret_iam_member.run_client_accessor,
+    google_secret_manager_secret_iam_member.run_signing_accessor,
+    google_project_iam_member.run_secret_lister,
+  ]
+}
+
+# The rotation function: the same image with FUNCTION_TARGET=RotateKey, no
+# browser, invoked only by Eventarc with its own identity.
+resource "google_cloud_run_v2_service" "rotate" {
+  project             = var.project_id
+  name                = "${var.name}-rotate"
+  location            = var.region
+  ingress             = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+  deletion_protection = true
+  labels              = local.labels
+
+  template {
+    service_account                  = google_service_account.rotate.email
+    max_instance_request_concurrency = 1
+    timeout                          = "60s"
+
+    scaling {
+      min_instance_count = 0
+      max_instance_count = 2
+    }
+
+    containers {
+      image = var.image
+
+      resources {
+        limits = {
+          cpu    = "1"
+          memory = "256Mi"
+        }
+      }
+
+      env {
+        name  = "FUNCTION_TARGET"
+        value = "RotateKey"
+      }
+      env {
+        name  = "ROTATION_GRACE"
+        value = var.rotation_grace
+      }
+    }
+  }
+
+  lifecycle {
+    ignore_changes = [template[0].containers[0].image, client, client_version]
+  }
+
+  depends_on = [google_project_service.apis]
+}

@@ -1,0 +1,79 @@
+# Optional: Memorystore for a rate limit shared by every instance. The
+# service reaches it over Direct VPC egress for private ranges only; the
+# firewall lets the instances reach Redis and nothing else in the VPC, so a
+# page in Chrome can reach no private address even past the egress guard.
+
+resource "google_compute_network" "egress" {
+  count                   = var.redis_enabled ? 1 : 0
+  project                 = var.project_id
+  name                    = "${var.name}-egress"
+  auto_create_subnetworks = false
+}
+
+resource "google_compute_subnetwork" "egress" {
+  count                    = var.redis_enabled ? 1 : 0
+  project                  = var.project_id
+  name                     = "${var.name}-egress"
+  region                   = var.region
+  network                  = google_compute_network.egress[0].id
+  ip_cidr_range            = "10.8.0.0/26"
+  private_ip_google_access = true
+
+  log_config {
+    aggregation_interval = "INTERVAL_5_SEC"
+    flow_sampling        = 1.0
+    metadata             = "INCLUDE_ALL_METADATA"
+  }
+}
+
+resource "google_redis_instance" "ratelimit" {
+  count              = var.redis_enabled ? 1 : 0
+  project            = var.project_id
+  name               = "${var.name}-ratelimit"
+  region             = var.region
+  tier               = "BASIC"
+  memory_size_gb     = 1
+  authorized_network = google_compute_network.egress[0].id
+  connect_mode       = "DIRECT_PEERING"
+  redis_version      = "REDIS_7_2"
+  labels             = local.labels
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_compute_firewall" "egress_redis" {
+  count              = var.redis_enabled ? 1 : 0
+  project            = var.project_id
+  name               = "${var.name}-egress-redis"
+  network            = google_compute_network.egress[0].id
+  direction          = "EGRESS"
+  priority           = 100
+  destination_ranges = ["${google_redis_instance.ratelimit[0].host}/32"]
+
+  allow {
+    protocol = "tcp"
+    ports    = [tostring(google_redis_instance.ratelimit[0].port)]
+  }
+
+  log_config {
+    metadata = "INCLUDE_ALL_METADATA"
+  }
+}
+
+resource "google_compute_firewall" "egress_deny_private" {
+  count              = var.redis_enabled ? 1 : 0
+  project            = var.project_id
+  name               = "${var.name}-egress-deny-private"
+  network            = google_compute_network.egress[0].id
+  direction          = "EGRESS"
+  priority           = 1000
+  destination_ranges = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"]
+
+  deny {
+    protocol = "all"
+  }
+
+  log_config {
+    metadata = "INCLUDE_ALL_METADATA"
+  }
+}

@@ -1,0 +1,98 @@
+# Only the secrets' shells: token values are added with `pixashot keys
+# create|rotate` and by the rotation function, so no secret value is ever in
+# Terraform state.
+
+resource "time_static" "rotation_start" {}
+
+resource "google_secret_manager_secret" "client" {
+  for_each  = local.client_secret_ids
+  project   = var.project_id
+  secret_id = each.value
+  labels    = merge(local.labels, { "pixashot-client" = each.key })
+
+  replication {
+    auto {}
+  }
+
+  # Secret Manager publishes SECRET_ROTATE to the topic on this schedule;
+  # RotateKey adds a new version and disables the old one after the grace.
+  rotation {
+    rotation_period    = "${var.key_rotation_days * 86400}s"
+    next_rotation_time = timeadd(time_static.rotation_start.rfc3339, "${var.key_rotation_days * 24}h")
+  }
+
+  topics {
+    name = google_pubsub_topic.rotation.id
+  }
+
+  lifecycle {
+    # Secret Manager moves the next rotation forward by itself.
+    ignore_changes = [rotation[0].next_rotation_time]
+  }
+
+  depends_on = [google_pubsub_topic_iam_member.secretmanager_publishes]
+}
+
+# Signed-URL keys: every enabled version verifies, the newest signs.
+resource "google_secret_manager_secret" "url_signing" {
+  project   = var.project_id
+  secret_id = "${var.name}-url-signing"
+  labels    = local.labels
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_pubsub_topic" "rotation" {
+  project = var.project_id
+  name    = "${var.name}-secret-rotation"
+  labels  = local.labels
+
+  message_retention_duration = "86400s"
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_project_service_identity" "secretmanager" {
+  provider = google-beta
+  project  = var.project_id
+  service  = "secretmanager.googleapis.com"
+}
+
+resource "google_pubsub_topic_iam_member" "secretmanager_publishes" {
+  project = var.project_id
+  topic   = google_pubsub_topic.rotation.name
+  role    = "roles/pubsub.publisher"
+  member  = google_project_service_identity.secretmanager.member
+}
+
+resource "google_eventarc_trigger" "rotation" {
+  project         = var.project_id
+  name            = "${var.name}-secret-rotation"
+  location        = var.region
+  service_account = google_service_account.events.email
+  labels          = local.labels
+
+  matching_criteria {
+    attribute = "type"
+    value     = "google.cloud.pubsub.topic.v1.messagePublished"
+  }
+
+  transport {
+    pubsub {
+      topic = google_pubsub_topic.rotation.id
+    }
+  }
+
+  destination {
+    cloud_run_service {
+      service = google_cloud_run_v2_service.rotate.name
+      region  = var.region
+    }
+  }
+
+  depends_on = [google_cloud_run_v2_service_iam_member.events_invoke_rotate]
+}

@@ -1,0 +1,40 @@
+terraform {
+  required_version = ">= 1.7.0"
+
+  required_providers {
+    google = {
+      source  = "hashicorp/google"
+      version = "~> 7.40"
+    }
+    google-beta = {
+      source  = "hashicorp/google-beta"
+      version = "~> 7.40"
+    }
+    time = {
+      source  = "hashicorp/time"
+      version = "~> 0.13"
+    }
+  }
+}
+
+provider "google" {
+  project = var.project_id
+  region  = var.region
+}
+
+provider "google-beta" {
+  project = var.project_id
+  region  = var.region
+}
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+locals {
+  project_number = data.google_project.this.number
+  # Every client's token secret, keyed by client id.
+  # The name `pixashot keys` uses, whatever var.name is.
+  client_secret_ids = { for c in var.clients : c => "pixashot-client-${c}" }
+  labels            = { app = var.name, managed-by = "terraform" }
+}
