@@ -10,7 +10,7 @@ TOOLS          := $(CURDIR)/.tools
 TFLINT_VERSION := v0.64.0
 TFSEC_VERSION  := v1.26.0
 
-.PHONY: build run test lint-infra deps-browser clean
+.PHONY: build run test lint-infra bench deps-browser clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./function/cmd/pixashot
@@ -35,6 +35,11 @@ run: build deps-browser
 test: lint-infra
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+
+# The benchmark (not part of test): the service against the engine's floor
+# and a playwright-core peer on the same page and Chrome; prints a table.
+bench: build deps-browser
+	$(GO) run ./internal/bench -bin $(BIN) -peer-dir $(TOOLS)/peer
 
 # terraform fmt (when terraform is installed), tflint with its bundled
 # ruleset, tfsec, and the Go checks of terraform/, Dockerfile and

@@ -92,6 +92,8 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	engine := &capture.Engine{Browsers: a.Browsers, Guard: a.Guard}
+	a.closers = append(a.closers, engine.StartWarm(cfg.WarmTabs))
 	var limiter ratelimit.Allower = ratelimit.NewLimiter(cfg.RateLimit)
 	if cfg.RedisURL != "" {
 		shared, err := ratelimit.NewShared(cfg.RedisURL, cfg.RateLimit, log)
@@ -112,7 +114,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		Audit:        sink,
 		Auth:         authn,
 		Limiter:      limiter,
-		Engine:       &capture.Engine{Browsers: a.Browsers, Guard: a.Guard},
+		Engine:       engine,
 		Gate:         admission.New(cfg.MaxConcurrency, cfg.QueueSize, cfg.QueueWait),
 		Ready:        func(ctx context.Context) bool { return keysReady() && a.Browsers.Ready(ctx) },
 		Limits:       options.Limits{MaxTimeout: cfg.CaptureTimeout},

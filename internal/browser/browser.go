@@ -270,6 +270,17 @@ func (m *Manager) NewTab(ctx context.Context, opts TabOptions) (*Tab, error) {
 	return t, nil
 }
 
+// Stale reports whether the tab can no longer serve a capture: its Chrome
+// died or is being replaced.
+func (t *Tab) Stale() bool {
+	if t.Ctx.Err() != nil {
+		return true
+	}
+	t.inst.mu.Lock()
+	defer t.inst.mu.Unlock()
+	return t.inst.retired
+}
+
 // BrowserContextID is the incognito context of the tab.
 func (t *Tab) BrowserContextID() cdp.BrowserContextID {
 	return chromedp.FromContext(t.Ctx).BrowserContextID

@@ -26,31 +26,44 @@ import (
 type Engine struct {
 	Browsers *brw.Manager
 	Guard    *egress.Guard
+
+	warm   chan warmTab  // ready tabs (StartWarm); nil opens every tab on demand
+	refill chan struct{} // asks the filler for another
 }
 
 // Result is a finished capture.
 type Result struct {
 	Data   []byte
 	Egress egress.Stats
+	Phases Phases // where the time went, for the log
+}
+
+// Phases are the milliseconds each step of a capture took.
+type Phases struct {
+	Tab, Setup, Load, Idle, Prepare, Output int64
+}
+
+// lap returns the milliseconds since *t and moves *t to now.
+func lap(t *time.Time) int64 {
+	now := time.Now()
+	d := now.Sub(*t).Milliseconds()
+	*t = now
+	return d
 }
 
 // Capture renders o within ctx's deadline. The returned release closes the tab
 // and the guard session; call it after the response is written, so disposal
 // is off the client's critical path. release is never nil.
 func (e *Engine) Capture(ctx context.Context, id string, o *options.Options) (*Result, func(), error) {
-	sess, err := e.Guard.Open(id)
+	t := time.Now()
+	var ph Phases
+	wt, err := e.take(ctx, id)
 	if err != nil {
-		return nil, func() {}, err
-	}
-	tab, err := e.Browsers.NewTab(ctx, brw.TabOptions{ProxyURL: sess.ProxyURL()})
-	if err != nil {
-		sess.Close()
 		return nil, func() {}, classify(ctx, err)
 	}
-	release := func() {
-		tab.Close()
-		sess.Close()
-	}
+	sess, tab := wt.sess, wt.tab
+	release := wt.close
+	ph.Tab = lap(&t)
 	// Every step runs on the tab, bounded by the request's deadline; the tab
 	// itself outlives an expired step so release can close it cleanly.
 	tctx, cancel := context.WithCancel(tab.Ctx)
@@ -64,17 +77,17 @@ func (e *Engine) Capture(ctx context.Context, id string, o *options.Options) (*R
 		tctx, c2 = context.WithDeadline(tctx, dl)
 		defer c2()
 	}
-	data, err := e.render(tctx, tab, o)
+	data, err := e.render(tctx, tab, o, &ph, t)
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 			err = ctx.Err()
 		}
 		return nil, release, classify(tctx, err)
 	}
-	return &Result{Data: data, Egress: sess.Stats()}, release, nil
+	return &Result{Data: data, Egress: sess.Stats(), Phases: ph}, release, nil
 }
 
-func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options) ([]byte, error) {
+func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, ph *Phases, t time.Time) ([]byte, error) {
 	w, err := newWatch(ctx)
 	if err != nil {
 		return nil, err
@@ -85,13 +98,29 @@ func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options) (
 	if err := newInterceptor(o).start(ctx); err != nil {
 		return nil, err
 	}
-	if err := navigate(ctx, w, o); err != nil {
+	ph.Setup = lap(&t)
+	mark, err := navigate(ctx, w, o, ph, &t)
+	if err != nil {
 		return nil, err
 	}
 	if err := prepare(ctx, w, o); err != nil {
 		return nil, err
 	}
-	return output(ctx, o)
+	ph.Prepare = lap(&t)
+	data, err := output(ctx, o)
+	ph.Output = lap(&t)
+	if err != nil || w.stayed(mark, idleLimit(o.WaitForNetwork)) {
+		return data, err
+	}
+	// The page started loading again while it was captured: wait for the
+	// network to be quiet for the full window, then capture it again.
+	waitCtx, cancel := context.WithTimeout(ctx, o.WaitForTimeout)
+	_ = w.idle(waitCtx, idleLimit(o.WaitForNetwork))
+	cancel()
+	ph.Idle += lap(&t)
+	data, err = output(ctx, o)
+	ph.Output += lap(&t)
+	return data, err
 }
 
 // setup applies everything the page must see from its first byte: viewport,
@@ -137,7 +166,13 @@ func setup(ctx context.Context, bc cdp.BrowserContextID, o *options.Options) err
 // navigate loads the target and waits as the client asked. A navigation the
 // guard refused, or that failed, is a NavigationError with no detail: the
 // detail (refused, DNS, connection refused) would make this a port scanner.
-func navigate(ctx context.Context, w *watch, o *options.Options) error {
+//
+// Network idle is checked through the capture instead of before it: once
+// the page has loaded and no request is in flight, the capture starts at
+// once, and render takes it again after a full quiet window if any request
+// started meanwhile. A quiet page costs no waiting; a busy one is captured
+// as it settles.
+func navigate(ctx context.Context, w *watch, o *options.Options, ph *Phases, t *time.Time) (quietMark, error) {
 	target := o.URL
 	if o.HTMLContent != "" {
 		target = htmlURL
@@ -147,21 +182,23 @@ func navigate(ctx context.Context, w *watch, o *options.Options) error {
 	res, err := chromedp.Call(waitCtx, page.Navigate, page.NavigateParams{URL: target})
 	switch {
 	case err != nil:
-		return waitErr(ctx, err, "the page did not start loading within wait_for_timeout")
+		return quietMark{}, waitErr(ctx, err, "the page did not start loading within wait_for_timeout")
 	case res.ErrorText != "" || w.refused(res.LoaderID):
-		return navigationFailed()
+		return quietMark{}, navigationFailed()
 	case res.IsDownload:
-		return apierror.New(http.StatusBadGateway, apierror.Navigation, "the target is a download, not a page")
+		return quietMark{}, apierror.New(http.StatusBadGateway, apierror.Navigation, "the target is a download, not a page")
 	}
 	if err := w.loaded(waitCtx, res.LoaderID); err != nil {
-		return waitErr(ctx, err, "the page did not finish loading within wait_for_timeout")
+		return quietMark{}, waitErr(ctx, err, "the page did not finish loading within wait_for_timeout")
 	}
 	if w.refused(res.LoaderID) {
-		return navigationFailed()
+		return quietMark{}, navigationFailed()
 	}
-	// Network idle is best effort: a page that polls forever is still captured.
-	_ = w.idle(waitCtx, idleLimit(o.WaitForNetwork))
-	return ctx.Err()
+	ph.Load = lap(t)
+	// Best effort: a page that polls forever is still captured.
+	mark, _ := w.quiet(waitCtx, idleLimit(o.WaitForNetwork))
+	ph.Idle = lap(t)
+	return mark, ctx.Err()
 }
 
 func idleLimit(mode string) int {

@@ -25,6 +25,8 @@ type watch struct {
 	changed    chan struct{} // closed and replaced on every change
 	inflight   map[network.RequestID]bool
 	lastChange time.Time
+	starts     int64 // requests started so far
+	peak       int   // most requests in flight since the last mark
 	lifecycle  map[cdp.LoaderID]map[string]bool
 	blocked    map[cdp.LoaderID]bool // main documents the egress guard refused
 	// The document the main frame committed last: a page that navigates
@@ -47,13 +49,23 @@ func newWatch(ctx context.Context) (*watch, error) {
 func (w *watch) on(ev any) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	// Only requests move the quiet window: Chrome's own lifecycle events
+	// (networkAlmostIdle, networkIdle) arrive 500 ms into a quiet period and
+	// must not restart it.
 	switch ev := ev.(type) {
 	case *network.EventRequestWillBeSent:
+		if !w.inflight[ev.RequestID] { // a redirect keeps its id
+			w.starts++
+		}
 		w.inflight[ev.RequestID] = true
+		w.peak = max(w.peak, len(w.inflight))
+		w.lastChange = time.Now()
 	case *network.EventLoadingFinished:
 		delete(w.inflight, ev.RequestID)
+		w.lastChange = time.Now()
 	case *network.EventLoadingFailed:
 		delete(w.inflight, ev.RequestID)
+		w.lastChange = time.Now()
 	case *network.EventResponseReceived:
 		if ev.Type == network.ResourceTypeDocument && ev.Response != nil {
 			if _, ok := ev.Response.Headers[egress.BlockedHeader]; ok {
@@ -76,7 +88,6 @@ func (w *watch) on(ev any) {
 	default:
 		return
 	}
-	w.lastChange = time.Now()
 	close(w.changed)
 	w.changed = make(chan struct{})
 }
@@ -128,6 +139,36 @@ func (w *watch) idle(ctx context.Context, max int) error {
 		}
 		return quietWindow - now.Sub(w.lastChange)
 	})
+}
+
+// quietMark is where a capture started to count on a quiet network.
+type quietMark struct{ starts int64 }
+
+// quiet waits until at most max requests are in flight, with no window, and
+// marks the moment: the capture is taken from there, and stayed reports
+// afterwards whether the network stayed that quiet all along.
+func (w *watch) quiet(ctx context.Context, max int) (quietMark, error) {
+	err := w.until(ctx, func(time.Time) time.Duration {
+		if len(w.inflight) > max {
+			return time.Hour
+		}
+		return 0
+	})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.peak = len(w.inflight)
+	return quietMark{starts: w.starts}, err
+}
+
+// stayed reports whether, since m, no request started (max 0) or no more
+// than max were ever in flight.
+func (w *watch) stayed(m quietMark, max int) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if max == 0 {
+		return w.starts == m.starts
+	}
+	return w.peak <= max
 }
 
 // refused reports whether the main frame shows no page of the target: the

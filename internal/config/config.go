@@ -44,6 +44,7 @@ type Config struct {
 	QueueWait      time.Duration
 	CaptureTimeout time.Duration
 	RecycleAfter   int64
+	WarmTabs       int // tabs opened ahead of requests
 	MaxBodyBytes   int64
 
 	EgressAllowCIDRs []netip.Prefix
@@ -99,6 +100,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.StorageRetention = r.duration("STORAGE_RETENTION", 7*24*time.Hour)
 	c.MaxConcurrency = r.integer("MAX_CONCURRENCY", defaultConcurrency())
 	c.QueueSize = r.integer("QUEUE_SIZE", 2*c.MaxConcurrency)
+	c.WarmTabs = r.integer("WARM_TABS", 1)
 	for _, s := range r.list("EGRESS_ALLOW_CIDRS") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
@@ -123,6 +125,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		r.fail("CHROME_PATH", "no browser found at %s; install chromium-headless-shell or set CHROME_PATH", strings.Join(chromeCandidates, " or "))
 	case c.MaxConcurrency < 1:
 		r.fail("MAX_CONCURRENCY", "must be at least 1")
+	case c.WarmTabs < 0 || c.WarmTabs > c.MaxConcurrency:
+		r.fail("WARM_TABS", "must be between 0 and MAX_CONCURRENCY")
 	case c.AuthRefresh < time.Second:
 		r.fail("AUTH_REFRESH_INTERVAL", "must be at least 1s")
 	case c.CaptureTimeout < time.Second:

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 type opts = map[string]any
@@ -254,6 +255,26 @@ func TestWaitForAnimation(t *testing.T) {
 	img := shared.mustImage(t, opts{"url": shared.page + "/anim", "window_width": 100, "window_height": 100, "wait_for_animation": true, "wait_for_network": "mostly_idle"})
 	if c := rgb(img, 50, 50); !near(c, 0, 255, 0) {
 		t.Errorf("after the animation: %v, want its green end state", c)
+	}
+}
+
+// TestNetworkIdleHoldsThroughTheCapture: a capture starts as soon as the
+// page has loaded with nothing in flight; a request that starts while it is
+// being taken makes it wait for a quiet network and take it again.
+func TestNetworkIdleHoldsThroughTheCapture(t *testing.T) {
+	// The request starts during delay_capture, after the quiet moment.
+	img := shared.mustImage(t, opts{"url": shared.page + "/late-fetch", "window_width": 60, "window_height": 60, "delay_capture": 200})
+	if c := rgb(img, 30, 30); !near(c, 0, 255, 0) {
+		t.Errorf("captured %v while a request was in flight; want the green after it", c)
+	}
+	// A page that is quiet at load is captured at once.
+	start := time.Now()
+	img = shared.mustImage(t, opts{"url": shared.page + "/color?c=ff0000", "window_width": 60, "window_height": 60})
+	if c := rgb(img, 30, 30); !near(c, 255, 0, 0) {
+		t.Errorf("quiet page: %v", c)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("a quiet page took %v", d)
 	}
 }
 

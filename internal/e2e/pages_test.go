@@ -35,6 +35,16 @@ func (e *env) pages() http.Handler {
 	</script></body></html>`)
 	page("/dark", `<html><head><style>body{margin:0;background:#ffffff} @media (prefers-color-scheme: dark){body{background:#000000}}</style></head><body></body></html>`)
 	page("/media", `<html><body style="margin:0;background:#ffffff"><img src="/asset/image.png" width="10" height="10"><video src="/asset/video.mp4"></video><p id="ok">text</p></body></html>`)
+	// Red until a request made 100 ms after load answers (300 ms later), then
+	// green: network activity that starts while a capture is being taken.
+	page("/late-fetch", `<html><body style="margin:0;background:#ff0000"><script>
+		addEventListener("load", () => setTimeout(() => fetch("/slow").then(r => r.text()).then(() => {
+			document.body.style.background = "#00ff00"; }), 100));
+	</script></body></html>`)
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+		fmt.Fprint(w, "ok")
+	})
 	mux.HandleFunc("/counted", func(w http.ResponseWriter, r *http.Request) {
 		e.hit(r.URL.Path, r.Header)
 		fmt.Fprint(w, `<html><body style="margin:0;background:#336699"></body></html>`)

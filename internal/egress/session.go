@@ -21,7 +21,7 @@ const BlockedHeader = "X-Pixashot-Egress"
 // budgets and its log lines belong to that capture alone.
 type Session struct {
 	g       *Guard
-	label   string
+	label   atomic.Pointer[string] // the capture it serves; set again when a warm session is taken
 	ln      net.Listener
 	srv     *http.Server
 	tr      *http.Transport
@@ -49,7 +49,8 @@ func (g *Guard) Open(label string) (*Session, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Session{g: g, label: label, ln: ln, ctx: ctx, cancel: cancel, tunnels: map[net.Conn]struct{}{}}
+	s := &Session{g: g, ln: ln, ctx: ctx, cancel: cancel, tunnels: map[net.Conn]struct{}{}}
+	s.SetLabel(label)
 	s.tr = &http.Transport{
 		Proxy:                 nil, // never chain to an environment proxy
 		DialContext:           func(ctx context.Context, _, addr string) (net.Conn, error) { return s.dial(ctx, addr) },
@@ -66,6 +67,9 @@ func (g *Guard) Open(label string) (*Session, error) {
 	go s.srv.Serve(ln) //nolint:errcheck // ends with Close
 	return s, nil
 }
+
+// SetLabel names the capture the session serves from now on.
+func (s *Session) SetLabel(label string) { s.label.Store(&label) }
 
 // ProxyURL is the address to give the browser context.
 func (s *Session) ProxyURL() string { return "http://" + s.ln.Addr().String() }
@@ -111,7 +115,7 @@ func (s *Session) dial(ctx context.Context, hostport string) (net.Conn, error) {
 // refuse counts and logs a refusal as a structured event an alert can count.
 func (s *Session) refuse(r *Refusal) error {
 	s.blocked.Add(1)
-	s.g.cfg.Logger.Warn("egress blocked", "event", "egress_blocked", "host", r.Host, "reason", r.Reason, "capture", s.label)
+	s.g.cfg.Logger.Warn("egress blocked", "event", "egress_blocked", "host", r.Host, "reason", r.Reason, "capture", *s.label.Load())
 	return r
 }
 

@@ -84,7 +84,8 @@ func (s *Server) serveCapture(w http.ResponseWriter, r *http.Request, o *options
 		return
 	}
 	log.Info("capture done", "bytes", len(res.Data), "ms", time.Since(start).Milliseconds(),
-		"egress_bytes", res.Egress.Bytes, "egress_conns", res.Egress.Conns, "egress_blocked", res.Egress.Blocked)
+		"egress_bytes", res.Egress.Bytes, "egress_conns", res.Egress.Conns, "egress_blocked", res.Egress.Blocked,
+		"phase_ms", res.Phases)
 	if o.ResponseType != "url" && fingerprint == "" {
 		writeCapture(w, o, res.Data)
 		return

@@ -1,0 +1,477 @@
+// Command bench measures Pixashot as a user runs it against the least its
+// engine can do and against a peer, on one page and one Chrome binary, and
+// prints a table of medians and ratios. `make bench` runs it.
+//
+//	go run ./internal/bench -bin bin/pixashot
+package main
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+//go:embed peer.js
+var peerJS []byte
+
+var levels = []int{1, 2, 4, 8}
+
+func main() {
+	bin := flag.String("bin", "bin/pixashot", "the service binary (make build)")
+	runs := flag.Int("runs", 30, "sequential captures per subject")
+	perLevel := flag.Int("count", 8, "captures per concurrent worker at each throughput level")
+	peerDir := flag.String("peer-dir", ".tools/peer", "where playwright-core is installed for the peer")
+	withPeer := flag.Bool("peer", true, "run the playwright-core peer")
+	flag.Parse()
+	log.SetFlags(0)
+
+	chrome := findChrome()
+	pages := startPages()
+	url := pages + "/page"
+	fmt.Printf("Pixashot benchmark: %s, %d CPUs, %s\npage: %s (HTML, a stylesheet, an image), 1920x1080 PNG\n\n",
+		cpuModel(), runtime.NumCPU(), chromeVersion(chrome), url)
+
+	log.Printf("floor: plain chromedp, one reused tab, %d captures...", *runs)
+	floor := runFloor(chrome, url, *runs)
+
+	log.Print("service: cold start...")
+	svc := startService(*bin, chrome, pages)
+	defer svc.stop()
+	log.Printf("service: %d sequential captures...", *runs)
+	for range 3 {
+		svc.capture(url) // warm-up
+	}
+	seq := make([]time.Duration, 0, *runs)
+	for range *runs {
+		t := time.Now()
+		if err := svc.capture(url); err != nil {
+			log.Fatalf("service capture: %v", err)
+		}
+		seq = append(seq, time.Since(t))
+	}
+	time.Sleep(3 * time.Second)
+	idleMem := pss(svc.cmd.Process.Pid)
+
+	log.Print("service: throughput...")
+	var peak atomic.Int64
+	stopSampling := sample(svc.cmd.Process.Pid, &peak)
+	tput := map[int]rate{}
+	for _, c := range levels {
+		tput[c] = throughput(c, c**perLevel, func() error { return svc.capture(url) })
+	}
+	stopSampling()
+
+	peer, peerErr := peerResult{}, fmt.Errorf("-peer=false")
+	if *withPeer {
+		peer, peerErr = runPeer(*peerDir, chrome, url, *runs, *perLevel)
+	}
+
+	fl := median(floor)
+	fmt.Printf("%-34s %9s %9s %9s\n", "per capture (sequential)", "median", "p95", "÷ floor")
+	row := func(name string, d []time.Duration) {
+		fmt.Printf("%-34s %9s %9s %9.2f\n", name, ms(median(d)), ms(p95(d)), float64(median(d))/float64(fl))
+	}
+	row("floor: chromedp, one reused tab", floor)
+	row("service over HTTP", seq)
+	if peerErr == nil {
+		row("peer: playwright-core, networkidle", peer.seq)
+	}
+	fmt.Printf("\n%-34s", "throughput (captures/s)")
+	for _, c := range levels {
+		fmt.Printf(" %9s", "c="+strconv.Itoa(c))
+	}
+	fmt.Printf("\n%-34s", "service")
+	for _, c := range levels {
+		fmt.Printf(" %9s", tput[c])
+	}
+	if peerErr == nil {
+		fmt.Printf("\n%-34s", "peer")
+		for _, c := range levels {
+			fmt.Printf(" %9s", peer.tput[c])
+		}
+		fmt.Printf("\n%-34s %9.2f", "service ÷ peer at c=4", tput[4].perSecond/peer.tput[4].perSecond)
+	} else {
+		fmt.Printf("\npeer skipped: %v", peerErr)
+	}
+	fmt.Printf("\n\n%-34s %9.2f s\n", "cold start to first capture", svc.cold.Seconds())
+	fmt.Printf("%-34s %9.0f MB idle, %.0f MB peak under load\n", "memory (PSS, service + Chrome)",
+		float64(idleMem)/(1<<20), float64(peak.Load())/(1<<20))
+}
+
+// --- the page ---
+
+// startPages serves the benchmark page on 127.0.0.2, which the service's
+// egress guard is told to allow.
+func startPages() string {
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/page", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, pageHTML)
+	})
+	mux.HandleFunc("/style.css", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/css")
+		io.WriteString(w, pageCSS)
+	})
+	mux.HandleFunc("/logo.png", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/png")
+		w.Write(onePixelPNG)
+	})
+	go http.Serve(ln, mux)
+	return "http://" + ln.Addr().String()
+}
+
+const pageHTML = `<!doctype html><html><head><meta charset="utf-8"><title>Quarterly report</title>
+<link rel="stylesheet" href="/style.css"></head><body><header><img src="/logo.png" width="48" height="48"><h1>Quarterly report</h1></header>
+<main>` + paragraphs + `<table><tr><th>Region</th><th>Q1</th><th>Q2</th><th>Q3</th></tr><tr><td>North</td><td>12.1</td><td>13.4</td><td>15.0</td></tr>
+<tr><td>South</td><td>9.7</td><td>10.2</td><td>11.9</td></tr><tr><td>East</td><td>14.3</td><td>14.8</td><td>16.2</td></tr></table></main></body></html>`
+
+const paragraphs = `<p>Revenue grew in every region this quarter, led by the East, where the new distribution centre opened in March. Costs rose more slowly than sales.</p>
+<p>The outlook for the next quarter is steady: orders on hand cover eleven weeks of production, and the supply of components has returned to normal.</p>
+<p>Headcount rose by four percent, mostly in support and logistics. The board approved the budget for the second plant.</p>`
+
+const pageCSS = `body{font-family:sans-serif;margin:40px;color:#222;background:#fafafa}header{display:flex;gap:16px;align-items:center}
+h1{font-size:32px}p{font-size:18px;line-height:1.5;max-width:900px}table{border-collapse:collapse;margin-top:24px}
+td,th{border:1px solid #ccc;padding:8px 16px}th{background:#eee}`
+
+var onePixelPNG = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82")
+
+// --- the floor ---
+
+// runFloor is the least this engine does per capture: navigate one reused
+// tab, wait for load, screenshot. No HTTP, no isolation, no guard.
+func runFloor(chrome, url string, runs int) []time.Duration {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true))
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox)
+	}
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel2 := chromedp.NewContext(actx)
+	defer cancel2()
+	if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
+		log.Fatalf("floor: %v", err)
+	}
+	one := func() error {
+		if _, err := chromedp.Run(ctx, chromedp.Navigate(url)); err != nil {
+			return err
+		}
+		_, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		return err
+	}
+	for range 3 {
+		if err := one(); err != nil {
+			log.Fatalf("floor: %v", err)
+		}
+	}
+	out := make([]time.Duration, 0, runs)
+	for range runs {
+		t := time.Now()
+		if err := one(); err != nil {
+			log.Fatalf("floor: %v", err)
+		}
+		out = append(out, time.Since(t))
+	}
+	return out
+}
+
+// --- the service ---
+
+type service struct {
+	cmd   *exec.Cmd
+	base  string
+	token string
+	cold  time.Duration
+	dir   string
+}
+
+// startService runs the binary as a user would, on embedded defaults plus
+// what the benchmark page needs through the egress guard, and measures
+// process start to the first successful capture.
+func startService(bin, chrome, pages string) *service {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	dir, _ := os.MkdirTemp("", "pixashot-bench-")
+	_, pagePort, _ := net.SplitHostPort(strings.TrimPrefix(pages, "http://"))
+	s := &service{base: "http://127.0.0.1:" + port, token: strconv.FormatInt(time.Now().UnixNano(), 36) + "-bench-token", dir: dir}
+	s.cmd = exec.Command(bin)
+	s.cmd.Env = append(os.Environ(), "PORT="+port, "AUTH_TOKEN="+s.token, "CHROME_PATH="+chrome, "RATE_LIMIT=0",
+		"EGRESS_ALLOW_CIDRS=127.0.0.2/32", "EGRESS_ALLOW_PORTS="+pagePort, "STORAGE_DIR="+filepath.Join(dir, "captures"))
+	logf, _ := os.Create(filepath.Join(dir, "service.log"))
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	start := time.Now()
+	if err := s.cmd.Start(); err != nil {
+		log.Fatalf("starting %s (run make build): %v", bin, err)
+	}
+	for time.Since(start) < 60*time.Second {
+		if s.capture(pages+"/page") == nil {
+			s.cold = time.Since(start)
+			return s
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	log.Fatalf("the service gave no capture within 60 s; see %s", logf.Name())
+	return nil
+}
+
+var client = &http.Client{Timeout: 60 * time.Second}
+
+func (s *service) capture(url string) error {
+	body, _ := json.Marshal(map[string]any{"url": url})
+	req, _ := http.NewRequest(http.MethodPost, s.base+"/capture", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+		return fmt.Errorf("status %d: %.200s", resp.StatusCode, b)
+	}
+	return nil
+}
+
+func (s *service) stop() {
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+	}
+	os.RemoveAll(s.dir)
+}
+
+// --- throughput ---
+
+type rate struct {
+	perSecond float64
+	errors    int64
+}
+
+func (r rate) String() string {
+	if r.errors > 0 {
+		return fmt.Sprintf("%.2f (%d err)", r.perSecond, r.errors)
+	}
+	return fmt.Sprintf("%.2f", r.perSecond)
+}
+
+// throughput runs total captures with c workers and returns captures per second.
+func throughput(c, total int, one func() error) rate {
+	var next, errs atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range c {
+		wg.Go(func() {
+			for next.Add(1) <= int64(total) {
+				if err := one(); err != nil {
+					errs.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return rate{perSecond: float64(total) / time.Since(start).Seconds(), errors: errs.Load()}
+}
+
+// --- the peer ---
+
+type peerResult struct {
+	seq  []time.Duration
+	tput map[int]rate
+}
+
+// runPeer installs playwright-core with npm (once) and runs peer.js.
+func runPeer(dir, chrome, url string, runs, perLevel int) (peerResult, error) {
+	if _, err := exec.LookPath("npm"); err != nil {
+		return peerResult{}, fmt.Errorf("npm is not installed")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return peerResult{}, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
+		log.Print("peer: npm install playwright-core...")
+		cmd := exec.Command("npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix", dir, "playwright-core@1")
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return peerResult{}, fmt.Errorf("npm install playwright-core: %w", err)
+		}
+	}
+	script := filepath.Join(dir, "peer.js")
+	if err := os.WriteFile(script, peerJS, 0o644); err != nil {
+		return peerResult{}, err
+	}
+	log.Print("peer: playwright-core, sequential and throughput...")
+	var ls []string
+	for _, c := range levels {
+		ls = append(ls, strconv.Itoa(c))
+	}
+	cmd := exec.Command("node", script, chrome, url, strconv.Itoa(runs), strings.Join(ls, ","), strconv.Itoa(perLevel))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return peerResult{}, fmt.Errorf("peer: %w", err)
+	}
+	var raw struct {
+		SeqMS      []float64 `json:"seq_ms"`
+		Throughput map[string]struct {
+			PerSecond float64 `json:"per_second"`
+			Errors    int64   `json:"errors"`
+		} `json:"throughput"`
+	}
+	if err := json.Unmarshal(out, &raw); err != nil {
+		return peerResult{}, fmt.Errorf("peer output: %w", err)
+	}
+	r := peerResult{tput: map[int]rate{}}
+	for _, v := range raw.SeqMS {
+		r.seq = append(r.seq, time.Duration(v*float64(time.Millisecond)))
+	}
+	for k, v := range raw.Throughput {
+		c, _ := strconv.Atoi(k)
+		r.tput[c] = rate{perSecond: v.PerSecond, errors: v.Errors}
+	}
+	return r, nil
+}
+
+// --- memory ---
+
+// pss is the proportional set size of pid and every descendant (Chrome and
+// its helpers): shared pages are counted once across them, unlike RSS.
+func pss(root int) int64 {
+	children := map[int][]int{}
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+		i := bytes.LastIndexByte(b, ')')
+		f := strings.Fields(string(b[i+1:]))
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if len(f) > 1 {
+			ppid, _ := strconv.Atoi(f[1])
+			children[ppid] = append(children[ppid], pid)
+		}
+	}
+	var total int64
+	for queue := []int{root}; len(queue) > 0; queue = queue[1:] {
+		pid := queue[0]
+		total += pssOf(pid)
+		queue = append(queue, children[pid]...)
+	}
+	return total
+}
+
+func pssOf(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// sample records the peak PSS until the returned stop is called.
+func sample(pid int, peak *atomic.Int64) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if v := pss(pid); v > peak.Load() {
+				peak.Store(v)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// --- helpers ---
+
+func median(d []time.Duration) time.Duration { return percentile(d, 0.5) }
+func p95(d []time.Duration) time.Duration    { return percentile(d, 0.95) }
+
+func percentile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[int(q*float64(len(s)-1)+0.5)]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
+
+func findChrome() string {
+	if p := os.Getenv("CHROME_PATH"); p != "" {
+		return p
+	}
+	for _, p := range []string{"/usr/bin/chromium-headless-shell", "/usr/bin/chromium"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	log.Fatal("no Chromium: apt-get install chromium-headless-shell, or set CHROME_PATH")
+	return ""
+}
+
+func chromeVersion(chrome string) string {
+	out, err := exec.Command(chrome, "--version").Output()
+	if err != nil {
+		return filepath.Base(chrome)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}

@@ -1,0 +1,47 @@
+// The peer: playwright-core driving the same Chrome the way the original
+// Pixashot does: one browser, one shared context, a new page per capture,
+// networkidle (the original's default wait_for_network) before the shot.
+// Usage: node peer.js <chrome> <url> <runs> <levels,comma-separated> <count per level>
+const { chromium } = require('playwright-core');
+
+async function main() {
+  const [exe, url, runs, levels, count] = process.argv.slice(2);
+  const browser = await chromium.launch({
+    executablePath: exe,
+    args: ['--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1920, height: 1080 } });
+  const one = async () => {
+    const page = await context.newPage();
+    try {
+      await page.goto(url, { waitUntil: 'networkidle', timeout: 30000 });
+      return await page.screenshot({ type: 'png' });
+    } finally {
+      await page.close();
+    }
+  };
+  for (let i = 0; i < 3; i++) await one();
+  const seq = [];
+  for (let i = 0; i < Number(runs); i++) {
+    const t = performance.now();
+    await one();
+    seq.push(performance.now() - t);
+  }
+  const throughput = {};
+  for (const c of levels.split(',').map(Number)) {
+    const total = Number(count) * c;
+    let next = 0, errors = 0;
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: c }, async () => {
+      while (next < total) {
+        next++;
+        try { await one(); } catch (e) { errors++; }
+      }
+    }));
+    throughput[c] = { per_second: total / ((performance.now() - t0) / 1000), errors };
+  }
+  await browser.close();
+  console.log(JSON.stringify({ seq_ms: seq, throughput }));
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });

@@ -1,0 +1,120 @@
+package capture
+
+import (
+	"context"
+	"time"
+
+	brw "github.com/pixashot/pixashot-cloudrun/internal/browser"
+	"github.com/pixashot/pixashot-cloudrun/internal/egress"
+)
+
+// warmTab is a fresh incognito tab with its own guard session, opened before
+// a request needs it so that opening one is off the critical path. It is
+// used by exactly one capture and disposed of after it, like any other tab:
+// isolation is the same, only the moment it is made changes.
+type warmTab struct {
+	sess *egress.Session
+	tab  *brw.Tab
+}
+
+func (w warmTab) close() {
+	w.tab.Close()
+	w.sess.Close()
+}
+
+// open makes a tab and its session.
+func (e *Engine) open(ctx context.Context, label string) (warmTab, error) {
+	sess, err := e.Guard.Open(label)
+	if err != nil {
+		return warmTab{}, err
+	}
+	tab, err := e.Browsers.NewTab(ctx, brw.TabOptions{ProxyURL: sess.ProxyURL()})
+	if err != nil {
+		sess.Close()
+		return warmTab{}, err
+	}
+	return warmTab{sess, tab}, nil
+}
+
+// StartWarm keeps n tabs open and waiting; stop closes them and returns
+// when they are closed. n = 0 opens every tab on demand.
+func (e *Engine) StartWarm(n int) (stop func()) {
+	if n <= 0 {
+		return func() {}
+	}
+	e.warm = make(chan warmTab, n)
+	e.refill = make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.keepWarm(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+func (e *Engine) keepWarm(ctx context.Context) {
+	defer func() {
+		for {
+			select {
+			case w := <-e.warm:
+				w.close()
+			default:
+				return
+			}
+		}
+	}()
+	for {
+		for len(e.warm) < cap(e.warm) {
+			octx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			w, err := e.open(octx, "warm")
+			cancel()
+			if err != nil {
+				// The browser is (re)starting; try again shortly.
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(500 * time.Millisecond):
+				}
+				continue
+			}
+			select {
+			case e.warm <- w:
+			default: // cannot happen with a single filler; never leak it
+				w.close()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.refill:
+		}
+	}
+}
+
+// take returns a warm tab for the capture id, or opens one now when none is
+// ready. A ready tab whose Chrome died or is being replaced is discarded.
+func (e *Engine) take(ctx context.Context, id string) (warmTab, error) {
+	for e.warm != nil {
+		var w warmTab
+		select {
+		case w = <-e.warm:
+		default:
+			return e.open(ctx, id)
+		}
+		select {
+		case e.refill <- struct{}{}:
+		default:
+		}
+		if w.tab.Stale() {
+			go w.close()
+			continue
+		}
+		w.sess.SetLabel(id)
+		return w, nil
+	}
+	return e.open(ctx, id)
+}
