@@ -187,6 +187,12 @@ func (m *Manager) launch() (*instance, error) {
 	// The default context serves no capture; downloads are refused everywhere.
 	_, _ = chromedp.CallBrowser(bctx, browser.SetDownloadBehavior,
 		browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorDeny})
+	// Chrome's first tab is in the default context and serves nothing: close
+	// it, and its renderer process (some 35 MB) with it. The connection to
+	// the browser stays; every capture opens its own tab.
+	if t := chromedp.FromContext(bctx).Target; t != nil {
+		_, _ = chromedp.CallBrowser(bctx, target.CloseTarget, target.CloseTargetParams{TargetID: t.TargetID})
+	}
 	m.cfg.Logger.Info("browser started", "pid", inst.pid, "ms", time.Since(t0).Milliseconds())
 	return inst, nil
 }

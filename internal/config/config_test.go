@@ -24,7 +24,7 @@ func TestDefaultsAndValues(t *testing.T) {
 func TestBadValuesNameTheVariable(t *testing.T) {
 	for name, val := range map[string]string{"CAPTURE_TIMEOUT": "soon", "MAX_CONCURRENCY": "-1", "EGRESS_ALLOW_CIDRS": "10.0.0.1",
 		"EGRESS_ALLOW_PORTS": "http", "CHROME_NO_SANDBOX": "perhaps", "CHROME_PATH": "",
-		"SIGNED_URL_TTL": "10d", "STORAGE_RETENTION": "1s"} {
+		"SIGNED_URL_TTL": "10d", "STORAGE_RETENTION": "1s", "WARM_TABS": "-1"} {
 		m := map[string]string{"CHROME_PATH": "/bin/true", name: val}
 		if name == "CHROME_PATH" {
 			m["CHROME_PATH"] = ""
