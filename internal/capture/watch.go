@@ -142,7 +142,12 @@ func (w *watch) idle(ctx context.Context, max int) error {
 }
 
 // quietMark is where a capture started to count on a quiet network.
-type quietMark struct{ starts int64 }
+// settled is false when the network never got that quiet (a page that
+// polls): the capture is then taken as it is, once.
+type quietMark struct {
+	starts  int64
+	settled bool
+}
 
 // quiet waits until at most max requests are in flight, with no window, and
 // marks the moment: the capture is taken from there, and stayed reports
@@ -157,12 +162,15 @@ func (w *watch) quiet(ctx context.Context, max int) (quietMark, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.peak = len(w.inflight)
-	return quietMark{starts: w.starts}, err
+	return quietMark{starts: w.starts, settled: err == nil}, err
 }
 
 // stayed reports whether, since m, no request started (max 0) or no more
 // than max were ever in flight.
 func (w *watch) stayed(m quietMark, max int) bool {
+	if !m.settled {
+		return true // nothing better to wait for
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if max == 0 {
