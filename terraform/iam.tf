@@ -49,33 +49,24 @@ resource "google_project_iam_member" "run_log_writer" {
   member  = google_service_account.run.member
 }
 
-resource "google_secret_manager_secret_iam_member" "run_client_accessor" {
-  for_each  = google_secret_manager_secret.client
+# Accessor (values) and viewer (version list) on each client secret and on
+# the signing secret: one binding per secret and role.
+locals {
+  run_secrets = merge(
+    { for c, sec in google_secret_manager_secret.client : "client:${c}" => sec.secret_id },
+    { "signing" = google_secret_manager_secret.url_signing.secret_id },
+  )
+  run_secret_grants = {
+    for pair in setproduct(keys(local.run_secrets), ["roles/secretmanager.secretAccessor", "roles/secretmanager.viewer"]) :
+    "${pair[0]} ${pair[1]}" => { secret_id = local.run_secrets[pair[0]], role = pair[1] }
+  }
+}
+
+resource "google_secret_manager_secret_iam_member" "run_reads" {
+  for_each  = local.run_secret_grants
   project   = var.project_id
   secret_id = each.value.secret_id
-  role      = "roles/secretmanager.secretAccessor"
-  member    = google_service_account.run.member
-}
-
-resource "google_secret_manager_secret_iam_member" "run_client_viewer" {
-  for_each  = google_secret_manager_secret.client
-  project   = var.project_id
-  secret_id = each.value.secret_id
-  role      = "roles/secretmanager.viewer"
-  member    = google_service_account.run.member
-}
-
-resource "google_secret_manager_secret_iam_member" "run_signing_accessor" {
-  project   = var.project_id
-  secret_id = google_secret_manager_secret.url_signing.secret_id
-  role      = "roles/secretmanager.secretAccessor"
-  member    = google_service_account.run.member
-}
-
-resource "google_secret_manager_secret_iam_member" "run_signing_viewer" {
-  project   = var.project_id
-  secret_id = google_secret_manager_secret.url_signing.secret_id
-  role      = "roles/secretmanager.viewer"
+  role      = each.value.role
   member    = google_service_account.run.member
 }
 

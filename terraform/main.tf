@@ -111,8 +111,7 @@ resource "google_cloud_run_v2_service" "capture" {
 
   depends_on = [
     google_project_service.apis,
-    google_secret_manager_secret_iam_member.run_client_accessor,
-    google_secret_manager_secret_iam_member.run_signing_accessor,
+    google_secret_manager_secret_iam_member.run_reads,
     google_project_iam_member.run_secret_lister,
   ]
 }

@@ -388,6 +388,12 @@ func TestLeastPrivilege(t *testing.T) {
 	if tf.resource(t, "google_storage_bucket_iam_member", "run_objects").source("role") != "google_project_iam_custom_role.capture_objects.id" {
 		t.Error("the bucket binding is not the custom role")
 	}
+	// The capture service reads the client secrets and the signing secret.
+	if !regexp.MustCompile(`(?s)run_secrets = merge\(.*google_secret_manager_secret\.client.*google_secret_manager_secret\.url_signing`).MatchString(tf.text) ||
+		!strings.Contains(tf.text, `["roles/secretmanager.secretAccessor", "roles/secretmanager.viewer"]`) ||
+		tf.resource(t, "google_secret_manager_secret_iam_member", "run_reads").source("for_each") != "local.run_secret_grants" {
+		t.Error("the run account needs accessor and viewer on the client secrets and the signing secret, and only there")
+	}
 	// The rotation function manages versions of the client secrets only.
 	rot := tf.resource(t, "google_secret_manager_secret_iam_member", "rotate_versions")
 	if rot.source("for_each") != "google_secret_manager_secret.client" || rot.str("role") != "roles/secretmanager.secretVersionManager" {
