@@ -95,9 +95,9 @@ func (s *Server) answerFromCache(w http.ResponseWriter, r *http.Request, o *opti
 	var link store.Link
 	var data []byte
 	if o.ResponseType == "url" {
-		link, err = s.Store.Get(r.Context(), client, obj.ID)
+		link, err = s.Store.Link(r.Context(), obj)
 	} else {
-		_, data, err = s.Store.Read(r.Context(), client, obj.ID)
+		data, err = s.Store.Data(r.Context(), obj)
 	}
 	if err != nil {
 		s.Logger.Warn("capture cache read failed; capturing", "event", "storage_error", "error", err)

@@ -187,7 +187,7 @@ func (d *Disk) Handler() http.Handler {
 		b, err := d.Attrs(r.Context(), name)
 		var data []byte
 		if err == nil {
-			data, err = d.Read(r.Context(), name)
+			data, err = d.root.ReadFile(name) // Attrs has checked it exists
 		}
 		if err != nil {
 			apierror.Write(w, apierror.New(http.StatusNotFound, apierror.NotFound, "no such capture"))

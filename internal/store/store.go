@@ -47,6 +47,7 @@ type Object struct {
 	ContentType string
 	Size        int64
 	Created     time.Time
+	request     string // the fingerprint it was stored under
 }
 
 // Link is what a client gets for a stored capture.
@@ -142,28 +143,23 @@ func (s *Store) Save(ctx context.Context, o Object, fingerprint string, data []b
 			}
 		}
 	}
-	return s.link(ctx, blob, o)
+	return s.Link(ctx, o)
 }
 
 // Get is the owner's fresh link to a capture.
 func (s *Store) Get(ctx context.Context, client, id string) (Link, error) {
-	o, blob, err := s.stat(ctx, client, id)
+	o, err := s.stat(ctx, client, id)
 	if err != nil {
 		return Link{}, err
 	}
-	return s.link(ctx, blob, o)
+	return s.Link(ctx, o)
 }
 
-// Read returns the capture's bytes.
-func (s *Store) Read(ctx context.Context, client, id string) (Object, []byte, error) {
-	o, blob, err := s.stat(ctx, client, id)
-	if err != nil {
-		return Object{}, nil, err
-	}
+// Data returns the bytes of a capture that Cached found.
+func (s *Store) Data(ctx context.Context, o Object) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
-	data, err := s.b.Read(ctx, blob.Name)
-	return o, data, err
+	return s.b.Read(ctx, blobOf(o).Name)
 }
 
 // Delete removes the owner's capture. Its cache pointer, if any, dangles
@@ -194,44 +190,50 @@ func (s *Store) Cached(ctx context.Context, client, fingerprint string, maxAge t
 	if err != nil {
 		return Object{}, false, err
 	}
-	o, blob, err := s.stat(ctx, client, ptr.Meta[metaID])
+	o, err := s.stat(ctx, client, ptr.Meta[metaID])
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return Object{}, false, nil
 	case err != nil:
 		return Object{}, false, err
-	case blob.Meta[metaRequest] != fingerprint || s.now().Sub(o.Created) > maxAge:
+	case o.request != fingerprint || s.now().Sub(o.Created) > maxAge:
 		return Object{}, false, nil
 	}
 	return o, true, nil
 }
 
 // stat reads a capture's attributes and applies ownership and retention.
-func (s *Store) stat(ctx context.Context, client, id string) (Object, Blob, error) {
+func (s *Store) stat(ctx context.Context, client, id string) (Object, error) {
 	name, err := objectName(client, id)
 	if err != nil {
-		return Object{}, Blob{}, ErrNotFound
+		return Object{}, ErrNotFound
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
 	b, err := s.b.Attrs(ctx, name)
 	if err != nil {
-		return Object{}, Blob{}, err
+		return Object{}, err
 	}
 	created, err := time.Parse(time.RFC3339, b.Meta[metaCreated])
 	if err != nil || b.Meta[metaClient] != client {
-		return Object{}, Blob{}, ErrNotFound
+		return Object{}, ErrNotFound
 	}
 	if s.cfg.Retention > 0 && s.now().Sub(created) > s.cfg.Retention {
-		return Object{}, Blob{}, ErrNotFound // the lifecycle rule deletes it soon
+		return Object{}, ErrNotFound // the lifecycle rule deletes it soon
 	}
 	return Object{ID: id, Client: client, Format: b.Meta[metaFormat], ContentType: b.ContentType,
-		Size: b.Size, Created: created}, b, nil
+		Size: b.Size, Created: created, request: b.Meta[metaRequest]}, nil
 }
 
-// link signs a download URL that ends at SIGNED_URL_TTL or at the end of
-// retention, whichever comes first.
-func (s *Store) link(ctx context.Context, b Blob, o Object) (Link, error) {
+// blobOf is what a backend needs of an object to read it or link to it.
+func blobOf(o Object) Blob {
+	name, _ := objectName(o.Client, o.ID) // o came from Save or stat: valid
+	return Blob{Name: name, ContentType: o.ContentType, Size: o.Size, Meta: map[string]string{metaFormat: o.Format}}
+}
+
+// Link signs a download URL for o that ends at SIGNED_URL_TTL or at the end
+// of retention, whichever comes first.
+func (s *Store) Link(ctx context.Context, o Object) (Link, error) {
 	exp := s.now().Add(s.cfg.URLTTL)
 	if s.cfg.Retention > 0 {
 		if end := o.Created.Add(s.cfg.Retention); end.Before(exp) {
@@ -241,7 +243,7 @@ func (s *Store) link(ctx context.Context, b Blob, o Object) (Link, error) {
 	exp = exp.Truncate(time.Second)
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
-	u, err := s.b.URL(ctx, b, exp)
+	u, err := s.b.URL(ctx, blobOf(o), exp)
 	if err != nil {
 		return Link{}, fmt.Errorf("store: signing a URL: %w", err)
 	}
