@@ -153,10 +153,15 @@ func (s *Server) GetSecret(_ context.Context, r *secretmanagerpb.GetSecretReques
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	if sec := s.secrets[r.GetName()]; sec != nil {
+	return s.secretLocked(r.GetName())
+}
+
+// secretLocked is the secret of that name, or NotFound. s.mu is held.
+func (s *Server) secretLocked(name string) (*secretmanagerpb.Secret, error) {
+	if sec := s.secrets[name]; sec != nil {
 		return sec, nil
 	}
-	return nil, status.Error(codes.NotFound, r.GetName())
+	return nil, status.Error(codes.NotFound, name)
 }
 
 func (s *Server) AddSecretVersion(_ context.Context, r *secretmanagerpb.AddSecretVersionRequest) (*secretmanagerpb.SecretVersion, error) {
@@ -165,8 +170,8 @@ func (s *Server) AddSecretVersion(_ context.Context, r *secretmanagerpb.AddSecre
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	if s.secrets[r.GetParent()] == nil {
-		return nil, status.Error(codes.NotFound, r.GetParent())
+	if _, err := s.secretLocked(r.GetParent()); err != nil {
+		return nil, err
 	}
 	return s.addLocked(r.GetParent(), r.GetPayload().GetData(), time.Now()).pb, nil
 }
@@ -177,8 +182,8 @@ func (s *Server) ListSecretVersions(_ context.Context, r *secretmanagerpb.ListSe
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	if s.secrets[r.GetParent()] == nil {
-		return nil, status.Error(codes.NotFound, r.GetParent())
+	if _, err := s.secretLocked(r.GetParent()); err != nil {
+		return nil, err
 	}
 	var out []*secretmanagerpb.SecretVersion
 	for _, v := range s.versions[r.GetParent()] {
