@@ -99,81 +99,59 @@ resource "google_monitoring_alert_policy" "error_ratio" {
   }
 }
 
-resource "google_monitoring_alert_policy" "latency" {
-  project               = var.project_id
-  display_name          = "${var.name}: p95 latency"
-  combiner              = "OR"
-  notification_channels = [google_monitoring_notification_channel.email.id]
-
-  documentation {
-    content   = "The 95th percentile of request latency is above half the capture timeout."
-    mime_type = "text/markdown"
-  }
-
-  conditions {
-    display_name = "p95 latency"
-    condition_threshold {
-      filter          = "${local.run_filter} AND metric.type = \"run.googleapis.com/request_latencies\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = var.capture_timeout_seconds * 500
-      duration        = "300s"
-      aggregations {
-        alignment_period     = "60s"
-        per_series_aligner   = "ALIGN_DELTA"
-        cross_series_reducer = "REDUCE_PERCENTILE_95"
-      }
+# Alerts on Cloud Run's own metrics, one policy each.
+locals {
+  metric_alerts = {
+    latency = {
+      name      = "p95 latency"
+      doc       = "The 95th percentile of request latency is above half the capture timeout."
+      metric    = "run.googleapis.com/request_latencies"
+      threshold = var.capture_timeout_seconds * 500
+      aligner   = "ALIGN_DELTA"
+      reducer   = "REDUCE_PERCENTILE_95"
+    }
+    memory = {
+      name      = "memory"
+      doc       = "An instance uses more than 85% of its memory: Chrome is close to being killed. Raise memory or lower concurrency."
+      metric    = "run.googleapis.com/container/memory/utilizations"
+      threshold = 0.85
+      aligner   = "ALIGN_PERCENTILE_99"
+      reducer   = null
+    }
+    instances = {
+      name      = "instances near the maximum"
+      doc       = "Instances are above 80% of max_instances: requests will soon queue and answer 503. Abuse (see the runbook) or real growth."
+      metric    = "run.googleapis.com/container/instance_count"
+      threshold = var.max_instances * 0.8
+      aligner   = "ALIGN_MAX"
+      reducer   = "REDUCE_SUM"
     }
   }
 }
 
-resource "google_monitoring_alert_policy" "memory" {
+resource "google_monitoring_alert_policy" "metrics" {
+  for_each              = local.metric_alerts
   project               = var.project_id
-  display_name          = "${var.name}: memory"
+  display_name          = "${var.name}: ${each.value.name}"
   combiner              = "OR"
   notification_channels = [google_monitoring_notification_channel.email.id]
 
   documentation {
-    content   = "An instance uses more than 85% of its memory: Chrome is close to being killed. Raise memory or lower concurrency."
+    content   = each.value.doc
     mime_type = "text/markdown"
   }
 
   conditions {
-    display_name = "memory utilization over 85%"
+    display_name = "${each.value.name} over ${each.value.threshold}"
     condition_threshold {
-      filter          = "${local.run_filter} AND metric.type = \"run.googleapis.com/container/memory/utilizations\""
+      filter          = "${local.run_filter} AND metric.type = \"${each.value.metric}\""
       comparison      = "COMPARISON_GT"
-      threshold_value = 0.85
-      duration        = "300s"
-      aggregations {
-        alignment_period   = "60s"
-        per_series_aligner = "ALIGN_PERCENTILE_99"
-      }
-    }
-  }
-}
-
-resource "google_monitoring_alert_policy" "instances" {
-  project               = var.project_id
-  display_name          = "${var.name}: instances near the maximum"
-  combiner              = "OR"
-  notification_channels = [google_monitoring_notification_channel.email.id]
-
-  documentation {
-    content   = "Instances are above 80% of max_instances: requests will soon queue and answer 503. Abuse (see the runbook) or real growth."
-    mime_type = "text/markdown"
-  }
-
-  conditions {
-    display_name = "instance count over 80% of the maximum"
-    condition_threshold {
-      filter          = "${local.run_filter} AND metric.type = \"run.googleapis.com/container/instance_count\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = var.max_instances * 0.8
+      threshold_value = each.value.threshold
       duration        = "300s"
       aggregations {
         alignment_period     = "60s"
-        per_series_aligner   = "ALIGN_MAX"
-        cross_series_reducer = "REDUCE_SUM"
+        per_series_aligner   = each.value.aligner
+        cross_series_reducer = each.value.reducer
       }
     }
   }

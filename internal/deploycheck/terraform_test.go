@@ -425,9 +425,12 @@ func TestSecretsAreShellsOnly(t *testing.T) {
 func TestMonitoring(t *testing.T) {
 	tf := loadTerraform(t)
 	policies := tf.resources("google_monitoring_alert_policy")
-	if len(policies) < 5 {
-		t.Fatalf("%d alert policies", len(policies))
+	// The 5xx ratio, one per Cloud Run metric, one per log event.
+	if tf.resource(t, "google_monitoring_alert_policy", "metrics").source("for_each") != "local.metric_alerts" ||
+		tf.resource(t, "google_monitoring_alert_policy", "events").source("for_each") != "local.log_events" {
+		t.Error("alert policies must be made for every metric alert and log event")
 	}
+	_ = tf.resource(t, "google_monitoring_alert_policy", "error_ratio")
 	for _, p := range policies {
 		if !strings.Contains(p.source("notification_channels"), "google_monitoring_notification_channel.") {
 			t.Errorf("%s: no notification channel", p.name())
