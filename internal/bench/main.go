@@ -51,7 +51,7 @@ func main() {
 		cpuModel(), runtime.NumCPU(), chromeVersion(chrome), url)
 
 	log.Printf("floor: plain chromedp, one reused tab, %d captures...", *runs)
-	floor := runFloor(chrome, url, *runs)
+	floor, floorCPU := runFloor(chrome, url, *runs)
 
 	log.Print("service: cold start...")
 	svc := startService(*bin, chrome, pages)
@@ -61,6 +61,7 @@ func main() {
 		svc.capture(url) // warm-up
 	}
 	seq := make([]time.Duration, 0, *runs)
+	c0 := busyMS()
 	for range *runs {
 		t := time.Now()
 		if err := svc.capture(url); err != nil {
@@ -68,7 +69,11 @@ func main() {
 		}
 		seq = append(seq, time.Since(t))
 	}
-	time.Sleep(3 * time.Second)
+	// Disposal of the last tab runs after its response; wait for it so the
+	// CPU it costs is counted.
+	time.Sleep(time.Second)
+	seqCPU := (busyMS() - c0) / float64(*runs)
+	time.Sleep(2 * time.Second)
 	idleMem := pss(svc.cmd.Process.Pid)
 
 	log.Print("service: throughput...")
@@ -112,6 +117,25 @@ func main() {
 	} else {
 		fmt.Printf("\npeer skipped: %v", peerErr)
 	}
+	// CPU per capture explains the throughput: with every core busy, no
+	// scheduling beats cores × 1000 ÷ CPU ms captures per second.
+	fmt.Printf("\n\n%-34s %9s", "CPU per capture (ms, all processes)", "seq")
+	for _, c := range levels {
+		fmt.Printf(" %9s", "c="+strconv.Itoa(c))
+	}
+	fmt.Printf("\n%-34s %9.0f", "floor", floorCPU)
+	fmt.Printf("\n%-34s %9.0f", "service", seqCPU)
+	for _, c := range levels {
+		fmt.Printf(" %9.0f", tput[c].cpuMS)
+	}
+	if peerErr == nil {
+		fmt.Printf("\n%-34s %9.0f", "peer", peer.seqCPU)
+		for _, c := range levels {
+			fmt.Printf(" %9.0f", peer.tput[c].cpuMS)
+		}
+	}
+	fmt.Printf("\n%-34s %9.2f captures/s (%d cores × 1000 ÷ service CPU at c=4)", "CPU ceiling of the service",
+		float64(runtime.NumCPU())*1000/tput[4].cpuMS, runtime.NumCPU())
 	fmt.Printf("\n\n%-34s %9.2f s\n", "cold start to first capture", svc.cold.Seconds())
 	fmt.Printf("%-34s %9.0f MB idle, %.0f MB peak under load\n", "memory (PSS, service + Chrome)",
 		float64(idleMem)/(1<<20), float64(peak.Load())/(1<<20))
@@ -162,7 +186,7 @@ var onePixelPNG = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x0
 
 // runFloor is the least this engine does per capture: navigate one reused
 // tab, wait for load, screenshot. No HTTP, no isolation, no guard.
-func runFloor(chrome, url string, runs int) []time.Duration {
+func runFloor(chrome, url string, runs int) ([]time.Duration, float64) {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome),
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true))
@@ -189,6 +213,7 @@ func runFloor(chrome, url string, runs int) []time.Duration {
 		}
 	}
 	out := make([]time.Duration, 0, runs)
+	c0 := busyMS()
 	for range runs {
 		t := time.Now()
 		if err := one(); err != nil {
@@ -196,7 +221,7 @@ func runFloor(chrome, url string, runs int) []time.Duration {
 		}
 		out = append(out, time.Since(t))
 	}
-	return out
+	return out, (busyMS() - c0) / float64(runs)
 }
 
 // --- the service ---
@@ -278,6 +303,7 @@ func (s *service) stop() {
 type rate struct {
 	perSecond float64
 	errors    int64
+	cpuMS     float64 // busy CPU of the whole machine per capture
 }
 
 func (r rate) String() string {
@@ -291,7 +317,7 @@ func (r rate) String() string {
 func throughput(c, total int, one func() error) rate {
 	var next, errs atomic.Int64
 	var wg sync.WaitGroup
-	start := time.Now()
+	start, c0 := time.Now(), busyMS()
 	for range c {
 		wg.Go(func() {
 			for next.Add(1) <= int64(total) {
@@ -302,14 +328,16 @@ func throughput(c, total int, one func() error) rate {
 		})
 	}
 	wg.Wait()
-	return rate{perSecond: float64(total) / time.Since(start).Seconds(), errors: errs.Load()}
+	return rate{perSecond: float64(total) / time.Since(start).Seconds(), errors: errs.Load(),
+		cpuMS: (busyMS() - c0) / float64(total)}
 }
 
 // --- the peer ---
 
 type peerResult struct {
-	seq  []time.Duration
-	tput map[int]rate
+	seq    []time.Duration
+	seqCPU float64
+	tput   map[int]rate
 }
 
 // runPeer installs playwright-core with npm (once) and runs peer.js.
@@ -345,21 +373,23 @@ func runPeer(dir, chrome, url string, runs, perLevel int) (peerResult, error) {
 	}
 	var raw struct {
 		SeqMS      []float64 `json:"seq_ms"`
+		SeqCPU     float64   `json:"seq_cpu_ms"`
 		Throughput map[string]struct {
 			PerSecond float64 `json:"per_second"`
 			Errors    int64   `json:"errors"`
+			CPU       float64 `json:"cpu_ms"`
 		} `json:"throughput"`
 	}
 	if err := json.Unmarshal(out, &raw); err != nil {
 		return peerResult{}, fmt.Errorf("peer output: %w", err)
 	}
-	r := peerResult{tput: map[int]rate{}}
+	r := peerResult{tput: map[int]rate{}, seqCPU: raw.SeqCPU}
 	for _, v := range raw.SeqMS {
 		r.seq = append(r.seq, time.Duration(v*float64(time.Millisecond)))
 	}
 	for k, v := range raw.Throughput {
 		c, _ := strconv.Atoi(k)
-		r.tput[c] = rate{perSecond: v.PerSecond, errors: v.Errors}
+		r.tput[c] = rate{perSecond: v.PerSecond, errors: v.Errors, cpuMS: v.CPU}
 	}
 	return r, nil
 }
@@ -430,6 +460,33 @@ func sample(pid int, peak *atomic.Int64) (stop func()) {
 }
 
 // --- helpers ---
+
+// busyMS is the CPU time, in milliseconds, the whole machine has spent
+// busy since boot (/proc/stat: every state but idle and iowait). Its
+// difference over a run, divided by the captures, is what one capture
+// costs in CPU, whichever process spends it: the service, Chrome's
+// processes, the peer's driver, and the benchmark's own client (small, and
+// the same for every subject).
+func busyMS() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	var busy float64
+	for i, f := range strings.Fields(line)[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		v, _ := strconv.ParseFloat(f, 64)
+		busy += v
+	}
+	return busy * 1000 / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/stat: 100 on every Linux
+// architecture Go supports.
+const clockTicks = 100
 
 func median(d []time.Duration) time.Duration { return percentile(d, 0.5) }
 func p95(d []time.Duration) time.Duration    { return percentile(d, 0.95) }

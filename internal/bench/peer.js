@@ -3,6 +3,14 @@
 // networkidle (the original's default wait_for_network) before the shot.
 // Usage: node peer.js <chrome> <url> <runs> <levels,comma-separated> <count per level>
 const { chromium } = require('playwright-core');
+const fs = require('fs');
+
+// Busy CPU ms of the whole machine since boot (/proc/stat, USER_HZ 100),
+// measured the same way as the Go side does.
+function busyMS() {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return f.reduce((a, v, i) => (i === 3 || i === 4 ? a : a + v), 0) * 10;
+}
 
 async function main() {
   const [exe, url, runs, levels, count] = process.argv.slice(2);
@@ -22,26 +30,28 @@ async function main() {
   };
   for (let i = 0; i < 3; i++) await one();
   const seq = [];
+  const c0 = busyMS();
   for (let i = 0; i < Number(runs); i++) {
     const t = performance.now();
     await one();
     seq.push(performance.now() - t);
   }
+  const seqCPU = (busyMS() - c0) / Number(runs);
   const throughput = {};
   for (const c of levels.split(',').map(Number)) {
     const total = Number(count) * c;
     let next = 0, errors = 0;
-    const t0 = performance.now();
+    const t0 = performance.now(), cpu0 = busyMS();
     await Promise.all(Array.from({ length: c }, async () => {
       while (next < total) {
         next++;
         try { await one(); } catch (e) { errors++; }
       }
     }));
-    throughput[c] = { per_second: total / ((performance.now() - t0) / 1000), errors };
+    throughput[c] = { per_second: total / ((performance.now() - t0) / 1000), errors, cpu_ms: (busyMS() - cpu0) / total };
   }
   await browser.close();
-  console.log(JSON.stringify({ seq_ms: seq, throughput }));
+  console.log(JSON.stringify({ seq_ms: seq, seq_cpu_ms: seqCPU, throughput }));
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });
