@@ -49,10 +49,12 @@ type instance struct {
 	cancel func()
 	pid    int
 
-	mu      sync.Mutex
-	uses    int64
-	active  int
-	retired bool // no new tabs; close when active reaches 0
+	mu        sync.Mutex
+	uses      int64
+	active    int
+	retired   bool      // no new tabs; close when active reaches 0
+	replacing bool      // a replacement is starting
+	retryAt   time.Time // after a failed replacement, when to try again
 }
 
 // New returns a manager; Start launches the first browser.
@@ -246,7 +248,13 @@ func (m *Manager) NewTab(ctx context.Context, opts TabOptions) (*Tab, error) {
 	inst.mu.Lock()
 	inst.active++
 	inst.uses++
-	recycle := m.cfg.RecycleAfter > 0 && inst.uses == m.cfg.RecycleAfter
+	// From the RecycleAfter-th capture on, until a replacement succeeds; a
+	// failed one is tried again after recycleRetry, not on every capture.
+	recycle := m.cfg.RecycleAfter > 0 && inst.uses >= m.cfg.RecycleAfter &&
+		!inst.replacing && !inst.retired && !time.Now().Before(inst.retryAt)
+	if recycle {
+		inst.replacing = true
+	}
 	inst.mu.Unlock()
 	if recycle {
 		go m.replace(inst)
@@ -308,11 +316,20 @@ func (t *Tab) Close() {
 	})
 }
 
+// recycleRetry is how long a Chrome whose replacement failed keeps serving
+// before the next attempt.
+var recycleRetry = 10 * time.Second
+
 // replace starts a new Chrome while the old one keeps serving, then swaps.
 func (m *Manager) replace(old *instance) {
 	inst, err := m.launch()
 	if err != nil {
-		m.cfg.Logger.Error("browser recycle failed; keeping the old one", "error", err)
+		m.cfg.Logger.Error("browser recycle failed; keeping the old one and trying again later",
+			"event", "browser_recycle_failed", "error", err, "retry_in", recycleRetry.String())
+		old.mu.Lock()
+		old.replacing = false
+		old.retryAt = time.Now().Add(recycleRetry)
+		old.mu.Unlock()
 		return
 	}
 	m.mu.Lock()

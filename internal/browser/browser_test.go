@@ -1,0 +1,97 @@
+package browser
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestFailedRecycleIsRetried: a replacement Chrome that cannot start leaves
+// the old one serving, is not tried again on every capture, and is tried
+// again once recycleRetry has passed.
+func TestFailedRecycleIsRetried(t *testing.T) {
+	chrome := chromePath(t)
+	logs := &syncBuffer{}
+	m := New(Config{ExecPath: chrome, RecycleAfter: 2, NoSandbox: os.Geteuid() == 0,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	defer m.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := m.PID()
+	defer func(d time.Duration) { recycleRetry = d }(recycleRetry)
+	recycleRetry = 500 * time.Millisecond
+
+	tab := func() {
+		tb, err := m.NewTab(ctx, TabOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tb.Close()
+	}
+	m.cfg.ExecPath = "/nonexistent/chromium" // no replacement can start
+	tab()
+	tab() // the RecycleAfter-th capture: the replacement fails
+	waitFor(t, "the failed recycle to be logged", func() bool { return logs.count("browser_recycle_failed") == 1 })
+	tab() // within recycleRetry: no new attempt
+	time.Sleep(200 * time.Millisecond)
+	if n := logs.count("browser_recycle_failed"); n != 1 {
+		t.Fatalf("%d failed attempts; want 1 within the retry interval", n)
+	}
+	if m.PID() != first {
+		t.Fatal("the old Chrome was dropped though no replacement started")
+	}
+
+	m.cfg.ExecPath = chrome
+	time.Sleep(recycleRetry)
+	tab() // past the interval: tried again, and it works
+	waitFor(t, "the browser to be replaced", func() bool { p := m.PID(); return p != 0 && p != first })
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func chromePath(t *testing.T) string {
+	for _, p := range []string{os.Getenv("CHROME_PATH"), "/usr/bin/chromium-headless-shell", "/usr/bin/chromium"} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	t.Fatal("no Chromium: apt-get install chromium-headless-shell, or set CHROME_PATH")
+	return ""
+}
+
+// syncBuffer is a log sink the test reads while the manager writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) count(s string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Count(b.buf.String(), s)
+}
