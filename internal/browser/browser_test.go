@@ -1,14 +1,13 @@
 package browser
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
-	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/logging/logtest"
 )
 
 // TestFailedRecycleIsRetried: a replacement Chrome that cannot start leaves
@@ -16,7 +15,7 @@ import (
 // again once recycleRetry has passed.
 func TestFailedRecycleIsRetried(t *testing.T) {
 	chrome := chromePath(t)
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	m := New(Config{ExecPath: chrome, RecycleAfter: 2, NoSandbox: os.Geteuid() == 0,
 		Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	defer m.Close()
@@ -39,10 +38,10 @@ func TestFailedRecycleIsRetried(t *testing.T) {
 	m.cfg.ExecPath = "/nonexistent/chromium" // no replacement can start
 	tab()
 	tab() // the RecycleAfter-th capture: the replacement fails
-	waitFor(t, "the failed recycle to be logged", func() bool { return logs.count("browser_recycle_failed") == 1 })
+	waitFor(t, "the failed recycle to be logged", func() bool { return logs.Count("browser_recycle_failed") == 1 })
 	tab() // within recycleRetry: no new attempt
 	time.Sleep(200 * time.Millisecond)
-	if n := logs.count("browser_recycle_failed"); n != 1 {
+	if n := logs.Count("browser_recycle_failed"); n != 1 {
 		t.Fatalf("%d failed attempts; want 1 within the retry interval", n)
 	}
 	if m.PID() != first {
@@ -76,22 +75,4 @@ func chromePath(t *testing.T) string {
 	}
 	t.Fatal("no Chromium: apt-get install chromium-headless-shell, or set CHROME_PATH")
 	return ""
-}
-
-// syncBuffer is a log sink the test reads while the manager writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) count(s string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Count(b.buf.String(), s)
 }

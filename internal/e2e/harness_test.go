@@ -28,6 +28,7 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/app"
 	"github.com/pixashot/pixashot-cloudrun/internal/config"
 	"github.com/pixashot/pixashot-cloudrun/internal/egress/egresstest"
+	"github.com/pixashot/pixashot-cloudrun/internal/logging/logtest"
 )
 
 // env is one running service with the servers its tests point it at.
@@ -43,7 +44,7 @@ type env struct {
 	storageDir string // STORAGE_DIR, removed at close
 
 	secretHits atomic.Int64
-	logs       *syncBuffer
+	logs       *logtest.Buffer
 	dns        *egresstest.Resolver
 
 	mu      sync.Mutex
@@ -78,7 +79,7 @@ func randomHex(n int) string {
 // newEnv starts the servers and a service; mod adjusts its configuration,
 // opt its test-only parts.
 func newEnv(mod func(*config.Config), opt ...func(*app.Options)) (*env, error) {
-	e := &env{token: randomHex(32), signingKey: randomHex(32), marker: "SECRET-" + randomHex(8), logs: &syncBuffer{},
+	e := &env{token: randomHex(32), signingKey: randomHex(32), marker: "SECRET-" + randomHex(8), logs: &logtest.Buffer{},
 		hits: map[string]int{}, headers: map[string]http.Header{}}
 	pageLn, secretLn, err := egresstest.SamePortPair()
 	if err != nil {
@@ -162,23 +163,6 @@ func (e *env) close() {
 	e.svc.Close()
 	e.app.Close()
 	os.RemoveAll(e.storageDir)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func (e *env) hit(path string, h http.Header) {
