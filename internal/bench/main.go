@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/config"
 )
 
 //go:embed peer.js
@@ -503,16 +505,11 @@ func percentile(d []time.Duration, q float64) time.Duration {
 func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
 
 func findChrome() string {
-	if p := os.Getenv("CHROME_PATH"); p != "" {
-		return p
+	p := config.FindChrome(os.Getenv)
+	if p == "" {
+		log.Fatal("no Chromium: apt-get install chromium-headless-shell, or set CHROME_PATH")
 	}
-	for _, p := range []string{"/usr/bin/chromium-headless-shell", "/usr/bin/chromium"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	log.Fatal("no Chromium: apt-get install chromium-headless-shell, or set CHROME_PATH")
-	return ""
+	return p
 }
 
 func chromeVersion(chrome string) string {

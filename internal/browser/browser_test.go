@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pixashot/pixashot-cloudrun/internal/config"
 	"github.com/pixashot/pixashot-cloudrun/internal/logging/logtest"
 )
 
@@ -14,7 +15,10 @@ import (
 // the old one serving, is not tried again on every capture, and is tried
 // again once recycleRetry has passed.
 func TestFailedRecycleIsRetried(t *testing.T) {
-	chrome := chromePath(t)
+	chrome := config.FindChrome(os.Getenv)
+	if chrome == "" {
+		t.Fatal("no Chromium: apt-get install chromium-headless-shell, or set CHROME_PATH")
+	}
 	logs := &logtest.Buffer{}
 	m := New(Config{ExecPath: chrome, RecycleAfter: 2, NoSandbox: os.Geteuid() == 0,
 		Logger: slog.New(slog.NewJSONHandler(logs, nil))})
@@ -62,17 +66,4 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 	t.Fatalf("timed out waiting for %s", what)
-}
-
-func chromePath(t *testing.T) string {
-	for _, p := range []string{os.Getenv("CHROME_PATH"), "/usr/bin/chromium-headless-shell", "/usr/bin/chromium"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Fatal("no Chromium: apt-get install chromium-headless-shell, or set CHROME_PATH")
-	return ""
 }

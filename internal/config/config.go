@@ -61,7 +61,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	r := reader{getenv: getenv}
 	c := &Config{
 		Port:              r.str("PORT", "8080"),
-		ChromePath:        r.str("CHROME_PATH", ""),
+		ChromePath:        FindChrome(getenv),
 		NoSandbox:         r.boolean("CHROME_NO_SANDBOX", false),
 		AuthTokens:        r.list("AUTH_TOKEN"),
 		AuthSecretProject: r.str("AUTH_SECRET_PROJECT", ""),
@@ -117,9 +117,6 @@ func Load(getenv func(string) string) (*Config, error) {
 		}
 		c.EgressAllowPorts = append(c.EgressAllowPorts, n)
 	}
-	if c.ChromePath == "" {
-		c.ChromePath = findChrome()
-	}
 	switch {
 	case c.ChromePath == "":
 		r.fail("CHROME_PATH", "no browser found at %s; install chromium-headless-shell or set CHROME_PATH", strings.Join(chromeCandidates, " or "))
@@ -145,7 +142,13 @@ func defaultConcurrency() int {
 	return min(max(2*runtime.NumCPU(), 2), 16)
 }
 
-func findChrome() string {
+// FindChrome is the browser the service runs: CHROME_PATH when set, else the
+// first of chromeCandidates that exists, else "". The benchmark and the tests
+// use it too, so all of them run the same binary.
+func FindChrome(getenv func(string) string) string {
+	if p := strings.TrimSpace(getenv("CHROME_PATH")); p != "" {
+		return p
+	}
 	for _, p := range chromeCandidates {
 		if st, err := os.Stat(p); err == nil && !st.IsDir() {
 			return p
