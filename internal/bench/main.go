@@ -63,7 +63,7 @@ func main() {
 		svc.capture(url) // warm-up
 	}
 	seq := make([]time.Duration, 0, *runs)
-	c0 := busyMS()
+	c0 := snapCPU(svc.cmd.Process.Pid)
 	for range *runs {
 		t := time.Now()
 		if err := svc.capture(url); err != nil {
@@ -74,7 +74,7 @@ func main() {
 	// Disposal of the last tab runs after its response; wait for it so the
 	// CPU it costs is counted.
 	time.Sleep(time.Second)
-	seqCPU := (busyMS() - c0) / float64(*runs)
+	seqCPU := c0.per(snapCPU(svc.cmd.Process.Pid), *runs)
 	time.Sleep(2 * time.Second)
 	idleMem := pss(svc.cmd.Process.Pid)
 
@@ -83,7 +83,7 @@ func main() {
 	stopSampling := sample(svc.cmd.Process.Pid, &peak)
 	tput := map[int]rate{}
 	for _, c := range levels {
-		tput[c] = throughput(c, c**perLevel, func() error { return svc.capture(url) })
+		tput[c] = throughput(c, c**perLevel, svc.cmd.Process.Pid, func() error { return svc.capture(url) })
 	}
 	stopSampling()
 
@@ -125,19 +125,34 @@ func main() {
 	for _, c := range levels {
 		fmt.Printf(" %9s", "c="+strconv.Itoa(c))
 	}
-	fmt.Printf("\n%-34s %9.0f", "floor", floorCPU)
-	fmt.Printf("\n%-34s %9.0f", "service", seqCPU)
+	fmt.Printf("\n%-34s %9.0f", "floor", floorCPU.total)
+	fmt.Printf("\n%-34s %9.0f", "service", seqCPU.total)
 	for _, c := range levels {
-		fmt.Printf(" %9.0f", tput[c].cpuMS)
+		fmt.Printf(" %9.0f", tput[c].cpu.total)
 	}
 	if peerErr == nil {
 		fmt.Printf("\n%-34s %9.0f", "peer", peer.seqCPU)
 		for _, c := range levels {
-			fmt.Printf(" %9.0f", peer.tput[c].cpuMS)
+			fmt.Printf(" %9.0f", peer.tput[c].cpu.total)
 		}
 	}
 	fmt.Printf("\n%-34s %9.2f captures/s (%d cores × 1000 ÷ service CPU at c=4)", "CPU ceiling of the service",
-		float64(runtime.NumCPU())*1000/tput[4].cpuMS, runtime.NumCPU())
+		float64(runtime.NumCPU())*1000/tput[4].cpu.total, runtime.NumCPU())
+	// Where it goes, by kind of process: Go is the service (the benchmark
+	// itself for the floor), rest is what no process of theirs spent.
+	fmt.Printf("\n\n%-34s", "CPU per capture by process (ms)")
+	for _, r := range roles {
+		fmt.Printf(" %9s", r)
+	}
+	byRole := func(name string, u cpuUse) {
+		fmt.Printf("\n%-34s", name)
+		for _, r := range roles {
+			fmt.Printf(" %9.0f", u.roles[r])
+		}
+	}
+	byRole("floor", floorCPU)
+	byRole("service, sequential", seqCPU)
+	byRole("service, c=4", tput[4].cpu)
 	fmt.Printf("\n\n%-34s %9.2f s\n", "cold start to first capture", svc.cold.Seconds())
 	fmt.Printf("%-34s %9.0f MB idle, %.0f MB peak under load\n", "memory (PSS, service + Chrome)",
 		float64(idleMem)/(1<<20), float64(peak.Load())/(1<<20))
@@ -188,7 +203,7 @@ var onePixelPNG = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x0
 
 // runFloor is the least this engine does per capture: navigate one reused
 // tab, wait for load, screenshot. No HTTP, no isolation, no guard.
-func runFloor(chrome, url string, runs int) ([]time.Duration, float64) {
+func runFloor(chrome, url string, runs int) ([]time.Duration, cpuUse) {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome),
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true))
@@ -215,7 +230,7 @@ func runFloor(chrome, url string, runs int) ([]time.Duration, float64) {
 		}
 	}
 	out := make([]time.Duration, 0, runs)
-	c0 := busyMS()
+	c0 := snapCPU(os.Getpid())
 	for range runs {
 		t := time.Now()
 		if err := one(); err != nil {
@@ -223,7 +238,7 @@ func runFloor(chrome, url string, runs int) ([]time.Duration, float64) {
 		}
 		out = append(out, time.Since(t))
 	}
-	return out, (busyMS() - c0) / float64(runs)
+	return out, c0.per(snapCPU(os.Getpid()), runs)
 }
 
 // --- the service ---
@@ -305,7 +320,7 @@ func (s *service) stop() {
 type rate struct {
 	perSecond float64
 	errors    int64
-	cpuMS     float64 // busy CPU of the whole machine per capture
+	cpu       cpuUse // per capture
 }
 
 func (r rate) String() string {
@@ -315,11 +330,12 @@ func (r rate) String() string {
 	return fmt.Sprintf("%.2f", r.perSecond)
 }
 
-// throughput runs total captures with c workers and returns captures per second.
-func throughput(c, total int, one func() error) rate {
+// throughput runs total captures with c workers and returns captures per
+// second; CPU is broken down for the process tree of root.
+func throughput(c, total, root int, one func() error) rate {
 	var next, errs atomic.Int64
 	var wg sync.WaitGroup
-	start, c0 := time.Now(), busyMS()
+	start, c0 := time.Now(), snapCPU(root)
 	for range c {
 		wg.Go(func() {
 			for next.Add(1) <= int64(total) {
@@ -331,7 +347,7 @@ func throughput(c, total int, one func() error) rate {
 	}
 	wg.Wait()
 	return rate{perSecond: float64(total) / time.Since(start).Seconds(), errors: errs.Load(),
-		cpuMS: (busyMS() - c0) / float64(total)}
+		cpu: c0.per(snapCPU(root), total)}
 }
 
 // --- the peer ---
@@ -391,104 +407,12 @@ func runPeer(dir, chrome, url string, runs, perLevel int) (peerResult, error) {
 	}
 	for k, v := range raw.Throughput {
 		c, _ := strconv.Atoi(k)
-		r.tput[c] = rate{perSecond: v.PerSecond, errors: v.Errors, cpuMS: v.CPU}
+		r.tput[c] = rate{perSecond: v.PerSecond, errors: v.Errors, cpu: cpuUse{total: v.CPU}}
 	}
 	return r, nil
 }
 
-// --- memory ---
-
-// pss is the proportional set size of pid and every descendant (Chrome and
-// its helpers): shared pages are counted once across them, unlike RSS.
-func pss(root int) int64 {
-	children := map[int][]int{}
-	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
-		i := bytes.LastIndexByte(b, ')')
-		f := strings.Fields(string(b[i+1:]))
-		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-		if len(f) > 1 {
-			ppid, _ := strconv.Atoi(f[1])
-			children[ppid] = append(children[ppid], pid)
-		}
-	}
-	var total int64
-	for queue := []int{root}; len(queue) > 0; queue = queue[1:] {
-		pid := queue[0]
-		total += pssOf(pid)
-		queue = append(queue, children[pid]...)
-	}
-	return total
-}
-
-func pssOf(pid int) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-// sample records the peak PSS until the returned stop is called.
-func sample(pid int, peak *atomic.Int64) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			if v := pss(pid); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	})
-	return func() { close(done); wg.Wait() }
-}
-
 // --- helpers ---
-
-// busyMS is the CPU time, in milliseconds, the whole machine has spent
-// busy since boot (/proc/stat: every state but idle and iowait). Its
-// difference over a run, divided by the captures, is what one capture
-// costs in CPU, whichever process spends it: the service, Chrome's
-// processes, the peer's driver, and the benchmark's own client (small, and
-// the same for every subject).
-func busyMS() float64 {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	var busy float64
-	for i, f := range strings.Fields(line)[1:] {
-		if i == 3 || i == 4 { // idle, iowait
-			continue
-		}
-		v, _ := strconv.ParseFloat(f, 64)
-		busy += v
-	}
-	return busy * 1000 / clockTicks
-}
-
-// clockTicks is USER_HZ, the unit of /proc/stat: 100 on every Linux
-// architecture Go supports.
-const clockTicks = 100
 
 func median(d []time.Duration) time.Duration { return percentile(d, 0.5) }
 func p95(d []time.Duration) time.Duration    { return percentile(d, 0.95) }
