@@ -1,65 +1,35 @@
 package main
 
 import (
-	"bytes"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/procstat"
 )
 
 // The benchmark reads /proc to see what the service and its Chrome cost:
 // memory as PSS, CPU per kind of process.
 
-// proc is one process of a tree, as /proc/PID/stat gives it.
-type proc struct {
-	pid  int
-	ppid int
-	cpu  float64 // utime + stime, ms
-	dead float64 // cutime + cstime, ms: children it has waited for
-}
-
-// readProc parses /proc/PID/stat; comm may hold spaces, so fields are
-// counted after the last ')'.
-func readProc(pid int) (proc, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return proc{}, false
-	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 15 {
-		return proc{}, false
-	}
-	num := func(i int) float64 { v, _ := strconv.ParseFloat(f[i], 64); return v }
-	return proc{pid: pid, ppid: int(num(1)), cpu: (num(11) + num(12)) * 1000 / clockTicks,
-		dead: (num(13) + num(14)) * 1000 / clockTicks}, true
-}
-
-// tree is root and every live descendant.
-func tree(root int) []proc {
-	children := map[int][]proc{}
-	var top proc
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		pid, _ := strconv.Atoi(filepath.Base(d))
-		p, ok := readProc(pid)
-		if !ok {
-			continue
-		}
-		if pid == root {
+// tree is root and every live descendant, root first.
+func tree(root int) []procstat.Stat {
+	children := map[int][]procstat.Stat{}
+	var top procstat.Stat
+	for _, p := range procstat.All() {
+		if p.PID == root {
 			top = p
 		}
-		children[p.ppid] = append(children[p.ppid], p)
+		children[p.PPID] = append(children[p.PPID], p)
 	}
-	if top.pid == 0 {
+	if top.PID == 0 {
 		return nil
 	}
-	out := []proc{top}
+	out := []procstat.Stat{top}
 	for i := 0; i < len(out); i++ {
-		out = append(out, children[out[i].pid]...)
+		out = append(out, children[out[i].PID]...)
 	}
 	return out
 }
@@ -71,7 +41,7 @@ func tree(root int) []proc {
 func pss(root int) int64 {
 	var total int64
 	for _, p := range tree(root) {
-		total += pssOf(p.pid)
+		total += pssOf(p.PID)
 	}
 	return total
 }
@@ -132,14 +102,14 @@ func snapCPU(root int) cpuSnap {
 	s := cpuSnap{busy: busyMS(), roles: map[string]float64{}}
 	for i, p := range tree(root) {
 		if i == 0 {
-			s.roles["Go"] += p.cpu
+			s.roles["Go"] += p.CPU
 			continue
 		}
-		switch role := chromeRole(p.pid); role {
+		switch role := chromeRole(p.PID); role {
 		case "zygote":
-			s.roles["renderers"] += p.cpu + p.dead
+			s.roles["renderers"] += p.CPU + p.ChildCPU
 		default:
-			s.roles[role] += p.cpu
+			s.roles[role] += p.CPU
 		}
 	}
 	return s
@@ -206,6 +176,6 @@ func busyMS() float64 {
 	return busy * 1000 / clockTicks
 }
 
-// clockTicks is USER_HZ, the unit of /proc/stat and /proc/PID/stat: 100 on
-// every Linux architecture Go supports.
+// clockTicks is USER_HZ, the unit of /proc/stat: 100 on every Linux
+// architecture Go supports.
 const clockTicks = 100

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/procstat"
 )
 
 // The breakdown by process is only as good as its reading of /proc: a child
@@ -25,11 +27,11 @@ func TestSnapCPUCountsChildrenByRole(t *testing.T) {
 	// then holds it.
 	var dead float64
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		p, ok := readProc(zygote.Process.Pid)
+		p, ok := procstat.Read(zygote.Process.Pid)
 		if !ok {
 			t.Fatal("the stand-in zygote is not in /proc")
 		}
-		if dead = p.dead; dead > 0 {
+		if dead = p.ChildCPU; dead > 0 {
 			break
 		}
 	}
@@ -40,7 +42,7 @@ func TestSnapCPUCountsChildrenByRole(t *testing.T) {
 
 	pids := []int{}
 	for _, p := range tree(os.Getpid()) {
-		pids = append(pids, p.pid)
+		pids = append(pids, p.PID)
 	}
 	if !slices.Contains(pids, zygote.Process.Pid) {
 		t.Fatalf("tree(%d) = %v, without the child %d", os.Getpid(), pids, zygote.Process.Pid)

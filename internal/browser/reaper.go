@@ -1,15 +1,14 @@
 package browser
 
 import (
-	"bytes"
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/procstat"
 )
 
 // reaper collects zombie processes that Chrome leaves behind. The service is
@@ -71,21 +70,19 @@ func (r *reaper) loop() {
 // reap waits for every zombie child that nobody else waits for.
 func (r *reaper) reap() int {
 	self := os.Getpid()
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	n := 0
-	for _, path := range stats {
-		pid, ppid, pgrp, state, ok := readStat(path)
-		if !ok || ppid != self || state != 'Z' || pid == pgrp {
+	for _, p := range procstat.All() {
+		if p.PPID != self || p.State != 'Z' || p.PID == p.PGRP {
 			continue
 		}
 		r.mu.Lock()
-		ours := r.groups[pgrp]
+		ours := r.groups[p.PGRP]
 		r.mu.Unlock()
 		if !ours {
 			continue
 		}
 		var ws syscall.WaitStatus
-		if got, _ := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); got == pid {
+		if got, _ := syscall.Wait4(p.PID, &ws, syscall.WNOHANG, nil); got == p.PID {
 			n++
 		}
 	}
@@ -93,31 +90,4 @@ func (r *reaper) reap() int {
 		r.log.Debug("reaped orphaned browser processes", "count", n)
 	}
 	return n
-}
-
-// readStat parses pid, parent pid, process group and state from
-// /proc/<pid>/stat. The command name sits in parentheses and may itself
-// contain spaces or parentheses, so the fields are read after the last one.
-func readStat(path string) (pid, ppid, pgrp int, state byte, ok bool) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, 0, 0, 0, false
-	}
-	end := bytes.LastIndexByte(b, ')')
-	sp := bytes.IndexByte(b, ' ')
-	if end < 0 || sp < 0 {
-		return 0, 0, 0, 0, false
-	}
-	fields := bytes.Fields(b[end+1:])
-	if len(fields) < 3 {
-		return 0, 0, 0, 0, false
-	}
-	var e1, e2, e3 error
-	pid, e1 = strconv.Atoi(string(b[:sp]))
-	ppid, e2 = strconv.Atoi(string(fields[1]))
-	pgrp, e3 = strconv.Atoi(string(fields[2]))
-	if e1 != nil || e2 != nil || e3 != nil {
-		return 0, 0, 0, 0, false
-	}
-	return pid, ppid, pgrp, fields[0][0], true
 }

@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bytes"
 	"net/http"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,6 +11,7 @@ import (
 
 	"github.com/pixashot/pixashot-cloudrun/internal/app"
 	"github.com/pixashot/pixashot-cloudrun/internal/config"
+	"github.com/pixashot/pixashot-cloudrun/internal/procstat"
 )
 
 func TestHTTPErrorsAndHeaders(t *testing.T) {
@@ -171,18 +169,9 @@ func TestChromeKilledMidRunRecovers(t *testing.T) {
 
 func zombies() []int {
 	var out []int
-	self := strconv.Itoa(os.Getpid())
-	paths, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(b, ')')
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 2 && f[0] == "Z" && f[1] == self {
-			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-			out = append(out, pid)
+	for _, p := range procstat.All() {
+		if p.State == 'Z' && p.PPID == os.Getpid() {
+			out = append(out, p.PID)
 		}
 	}
 	return out
@@ -202,7 +191,7 @@ func TestRecycleAfterNCaptures(t *testing.T) {
 	}
 	time.Sleep(time.Second)
 	if err := syscall.Kill(first, 0); err == nil {
-		if b, _ := os.ReadFile("/proc/" + strconv.Itoa(first) + "/stat"); !bytes.Contains(b, []byte(") Z ")) {
+		if p, _ := procstat.Read(first); p.State != 'Z' {
 			t.Error("the retired browser is still running")
 		}
 	}
