@@ -130,3 +130,17 @@ func TestQueryForm(t *testing.T) {
 		}
 	}
 }
+
+// The client reads field and reason as one sentence.
+func TestTargetMessagesRead(t *testing.T) {
+	for body, want := range map[string]string{
+		`{}`: "url or html_content is required",
+		`{"url":"https://a.example","html_content":"<p>"}`: "url and html_content cannot both be given",
+	} {
+		_, err := ParseJSON([]byte(body), lim)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field+" "+fe.Reason != want {
+			t.Errorf("%s: got %v, want %q", body, err, want)
+		}
+	}
+}

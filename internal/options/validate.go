@@ -51,10 +51,10 @@ func (v *validator) oneOf(field, val string, allowed ...string) {
 func (v *validator) target(o *Options) {
 	switch {
 	case o.URL == "" && o.HTMLContent == "":
-		v.fail("url", "either url or html_content is required")
+		v.fail("url", "or html_content is required")
 		return
 	case o.URL != "" && o.HTMLContent != "":
-		v.fail("url", "give url or html_content, not both")
+		v.fail("url", "and html_content cannot both be given")
 		return
 	case o.HTMLContent != "":
 		return
