@@ -98,6 +98,15 @@ const centerJS = `(sel) => {
 	return [r.left + r.width / 2, r.top + r.height / 2];
 }`
 
+// scrollJS scrolls and resolves once the page has seen it: the scroll event
+// fires in the next frame, before its animation-frame callbacks. The timer
+// is for a page that gets no frames.
+const scrollJS = `(x, y) => new Promise(done => {
+	window.scrollTo(x, y);
+	requestAnimationFrame(() => requestAnimationFrame(done));
+	setTimeout(done, 200);
+})`
+
 func interact(ctx context.Context, w *watch, field string, it options.Interaction, limit time.Duration) error {
 	if it.Selector != "" && it.Action != "wait_for" {
 		if err := waitSelector(ctx, field+".selector", it.Selector, limit); err != nil {
@@ -119,7 +128,7 @@ func interact(ctx context.Context, w *watch, field string, it options.Interactio
 		if it.Selector != "" {
 			return chromedp.Do(ctx, chromedp.ScrollIntoView(chromedp.CSS(it.Selector)))
 		}
-		_, err := callJS[chromedp.Void](ctx, "(x, y) => window.scrollTo(x, y)", it.X, it.Y)
+		_, err := callJS[chromedp.Void](ctx, scrollJS, it.X, it.Y)
 		return err
 	case "wait_for":
 		return waitFor(ctx, w, field, it.WaitFor)
