@@ -62,7 +62,10 @@ func (e *Engine) Capture(ctx context.Context, id string, o *options.Options) (*R
 		return nil, func() {}, classify(ctx, err)
 	}
 	sess, tab := wt.sess, wt.tab
-	release := wt.close
+	release := func() {
+		wt.close()
+		e.askRefill()
+	}
 	ph.Tab = lap(&t)
 	// Every step runs on the tab, bounded by the request's deadline; the tab
 	// itself outlives an expired step so release can close it cleanly.
