@@ -9,6 +9,7 @@ import (
 
 	"github.com/pixashot/pixashot-cloudrun/internal/config"
 	"github.com/pixashot/pixashot-cloudrun/internal/logging/logtest"
+	"github.com/pixashot/pixashot-cloudrun/internal/poll"
 )
 
 // TestFailedRecycleIsRetried: a replacement Chrome that cannot start leaves
@@ -42,7 +43,7 @@ func TestFailedRecycleIsRetried(t *testing.T) {
 	m.cfg.ExecPath = "/nonexistent/chromium" // no replacement can start
 	tab()
 	tab() // the RecycleAfter-th capture: the replacement fails
-	waitFor(t, "the failed recycle to be logged", func() bool { return logs.Count("browser_recycle_failed") == 1 })
+	poll.Until(t, "the failed recycle to be logged", func() bool { return logs.Count("browser_recycle_failed") == 1 })
 	tab() // within recycleRetry: no new attempt
 	time.Sleep(200 * time.Millisecond)
 	if n := logs.Count("browser_recycle_failed"); n != 1 {
@@ -55,15 +56,5 @@ func TestFailedRecycleIsRetried(t *testing.T) {
 	m.cfg.ExecPath = chrome
 	time.Sleep(recycleRetry)
 	tab() // past the interval: tried again, and it works
-	waitFor(t, "the browser to be replaced", func() bool { p := m.PID(); return p != 0 && p != first })
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	poll.Until(t, "the browser to be replaced", func() bool { p := m.PID(); return p != 0 && p != first })
 }

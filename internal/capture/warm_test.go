@@ -12,6 +12,7 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/config"
 	"github.com/pixashot/pixashot-cloudrun/internal/egress"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
+	"github.com/pixashot/pixashot-cloudrun/internal/poll"
 )
 
 // TestNextTabIsOpenedAfterTheResponse: the capture that takes the warm tab
@@ -39,7 +40,7 @@ func TestNextTabIsOpenedAfterTheResponse(t *testing.T) {
 	e := &Engine{Browsers: m, Guard: guard}
 	defer e.StartWarm(1)()
 	ready := func() bool { return len(e.warm) == 1 }
-	waitUntil(t, "the first warm tab", ready)
+	poll.Until(t, "the first warm tab", ready)
 
 	// html_content needs no network; the delay keeps the capture rendering
 	// for longer than opening a tab takes.
@@ -57,21 +58,11 @@ func TestNextTabIsOpenedAfterTheResponse(t *testing.T) {
 		}
 		done <- release
 	}()
-	waitUntil(t, "the capture to take the warm tab", func() bool { return len(e.warm) == 0 })
+	poll.Until(t, "the capture to take the warm tab", func() bool { return len(e.warm) == 0 })
 	release := <-done
 	if ready() {
 		t.Fatal("a tab was opened while the capture rendered")
 	}
 	release()
-	waitUntil(t, "the next warm tab after the release", ready)
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	poll.Until(t, "the next warm tab after the release", ready)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/config"
 	"github.com/pixashot/pixashot-cloudrun/internal/keystore"
 	"github.com/pixashot/pixashot-cloudrun/internal/keystore/fakesm"
+	"github.com/pixashot/pixashot-cloudrun/internal/poll"
 	"github.com/pixashot/pixashot-cloudrun/internal/ratelimit"
 	"github.com/pixashot/pixashot-cloudrun/internal/ratelimit/redistest"
 )
@@ -39,15 +40,6 @@ func status(u string) int {
 	return resp.StatusCode
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 func TestSecretManagerRotationOverHTTP(t *testing.T) {
 	fake := fakesm.StartT(t)
 	e := own(t, func(c *config.Config) {
@@ -63,19 +55,19 @@ func TestSecretManagerRotationOverHTTP(t *testing.T) {
 	labels := map[string]string{keystore.ClientLabel: "acme"}
 	oldTok, newTok := randomHex(32), randomHex(32)
 	v1 := fake.Put("proj", "acme-token", labels, oldTok, time.Now())
-	waitFor(t, "readiness after the first token", func() bool { return status(e.svc.URL+"/health/ready") == 200 })
+	poll.Until(t, "readiness after the first token", func() bool { return status(e.svc.URL+"/health/ready") == 200 })
 	if s := probe(e.svc.URL, oldTok); s != 400 {
 		t.Fatalf("the loaded token: %d", s)
 	}
 
 	traffic := fakesm.StartTraffic(oldTok, 2*time.Millisecond, func(tok string) bool { return probe(e.svc.URL, tok) == 400 })
 	fake.Put("proj", "acme-token", labels, newTok, time.Now())
-	waitFor(t, "the new version", func() bool { return probe(e.svc.URL, newTok) == 400 })
+	poll.Until(t, "the new version", func() bool { return probe(e.svc.URL, newTok) == 400 })
 	traffic.Switch(newTok)
 	if err := fake.SetState(v1, secretmanagerpb.SecretVersion_DISABLED); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the old version to be revoked", func() bool { return probe(e.svc.URL, oldTok) == 403 })
+	poll.Until(t, "the old version to be revoked", func() bool { return probe(e.svc.URL, oldTok) == 403 })
 	time.Sleep(300 * time.Millisecond)
 	sent, failed := traffic.Stop()
 	t.Logf("rotation over HTTP: %d requests, %d failures", sent, failed)
@@ -111,13 +103,13 @@ func TestSigningSecretRotation(t *testing.T) {
 	}
 	v1 := fake.Put("proj", "url-signing", nil, randomHex(32), time.Now().Add(-time.Hour))
 	var first string
-	waitFor(t, "the first signing key", func() bool { first = mint(); return first != "" })
+	poll.Until(t, "the first signing key", func() bool { first = mint(); return first != "" })
 	if r := get(t, first); r.status != 200 {
 		t.Fatalf("URL signed with version 1: %d %s", r.status, r.body)
 	}
 	// A newer version signs from the next reload on; URLs of the old one still work.
 	fake.Put("proj", "url-signing", nil, randomHex(32), time.Now())
-	waitFor(t, "the newer key to sign", func() bool { u := mint(); return u != "" && sigOf(u) != sigOf(first) && get(t, u).status == 200 })
+	poll.Until(t, "the newer key to sign", func() bool { u := mint(); return u != "" && sigOf(u) != sigOf(first) && get(t, u).status == 200 })
 	if r := get(t, first); r.status != 200 {
 		t.Fatalf("the old URL stopped working before its key was disabled: %d", r.status)
 	}
@@ -125,7 +117,7 @@ func TestSigningSecretRotation(t *testing.T) {
 	if err := fake.SetState(v1, secretmanagerpb.SecretVersion_DISABLED); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the old key's URLs to be refused", func() bool { return get(t, first).status == 403 })
+	poll.Until(t, "the old key's URLs to be refused", func() bool { return get(t, first).status == 403 })
 }
 
 func sigOf(u string) string {
