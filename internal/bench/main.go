@@ -53,8 +53,15 @@ func main() {
 	fmt.Printf("Pixashot benchmark: %s, %d CPUs, %s\npage: %s (HTML, a stylesheet, an image), 1920x1080 PNG\n\n",
 		cpuModel(), runtime.NumCPU(), chromeVersion(chrome), url)
 
-	log.Printf("floor: plain chromedp, one reused tab, %d captures back to back and %d one at a time...", *runs, *runs)
-	floor, floorPaced, floorCPU := runFloor(chrome, url, *runs, *pause)
+	// The floor's Chrome stays up beside the service so that the two can be
+	// measured in turns: the machine drifts by ±10% within the hour, and a
+	// ratio is only sound between figures taken in the same minutes.
+	log.Printf("floor: plain chromedp, one reused tab, %d captures back to back...", *runs)
+	fl := startFloor(chrome, url)
+	defer fl.stop()
+	c0 := snapCPU(os.Getpid()) // before the service is started as our child
+	floor := series("floor", *runs, 0, fl.one)
+	floorCPU := c0.per(snapCPU(os.Getpid()), *runs)
 
 	log.Print("service: cold start...")
 	svc := startService(*bin, chrome, pages)
@@ -64,14 +71,17 @@ func main() {
 		svc.capture(url) // warm-up
 	}
 	one := func() error { return svc.capture(url) }
-	c0 := snapCPU(svc.cmd.Process.Pid)
+	c0 = snapCPU(svc.cmd.Process.Pid)
 	seq := series("service", *runs, 0, one)
 	// Disposal of the last tab runs after its response; wait for it so the
 	// CPU it costs is counted.
 	time.Sleep(time.Second)
 	seqCPU := c0.per(snapCPU(svc.cmd.Process.Pid), *runs)
-	log.Printf("service: %d captures one at a time, %s apart...", *runs, *pause)
-	paced := series("service", *runs, *pause, one)
+	log.Printf("floor: %d captures back to back again, so that it brackets the service's...", *runs)
+	floor = append(floor, series("floor", *runs, 0, fl.one)...)
+	log.Printf("floor and service: %d captures each one at a time, %s apart, in turns...", *runs, *pause)
+	floorPaced, paced := inTurns(*runs, *pause, fl.one, one)
+	fl.stop()
 	time.Sleep(2 * time.Second)
 	idleMem := pss(svc.cmd.Process.Pid)
 
@@ -104,7 +114,7 @@ func main() {
 	// A capture on an instance with a moment to spare: what a client sees
 	// when the service is not saturated (throughput covers saturation).
 	fmt.Println()
-	header(fmt.Sprintf("per capture, %s idle between", *pause))
+	header(fmt.Sprintf("per capture, %s idle, in turns", *pause))
 	row("floor: chromedp, one reused tab", floorPaced, floorPaced)
 	row("service over HTTP", paced, floorPaced)
 	fmt.Printf("\n%-34s", "throughput (captures/s)")
@@ -206,9 +216,15 @@ var onePixelPNG = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x0
 
 // --- the floor ---
 
-// runFloor is the least this engine does per capture: navigate one reused
-// tab, wait for load, screenshot. No HTTP, no isolation, no guard.
-func runFloor(chrome, url string, runs int, pause time.Duration) (backToBack, paced []time.Duration, cpu cpuUse) {
+// floorTab is the least this engine does per capture: navigate one reused tab,
+// wait for load, screenshot. No HTTP, no isolation, no guard.
+type floorTab struct {
+	ctx  context.Context
+	url  string
+	stop context.CancelFunc // closes the tab and its Chrome
+}
+
+func startFloor(chrome, url string) *floorTab {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome),
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true))
@@ -216,24 +232,32 @@ func runFloor(chrome, url string, runs int, pause time.Duration) (backToBack, pa
 		opts = append(opts, chromedp.NoSandbox)
 	}
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
 	ctx, cancel2 := chromedp.NewContext(actx)
-	defer cancel2()
+	f := &floorTab{ctx: ctx, url: url, stop: func() { cancel2(); cancel() }}
 	if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
 		log.Fatalf("floor: %v", err)
 	}
-	one := func() error {
-		if _, err := chromedp.Run(ctx, chromedp.Navigate(url)); err != nil {
-			return err
-		}
-		_, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	series("floor", 3, 0, f.one) // warm-up
+	return f
+}
+
+func (f *floorTab) one() error {
+	if _, err := chromedp.Run(f.ctx, chromedp.Navigate(f.url)); err != nil {
 		return err
 	}
-	series("floor", 3, 0, one) // warm-up
-	c0 := snapCPU(os.Getpid())
-	backToBack = series("floor", runs, 0, one)
-	cpu = c0.per(snapCPU(os.Getpid()), runs)
-	return backToBack, series("floor", runs, pause, one), cpu
+	_, err := chromedp.Run(f.ctx, chromedp.CaptureScreenshot())
+	return err
+}
+
+// inTurns times runs captures of a and of b one at a time, alternating,
+// with pause before each: both series see the machine as it was in the
+// same minutes.
+func inTurns(runs int, pause time.Duration, a, b func() error) (da, db []time.Duration) {
+	for range runs {
+		da = append(da, series("floor", 1, pause, a)...)
+		db = append(db, series("service", 1, pause, b)...)
+	}
+	return da, db
 }
 
 // series times runs captures one after another, with pause between them; a
