@@ -249,15 +249,15 @@ func (f *floorTab) one() error {
 	return err
 }
 
-// inTurns times runs captures of a and of b one at a time, alternating,
-// with pause before each: both series see the machine as it was in the
-// same minutes.
-func inTurns(runs int, pause time.Duration, a, b func() error) (da, db []time.Duration) {
+// inTurns times runs captures of the floor and of the service one at a
+// time, alternating, with pause before each: both series see the machine as
+// it was in the same minutes.
+func inTurns(runs int, pause time.Duration, floor, service func() error) (floorTimes, serviceTimes []time.Duration) {
 	for range runs {
-		da = append(da, series("floor", 1, pause, a)...)
-		db = append(db, series("service", 1, pause, b)...)
+		floorTimes = append(floorTimes, series("floor", 1, pause, floor)...)
+		serviceTimes = append(serviceTimes, series("service", 1, pause, service)...)
 	}
-	return da, db
+	return floorTimes, serviceTimes
 }
 
 // series times runs captures one after another, with pause between them; a
