@@ -70,14 +70,18 @@ func (g *GCS) Close() error { return g.client.Close() }
 // Write uploads in one request; an upload that fails is not committed, so
 // nothing half-written is ever visible.
 func (g *GCS) Write(ctx context.Context, b Blob, data []byte) error {
-	w := g.bucket.Object(b.Name).NewWriter(ctx)
+	// Cancelling the writer's context is how an upload is abandoned.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := g.bucket.Object(b.Name).NewWriter(wctx)
 	w.ContentType = b.ContentType
 	w.Metadata = b.Meta
 	w.ChunkSize = 0 // single request: captures are small, and there is no resumable session to leak
 	w.SendCRC32C = true
 	w.CRC32C = crc32c(data)
 	if _, err := w.Write(data); err != nil {
-		w.CloseWithError(err) //nolint:errcheck,staticcheck // abandons the upload
+		cancel()
+		_ = w.Close() // reports the cancellation; err is the cause
 		return err
 	}
 	return w.Close()
