@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
@@ -34,6 +35,8 @@ type App struct {
 	handler  http.Handler
 	closers  []func()
 	secrets  *secretmanager.Client // shared by the token store and the signing keys
+	grace    time.Duration
+	draining atomic.Bool
 }
 
 // Options lets tests replace parts that have no environment variable.
@@ -60,7 +63,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	if len(cfg.AuthTokens) == 0 && cfg.AuthSecretProject == "" {
 		return nil, ErrNoAuth
 	}
-	a := &App{}
+	a := &App{grace: cfg.ShutdownGrace}
 	authn, keysReady, err := a.authenticator(ctx, cfg, log)
 	if err != nil {
 		return nil, err
@@ -92,7 +95,8 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		a.Close()
 		return nil, err
 	}
-	engine := &capture.Engine{Browsers: a.Browsers, Guard: a.Guard}
+	engine := &capture.Engine{Browsers: a.Browsers, Guard: a.Guard,
+		Limits: capture.Limits{MaxPixels: cfg.MaxPixels, MaxOutputBytes: cfg.MaxOutputBytes}}
 	a.closers = append(a.closers, engine.StartWarm(cfg.WarmTabs))
 	var limiter ratelimit.Allower = ratelimit.NewLimiter(cfg.RateLimit)
 	if cfg.RedisURL != "" {
@@ -111,13 +115,15 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	}
 	a.closers = append(a.closers, func() { sink.Close() })
 	srv := &server.Server{
-		Audit:        sink,
-		Auth:         authn,
-		Limiter:      limiter,
-		Engine:       engine,
-		Gate:         admission.New(cfg.MaxConcurrency, cfg.QueueSize, cfg.QueueWait),
-		Ready:        func(ctx context.Context) bool { return keysReady() && a.Browsers.Ready(ctx) },
-		Limits:       options.Limits{MaxTimeout: cfg.CaptureTimeout},
+		Audit:   sink,
+		Auth:    authn,
+		Limiter: limiter,
+		Engine:  engine,
+		Gate:    admission.New(cfg.MaxConcurrency, cfg.QueueSize, cfg.QueueWait),
+		Ready: func(ctx context.Context) bool {
+			return !a.draining.Load() && keysReady() && a.Browsers.Ready(ctx)
+		},
+		Limits:       options.Limits{MaxTimeout: cfg.CaptureTimeout, MaxPixels: cfg.MaxPixels},
 		Timeout:      cfg.CaptureTimeout,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger:       log,
@@ -245,6 +251,13 @@ func auditSink(ctx context.Context, cfg *config.Config, log *slog.Logger) (audit
 		log.Error("writing the audit log failed", "event", "audit_write_failed", "error", err)
 	})
 }
+
+// Drain makes readiness fail from now on, so the platform sends no new
+// traffic while the captures in flight finish.
+func (a *App) Drain() { a.draining.Store(true) }
+
+// ShutdownGrace is how long captures in flight may finish after SIGTERM.
+func (a *App) ShutdownGrace() time.Duration { return a.grace }
 
 // Handler serves every route.
 func (a *App) Handler() http.Handler { return a.handler }

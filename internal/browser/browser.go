@@ -10,11 +10,13 @@ import (
 	"log/slog"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/inspector"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 )
@@ -29,8 +31,12 @@ type Config struct {
 	Logger       *slog.Logger
 }
 
-// ErrUnavailable means no browser could be had in time.
+// ErrUnavailable means no browser could be had in time, or the one serving a
+// tab died under it.
 var ErrUnavailable = errors.New("browser unavailable")
+
+// ErrCrashed means the renderer of a tab crashed (or was killed) under it.
+var ErrCrashed = errors.New("the page's renderer crashed")
 
 // Manager hands out tabs of the current Chrome and replaces it when needed.
 type Manager struct {
@@ -226,10 +232,14 @@ func (inst *instance) close() {
 
 // Tab is one page in its own incognito browser context.
 type Tab struct {
-	Ctx     context.Context
+	ctx     context.Context
 	inst    *instance
 	cancel  context.CancelFunc
 	release sync.Once
+	closed  atomic.Bool
+
+	crashOnce sync.Once
+	crashed   chan struct{} // closed when the renderer crashes
 }
 
 // TabOptions configure the browser context of a tab.
@@ -263,7 +273,7 @@ func (m *Manager) NewTab(ctx context.Context, opts TabOptions) (*Tab, error) {
 		p.ProxyServer = opts.ProxyURL
 		p.ProxyBypassList = "<-loopback>"
 	}))
-	t := &Tab{Ctx: tctx, inst: inst, cancel: cancel}
+	t := &Tab{ctx: tctx, inst: inst, cancel: cancel, crashed: make(chan struct{})}
 	// Opening the tab must respect the caller's deadline, but the tab's own
 	// context must not inherit it: cancelling that closes the tab.
 	done := make(chan error, 1)
@@ -277,17 +287,71 @@ func (m *Manager) NewTab(ctx context.Context, opts TabOptions) (*Tab, error) {
 		t.Close()
 		return nil, fmt.Errorf("%w: open tab: %w", ErrUnavailable, err)
 	}
+	// A control that cannot be put in place fails the tab: a tab that could
+	// download is not a tab to capture with.
 	if bc := chromedp.FromContext(tctx).BrowserContextID; bc != "" {
-		_, _ = chromedp.CallBrowser(tctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
-			Behavior: browser.SetDownloadBehaviorBehaviorDeny, BrowserContextID: bc})
+		if _, err := chromedp.CallBrowser(tctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+			Behavior: browser.SetDownloadBehaviorBehaviorDeny, BrowserContextID: bc}); err != nil {
+			t.Close()
+			return nil, fmt.Errorf("%w: deny downloads: %w", ErrUnavailable, err)
+		}
+	}
+	// Chrome reports a renderer that died (crash, OOM, kill) on the page's
+	// session; nothing else would end the capture's waits early.
+	if err := chromedp.Listen(tctx, func(ev any) {
+		if _, ok := ev.(*inspector.EventTargetCrashed); ok {
+			t.crashOnce.Do(func() { close(t.crashed) })
+		}
+	}); err != nil {
+		t.Close()
+		return nil, fmt.Errorf("%w: watch tab: %w", ErrUnavailable, err)
 	}
 	return t, nil
+}
+
+// Steps returns the context a capture runs its actions in: it ends with ctx
+// (and keeps its deadline), and as soon as the tab's renderer crashes or its
+// browser dies, so no wait outlasts the page it waits on. The tab itself
+// outlives it, so Close can still dispose of the tab cleanly.
+func (t *Tab) Steps(ctx context.Context) (context.Context, context.CancelFunc) {
+	sctx, cancel := context.WithCancelCause(t.ctx)
+	stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
+	go func() {
+		select {
+		case <-t.crashed:
+			cancel(ErrCrashed)
+		case <-sctx.Done():
+		}
+	}()
+	var c2 context.CancelFunc = func() {}
+	if dl, ok := ctx.Deadline(); ok {
+		sctx, c2 = context.WithDeadline(sctx, dl)
+	}
+	return sctx, func() {
+		stop()
+		c2()
+		cancel(context.Canceled)
+	}
+}
+
+// Err says why the tab can no longer serve: ErrCrashed when its renderer
+// crashed, ErrUnavailable when its browser died; nil while it is usable.
+func (t *Tab) Err() error {
+	select {
+	case <-t.crashed:
+		return ErrCrashed
+	default:
+	}
+	if t.ctx.Err() != nil && !t.closed.Load() {
+		return ErrUnavailable
+	}
+	return nil
 }
 
 // Stale reports whether the tab can no longer serve a capture: its Chrome
 // died or is being replaced.
 func (t *Tab) Stale() bool {
-	if t.Ctx.Err() != nil {
+	if t.Err() != nil {
 		return true
 	}
 	t.inst.mu.Lock()
@@ -297,13 +361,14 @@ func (t *Tab) Stale() bool {
 
 // BrowserContextID is the incognito context of the tab.
 func (t *Tab) BrowserContextID() cdp.BrowserContextID {
-	return chromedp.FromContext(t.Ctx).BrowserContextID
+	return chromedp.FromContext(t.ctx).BrowserContextID
 }
 
 // Close closes the page and disposes of its browser context. It blocks until
 // Chrome confirms, so callers that need speed run it after the response.
 func (t *Tab) Close() {
 	t.release.Do(func() {
+		t.closed.Store(true)
 		t.cancel()
 		inst := t.inst
 		inst.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os/exec"
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
@@ -26,6 +27,7 @@ import (
 type Engine struct {
 	Browsers *brw.Manager
 	Guard    *egress.Guard
+	Limits   Limits
 
 	warm   chan warmTab  // ready tabs (StartWarm); nil opens every tab on demand
 	refill chan struct{} // asks the filler for another
@@ -67,22 +69,18 @@ func (e *Engine) Capture(ctx context.Context, id string, o *options.Options) (*R
 		e.askRefill()
 	}
 	ph.Tab = lap(&t)
-	// Every step runs on the tab, bounded by the request's deadline; the tab
-	// itself outlives an expired step so release can close it cleanly.
-	tctx, cancel := context.WithCancel(tab.Ctx)
-	stop := context.AfterFunc(ctx, cancel)
-	defer func() {
-		stop()
-		cancel()
-	}()
-	if dl, ok := ctx.Deadline(); ok {
-		var c2 context.CancelFunc
-		tctx, c2 = context.WithDeadline(tctx, dl)
-		defer c2()
-	}
+	// Every step runs on the tab, bounded by the request's deadline, and ends
+	// at once if the renderer crashes or the browser dies.
+	tctx, cancel := tab.Steps(ctx)
+	defer cancel()
 	data, err := e.render(tctx, tab, o, &ph, t)
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		switch cause := tab.Err(); {
+		case cause != nil && ctx.Err() == nil:
+			// The page's own error (a cancelled call, a closed pipe) is only
+			// a symptom of the crash or the browser's death.
+			err = cause
+		case ctx.Err() != nil && errors.Is(err, context.Canceled):
 			err = ctx.Err()
 		}
 		return nil, release, classify(tctx, err)
@@ -91,6 +89,7 @@ func (e *Engine) Capture(ctx context.Context, id string, o *options.Options) (*R
 }
 
 func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, ph *Phases, t time.Time) ([]byte, error) {
+	ctx = withWorld(ctx)
 	w, err := newWatch(ctx)
 	if err != nil {
 		return nil, err
@@ -110,7 +109,7 @@ func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, p
 		return nil, err
 	}
 	ph.Prepare = lap(&t)
-	data, err := output(ctx, o)
+	data, err := output(ctx, o, e.Limits)
 	ph.Output = lap(&t)
 	if err != nil || w.stayed(mark, idleLimit(o.WaitForNetwork)) {
 		return data, err
@@ -121,7 +120,7 @@ func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, p
 	_ = w.idle(waitCtx, idleLimit(o.WaitForNetwork))
 	cancel()
 	ph.Idle += lap(&t)
-	data, err = output(ctx, o)
+	data, err = output(ctx, o, e.Limits)
 	ph.Output += lap(&t)
 	return data, err
 }
@@ -233,12 +232,26 @@ func classify(ctx context.Context, err error) error {
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return &apierror.Error{Status: http.StatusGatewayTimeout, Type: apierror.CaptureTimeout,
 			Message: "the capture did not finish within the time limit", Cause: err}
-	case errors.Is(err, brw.ErrUnavailable):
+	case errors.Is(err, brw.ErrCrashed):
+		// A page that crashes its renderer is the target's fault.
+		return &apierror.Error{Status: http.StatusBadGateway, Type: apierror.Navigation,
+			Message: "the page crashed the browser's renderer", Cause: err}
+	case errors.Is(err, brw.ErrUnavailable) || browserExited(err):
 		return &apierror.Error{Status: http.StatusServiceUnavailable, Type: apierror.Overloaded,
 			Message: "the browser is restarting; retry shortly", RetryAfter: time.Second, Cause: err}
 	}
 	return &apierror.Error{Status: http.StatusInternalServerError, Type: apierror.Internal,
 		Message: "the capture failed", Cause: err}
+}
+
+// ErrRendererCrashed is the cause of a capture whose renderer crashed.
+var ErrRendererCrashed = brw.ErrCrashed
+
+// browserExited reports an error chromedp gives when the browser process
+// died under a call, which can come before the tab's context ends.
+func browserExited(err error) bool {
+	var ee *exec.ExitError
+	return errors.As(err, &ee)
 }
 
 // transparentBackground is Emulation.setDefaultBackgroundColorOverride with an

@@ -2,8 +2,10 @@ package capture
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/chromedp/cdproto/cdp"
@@ -22,20 +24,54 @@ const (
 	maxOtherPixels = 65535
 )
 
-func output(ctx context.Context, o *options.Options) ([]byte, error) {
+// Limits bound what one capture may produce, whatever the page does.
+type Limits struct {
+	MaxPixels      int64 // width × height × density² of an image (MAX_PIXELS)
+	MaxOutputBytes int64 // bytes of any output (MAX_OUTPUT_BYTES)
+}
+
+func output(ctx context.Context, o *options.Options, lim Limits) ([]byte, error) {
+	var b []byte
+	var err error
 	switch o.Format {
 	case "html":
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](htmlJS))
-		return []byte(s), err
+		b, err = serializeHTML(ctx, lim.MaxOutputBytes)
 	case "pdf":
-		return printPDF(ctx, o)
+		b, err = printPDF(ctx, o)
+	default:
+		b, err = screenshot(ctx, o, lim.MaxPixels)
 	}
-	return screenshot(ctx, o)
+	if err == nil && lim.MaxOutputBytes > 0 && int64(len(b)) > lim.MaxOutputBytes {
+		return nil, tooLarge(lim.MaxOutputBytes)
+	}
+	return b, err
+}
+
+func tooLarge(max int64) error {
+	return apierror.New(http.StatusRequestEntityTooLarge, apierror.PayloadTooLarge,
+		"the capture is larger than "+strconv.FormatInt(max, 10)+" bytes (MAX_OUTPUT_BYTES)")
 }
 
 // htmlJS serializes the live DOM, doctype included: what scripts built, not
-// what the server sent.
-const htmlJS = `(document.doctype ? new XMLSerializer().serializeToString(document.doctype) + "\n" : "") + document.documentElement.outerHTML`
+// what the server sent. It runs in the isolated world and measures first, so
+// a page that grew to gigabytes is refused without sending them over CDP
+// (a UTF-16 length is at most the UTF-8 length, so the check never refuses
+// a document that fits).
+const htmlJS = `(max) => {
+	const s = (document.doctype ? new XMLSerializer().serializeToString(document.doctype) + "\n" : "") + document.documentElement.outerHTML;
+	return (max > 0 && s.length > max) ? null : s;
+}`
+
+func serializeHTML(ctx context.Context, max int64) ([]byte, error) {
+	s, err := callJS[*string](ctx, htmlJS, max)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return nil, tooLarge(max)
+	}
+	return []byte(*s), nil
+}
 
 var paper = map[string][2]float64{ // inches, portrait
 	"A4":     {8.27, 11.69},
@@ -72,38 +108,53 @@ func printPDF(ctx context.Context, o *options.Options) ([]byte, error) {
 	return b, err
 }
 
-// rectJS returns the document-relative box of the first match of sel.
+// rectJS returns the document-relative box of the first match of sel, or
+// "invalid" for a selector the browser cannot parse. It runs in the isolated
+// world, where the page's overrides do not reach; the box is still clamped
+// to the document's size as the browser lays it out.
 const rectJS = `(sel) => {
-	const el = document.querySelector(sel);
+	let el;
+	try { el = document.querySelector(sel); } catch (e) { return "invalid"; }
 	if (!el) return null;
 	const r = el.getBoundingClientRect();
 	return [r.left + window.scrollX, r.top + window.scrollY, r.width, r.height];
 }`
 
-func screenshot(ctx context.Context, o *options.Options) ([]byte, error) {
+func screenshot(ctx context.Context, o *options.Options, maxPixels int64) ([]byte, error) {
 	p := page.CaptureScreenshotParams{Format: page.CaptureScreenshotFormat(o.Format)}
 	if o.Format != "png" {
 		p.Quality = new(int64(o.ImageQuality))
 	}
-	switch {
-	case o.Selector != "":
-		box, err := callJS[*[4]float64](ctx, rectJS, o.Selector)
-		if err != nil {
-			return nil, err
-		}
-		if box == nil || box[2] < 1 || box[3] < 1 {
-			return nil, apierror.Invalid("selector", "matched no element with a size")
-		}
-		p.Clip = &page.Viewport{X: box[0], Y: box[1], Width: box[2], Height: box[3], Scale: 1}
-		p.CaptureBeyondViewport = new(true)
-	case o.FullPage:
+	if o.Selector != "" || o.FullPage {
+		// The document's size comes from the browser's layout, not from
+		// page script.
 		m, err := chromedp.Call(ctx, page.GetLayoutMetrics, cdp.Empty{})
 		if err != nil {
 			return nil, err
 		}
-		w := math.Max(m.CSSContentSize.Width, float64(o.WindowWidth))
-		h := math.Max(m.CSSContentSize.Height, float64(o.WindowHeight))
-		p.Clip = &page.Viewport{X: 0, Y: 0, Width: w, Height: math.Min(h, maxHeight(o)), Scale: 1}
+		doc := page.Viewport{Width: math.Max(m.CSSContentSize.Width, float64(o.WindowWidth)),
+			Height: math.Max(m.CSSContentSize.Height, float64(o.WindowHeight))}
+		clip := doc
+		if o.Selector != "" {
+			raw, err := callJS[json.RawMessage](ctx, rectJS, o.Selector)
+			if err != nil {
+				return nil, err
+			}
+			var box *[4]float64
+			if string(raw) == `"invalid"` {
+				return nil, apierror.Invalid("selector", "is not a valid CSS selector")
+			}
+			if json.Unmarshal(raw, &box) != nil || box == nil {
+				return nil, apierror.Invalid("selector", "matched no element with a size")
+			}
+			clip = page.Viewport{X: box[0], Y: box[1], Width: box[2], Height: box[3]}
+		}
+		clip = clamp(clip, doc, o, maxPixels)
+		if clip.Width < 1 || clip.Height < 1 {
+			return nil, apierror.Invalid("selector", "matched no element with a size")
+		}
+		clip.Scale = 1
+		p.Clip = &clip
 		p.CaptureBeyondViewport = new(true)
 	}
 	b, err := chromedp.Call(ctx, page.CaptureScreenshot, p)
@@ -114,6 +165,22 @@ func screenshot(ctx context.Context, o *options.Options) ([]byte, error) {
 		return nil, apierror.New(http.StatusInternalServerError, apierror.Internal, "the browser returned an empty image")
 	}
 	return b.Data, nil
+}
+
+// clamp keeps a clip inside the document, within maxDimension CSS pixels of
+// width, the format's height limit, and the pixel budget: a page (or a page
+// lying about an element) can make itself huge, but never the image.
+func clamp(c, doc page.Viewport, o *options.Options, maxPixels int64) page.Viewport {
+	c.X = math.Min(math.Max(c.X, 0), doc.Width)
+	c.Y = math.Min(math.Max(c.Y, 0), doc.Height)
+	c.Width = math.Min(math.Max(c.Width, 0), doc.Width-c.X)
+	c.Height = math.Min(math.Max(c.Height, 0), doc.Height-c.Y)
+	c.Width = math.Min(c.Width, options.MaxDimension)
+	c.Height = math.Min(c.Height, maxHeight(o))
+	if d2 := o.PixelDensity * o.PixelDensity; maxPixels > 0 && c.Width*c.Height*d2 > float64(maxPixels) {
+		c.Height = math.Floor(float64(maxPixels) / (c.Width * d2))
+	}
+	return c
 }
 
 // maxHeight is the tallest full page, in CSS pixels, the format can hold at

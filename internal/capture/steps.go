@@ -2,10 +2,8 @@ package capture
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/chromedp/chromedp"
@@ -184,19 +182,4 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// callJS applies the JavaScript function fn to args (passed as JSON, never
-// spliced into code as text) in the page and awaits a returned promise.
-func callJS[T any](ctx context.Context, fn string, args ...any) (T, error) {
-	enc := make([]string, len(args))
-	for i, a := range args {
-		b, err := json.Marshal(a)
-		if err != nil {
-			var zero T
-			return zero, err
-		}
-		enc[i] = string(b)
-	}
-	return chromedp.Run(ctx, chromedp.Evaluate[T]("("+fn+")("+strings.Join(enc, ",")+")", chromedp.EvalAwaitPromise))
 }

@@ -46,6 +46,9 @@ type Config struct {
 	RecycleAfter   int64
 	WarmTabs       int // tabs opened ahead of requests
 	MaxBodyBytes   int64
+	ShutdownGrace  time.Duration // how long captures in flight may finish after SIGTERM
+	MaxPixels      int64         // width × height × density² of one image
+	MaxOutputBytes int64         // bytes of one capture, any format
 
 	EgressAllowCIDRs []netip.Prefix
 	EgressAllowPorts []int
@@ -71,7 +74,11 @@ func Load(getenv func(string) string) (*Config, error) {
 		LoggingEndpoint:   r.str("LOGGING_ENDPOINT", ""),
 		CaptureTimeout:    r.duration("CAPTURE_TIMEOUT", 60*time.Second),
 		QueueWait:         r.duration("QUEUE_WAIT", 10*time.Second),
-		RecycleAfter:      int64(r.integer("BROWSER_RECYCLE_AFTER", 500)),
+		RecycleAfter:      int64(r.integer("BROWSER_RECYCLE_AFTER", 500)), // 0: never recycle
+		ShutdownGrace:     r.duration("SHUTDOWN_GRACE", 8*time.Second),
+		MaxPixels:         int64(r.integer("MAX_PIXELS", 64_000_000)),
+		// Cloud Run answers at most 32 MiB on a buffered HTTP/1 response.
+		MaxOutputBytes: int64(r.integer("MAX_OUTPUT_BYTES", 32<<20)),
 		MaxBodyBytes:      int64(r.integer("MAX_BODY_BYTES", 10<<20)),
 		EgressMaxBytes:    int64(r.integer("EGRESS_MAX_BYTES", 128<<20)),
 		EgressMaxConns:    int64(r.integer("EGRESS_MAX_CONNECTIONS", 256)),
@@ -120,14 +127,27 @@ func Load(getenv func(string) string) (*Config, error) {
 	switch {
 	case c.ChromePath == "":
 		r.fail("CHROME_PATH", "no browser found at %s; install chromium-headless-shell or set CHROME_PATH", strings.Join(chromeCandidates, " or "))
-	case c.MaxConcurrency < 1:
-		r.fail("MAX_CONCURRENCY", "must be at least 1")
+	case c.MaxConcurrency < 1 || c.MaxConcurrency > maxConcurrency:
+		r.fail("MAX_CONCURRENCY", "must be between 1 and %d", maxConcurrency)
+	case c.QueueSize > 16*maxConcurrency:
+		r.fail("QUEUE_SIZE", "must be at most %d", 16*maxConcurrency)
+	case c.MaxBodyBytes < 1<<10 || c.MaxBodyBytes > 64<<20:
+		r.fail("MAX_BODY_BYTES", "must be between 1024 and %d", 64<<20)
+	case c.MaxPixels < 1_000_000 || c.MaxPixels > 1_000_000_000:
+		r.fail("MAX_PIXELS", "must be between 1000000 and 1000000000")
+	case c.MaxOutputBytes < 1<<20 || c.MaxOutputBytes > 1<<30:
+		r.fail("MAX_OUTPUT_BYTES", "must be between 1 MiB and 1 GiB")
+	case c.ShutdownGrace > 9*time.Second:
+		// Cloud Run kills the process 10 s after SIGTERM.
+		r.fail("SHUTDOWN_GRACE", "must be at most 9s (Cloud Run sends SIGKILL 10 s after SIGTERM)")
+	case c.QueueWait > c.CaptureTimeout:
+		r.fail("QUEUE_WAIT", "must not be longer than CAPTURE_TIMEOUT")
 	case c.WarmTabs < 0 || c.WarmTabs > c.MaxConcurrency:
 		r.fail("WARM_TABS", "must be between 0 and MAX_CONCURRENCY")
 	case c.AuthRefresh < time.Second:
 		r.fail("AUTH_REFRESH_INTERVAL", "must be at least 1s")
-	case c.CaptureTimeout < time.Second:
-		r.fail("CAPTURE_TIMEOUT", "must be at least 1s")
+	case c.CaptureTimeout < time.Second || c.CaptureTimeout > maxCaptureTimeout:
+		r.fail("CAPTURE_TIMEOUT", "must be between 1s and %s (Cloud Run's longest request)", maxCaptureTimeout)
 	case c.SignedURLTTL < time.Minute || c.SignedURLTTL > 7*24*time.Hour:
 		r.fail("SIGNED_URL_TTL", "must be between 1m and 168h (the V4 signing limit)")
 	case c.StorageRetention < time.Hour:
@@ -135,6 +155,13 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	return c, errors.Join(r.errs...)
 }
+
+// Upper bounds of settings that size memory or hold a request: past them a
+// typo (an extra zero) would be accepted and hurt only under load.
+const (
+	maxConcurrency    = 64
+	maxCaptureTimeout = 60 * time.Minute
+)
 
 // defaultConcurrency: Chrome is CPU-bound, two captures per core keep the
 // cores busy while one of them waits on the network.

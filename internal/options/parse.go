@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -25,6 +26,7 @@ func fieldErr(field, format string, args ...any) *FieldError {
 // Limits are the bounds that depend on the deployment.
 type Limits struct {
 	MaxTimeout time.Duration // CAPTURE_TIMEOUT: no wait may exceed it
+	MaxPixels  int64         // MAX_PIXELS: the viewport's width × height × density²
 }
 
 // raw mirrors the wire format. Pointers tell "unset" from a zero value, which
@@ -64,7 +66,7 @@ type raw struct {
 	UserAgentBrowser   *string           `json:"user_agent_browser"`
 	Template           *string           `json:"template"`
 	Geolocation        *Geolocation      `json:"geolocation"`
-	Interactions       []rawInteraction  `json:"interactions"`
+	Interactions       []json.RawMessage `json:"interactions"` // decoded one by one, for field names with the index
 	ResponseType       *string           `json:"response_type"`
 	CacheTTL           *int              `json:"cache_ttl"`
 }
@@ -117,6 +119,9 @@ func decodeError(err error) error {
 		return fieldErr("body", "is empty or truncated")
 	}
 	if m := unknownField.FindStringSubmatch(err.Error()); m != nil {
+		if m[1] == "" {
+			return fieldErr("body", "has an option with an empty name")
+		}
 		return fieldErr(m[1], "is not a known option")
 	}
 	return fieldErr("body", "is not a valid capture request")
@@ -203,11 +208,46 @@ func (r *raw) build(lim Limits) (*Options, error) {
 	v.headers(o)
 	v.userAgent(o)
 	v.geolocation(o)
-	o.Interactions = v.interactions(r.Interactions)
+	if v.err != nil {
+		return nil, v.err
+	}
+	steps, err := decodeInteractions(r.Interactions)
+	if err != nil {
+		return nil, err
+	}
+	o.Interactions = v.interactions(steps)
 	if v.err != nil {
 		return nil, v.err
 	}
 	return o, nil
+}
+
+// decodeInteractions decodes each step on its own, so an error names it
+// as interactions[i].field, the way validation errors do.
+func decodeInteractions(in []json.RawMessage) ([]rawInteraction, error) {
+	if len(in) > maxInteractions {
+		return nil, fieldErr("interactions", "has more than %d steps", maxInteractions)
+	}
+	out := make([]rawInteraction, len(in))
+	for i, b := range in {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&out[i]); err != nil {
+			var fe *FieldError
+			if !errors.As(decodeError(err), &fe) {
+				return nil, fieldErr("interactions", "is not valid")
+			}
+			prefix := "interactions[" + strconv.Itoa(i) + "]"
+			if fe.Field == "body" {
+				fe.Field = prefix
+				fe.Reason = "must be an object"
+			} else {
+				fe.Field = prefix + "." + fe.Field
+			}
+			return nil, fe
+		}
+	}
+	return out, nil
 }
 
 func deref[T any](p *T, def T) T {

@@ -30,7 +30,10 @@ func ParseQuery(q url.Values, lim Limits) (*Options, error) {
 	obj := make(map[string]any, len(q))
 	for name, vals := range q {
 		kind, ok := fieldKinds[name]
-		if !ok {
+		switch {
+		case name == "":
+			return nil, fieldErr("query", "has a parameter with an empty name")
+		case !ok:
 			return nil, fieldErr(name, "is not a known option")
 		}
 		if len(vals) != 1 {

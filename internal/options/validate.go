@@ -20,9 +20,13 @@ const (
 	maxHeaders      = 32
 	maxHeaderValue  = 4096
 	maxInteractions = 50
-	maxDimension    = 10000
+	maxDimension    = MaxDimension
 	maxDensity      = 4
 )
+
+// MaxDimension is the widest and tallest viewport, and the widest image, in
+// CSS pixels.
+const MaxDimension = 10000
 
 // validator keeps the first failure; later checks are no-ops once it is set.
 type validator struct {
@@ -104,6 +108,9 @@ func (v *validator) viewport(o *Options) {
 	if !(o.PixelDensity > 0 && o.PixelDensity <= maxDensity) {
 		v.fail("pixel_density", "must be greater than 0 and at most %d", maxDensity)
 	}
+	if px := float64(o.WindowWidth) * float64(o.WindowHeight) * o.PixelDensity * o.PixelDensity; v.lim.MaxPixels > 0 && px > float64(v.lim.MaxPixels) {
+		v.fail("window_width", "× window_height × pixel_density² is %.0f pixels, over the budget of %d (MAX_PIXELS)", px, v.lim.MaxPixels)
+	}
 	if o.ImageQuality < 0 || o.ImageQuality > 100 {
 		v.fail("image_quality", "must be between 0 and 100")
 	}
@@ -125,11 +132,12 @@ func (v *validator) formats(o *Options) {
 
 // millis converts a millisecond field, bounded by the capture timeout.
 func (v *validator) millis(field string, ms, min int) time.Duration {
-	d := time.Duration(ms) * time.Millisecond
-	if ms < min || d > v.lim.MaxTimeout {
+	// Compared before converting: a huge count would wrap the Duration.
+	if ms < min || int64(ms) > v.lim.MaxTimeout.Milliseconds() {
 		v.fail(field, "must be between %d and %d milliseconds", min, v.lim.MaxTimeout.Milliseconds())
+		return 0
 	}
-	return d
+	return time.Duration(ms) * time.Millisecond
 }
 
 var lengthRe = regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?)\s*(mm|cm|in|px)?\s*$`)

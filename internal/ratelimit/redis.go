@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync/atomic"
@@ -31,16 +32,21 @@ return {allowed, tostring(tokens)}
 
 // Shared keeps the buckets in Redis, so the limit holds across instances. If
 // Redis cannot answer, it says so in the log and limits locally instead of
-// failing requests.
+// failing requests. A failure opens a circuit: from then on requests are
+// limited locally at once, without waiting on Redis, while a background
+// probe pings it; the first good ping closes the circuit.
 type Shared struct {
-	rate     Rate
-	rdb      *redis.Client
-	local    *Limiter
-	log      *slog.Logger
-	degraded atomic.Bool
+	rate  Rate
+	rdb   *redis.Client
+	local *Limiter
+	log   *slog.Logger
+	open  atomic.Bool   // Redis failed; requests go to the local limiter
+	done  chan struct{} // closed by Close: stops the probe
+	probe time.Duration // between pings while open
 }
 
-// NewShared connects to url (redis://host:port/db).
+// NewShared connects to url (redis://host:port/db, or rediss:// for TLS;
+// the password of an AUTH-enabled instance goes in the URL).
 func NewShared(url string, rate Rate, log *slog.Logger) (*Shared, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
@@ -48,7 +54,17 @@ func NewShared(url string, rate Rate, log *slog.Logger) (*Shared, error) {
 	}
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 500*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond
 	opt.MaxRetries = 0 // a retry would only double the wait; the local limiter answers instead
-	return &Shared{rate: rate, rdb: redis.NewClient(opt), local: NewLimiter(rate), log: log}, nil
+	redis.SetLogger(jsonLogger{log})
+	return &Shared{rate: rate, rdb: redis.NewClient(opt), local: NewLimiter(rate), log: log,
+		done: make(chan struct{}), probe: time.Second}, nil
+}
+
+// jsonLogger sends go-redis's own messages (pool and dial trouble) to the
+// service's JSON log instead of plain lines on stderr.
+type jsonLogger struct{ log *slog.Logger }
+
+func (l jsonLogger) Printf(_ context.Context, format string, v ...any) {
+	l.log.Warn(fmt.Sprintf(format, v...), "component", "redis")
 }
 
 // Enabled reports whether any limit applies.
@@ -56,18 +72,16 @@ func (s *Shared) Enabled() bool { return s.rate.N > 0 }
 
 // Allow takes a token from key's shared bucket.
 func (s *Shared) Allow(key string) Decision {
+	if s.open.Load() {
+		return s.local.Allow(key)
+	}
 	perToken := s.rate.Period / time.Duration(s.rate.N)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	res, err := bucketScript.Run(ctx, s.rdb, []string{"pixashot:rl:" + key}, s.rate.N, perToken.Microseconds()).Slice()
 	if err != nil || len(res) != 2 {
-		if !s.degraded.Swap(true) {
-			s.log.Error("the shared rate limit store is unreachable; limiting per instance", "event", "ratelimit_degraded", "error", err)
-		}
+		s.trip(err)
 		return s.local.Allow(key)
-	}
-	if s.degraded.Swap(false) {
-		s.log.Info("the shared rate limit store answers again", "event", "ratelimit_restored")
 	}
 	allowed, _ := res[0].(int64)
 	str, _ := res[1].(string)
@@ -81,5 +95,38 @@ func (s *Shared) Allow(key string) Decision {
 	return d
 }
 
-// Close closes the connection pool.
-func (s *Shared) Close() error { return s.rdb.Close() }
+// trip opens the circuit and starts the probe, once per outage.
+func (s *Shared) trip(err error) {
+	if s.open.Swap(true) {
+		return
+	}
+	s.log.Error("the shared rate limit store is unreachable; limiting per instance", "event", "ratelimit_degraded", "error", err)
+	go s.recover()
+}
+
+// recover pings Redis until it answers, then closes the circuit.
+func (s *Shared) recover() {
+	t := time.NewTicker(s.probe)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+		err := s.rdb.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			s.open.Store(false)
+			s.log.Info("the shared rate limit store answers again", "event", "ratelimit_restored")
+			return
+		}
+	}
+}
+
+// Close stops the probe and closes the connection pool.
+func (s *Shared) Close() error {
+	close(s.done)
+	return s.rdb.Close()
+}

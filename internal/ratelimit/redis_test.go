@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pixashot/pixashot-cloudrun/internal/logging/logtest"
 	"github.com/pixashot/pixashot-cloudrun/internal/ratelimit/redistest"
 )
 
@@ -44,5 +45,49 @@ func TestSharedLimitAcrossInstances(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"event":"ratelimit_degraded"`) {
 		t.Fatalf("the fallback was not logged: %s", logs.String())
+	}
+}
+
+// A hung Redis costs one request its read timeout; the next ones are limited
+// locally at once, and the shared store is used again once it answers.
+func TestSharedCircuitBreaker(t *testing.T) {
+	srv := redistest.StartServer(t)
+	logs := &logtest.Buffer{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	s, err := NewShared(srv.URL, Rate{N: 1000, Period: time.Second}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.probe = 50 * time.Millisecond
+	defer s.Close()
+	if !s.Allow("acme").Allowed || s.open.Load() {
+		t.Fatal("a healthy Redis opened the circuit")
+	}
+	srv.Freeze()
+	start := time.Now()
+	s.Allow("acme")
+	first := time.Since(start)
+	if first < 200*time.Millisecond || !s.open.Load() {
+		t.Fatalf("the first request with Redis frozen took %s (circuit open: %v)", first, s.open.Load())
+	}
+	start = time.Now()
+	for range 20 {
+		if !s.Allow("acme").Allowed {
+			t.Fatal("the local fallback refused")
+		}
+	}
+	if d := time.Since(start); d > 50*time.Millisecond {
+		t.Fatalf("20 requests with the circuit open took %s: they still wait on Redis", d)
+	}
+	srv.Thaw()
+	for deadline := time.Now().Add(5 * time.Second); s.open.Load(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the circuit did not close after Redis came back")
+		}
+	}
+	for _, ev := range []string{"ratelimit_degraded", "ratelimit_restored"} {
+		if !strings.Contains(logs.String(), `"event":"`+ev+`"`) {
+			t.Errorf("no %s in the log: %s", ev, logs.String())
+		}
 	}
 }

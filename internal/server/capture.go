@@ -13,6 +13,7 @@ import (
 
 	"github.com/pixashot/pixashot-cloudrun/internal/admission"
 	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
+	"github.com/pixashot/pixashot-cloudrun/internal/capture"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
 	"github.com/pixashot/pixashot-cloudrun/internal/store"
 )
@@ -79,7 +80,11 @@ func (s *Server) serveCapture(w http.ResponseWriter, r *http.Request, o *options
 	log := s.Logger.With("capture", id, "client", principal(r.Context()).Client, "format", o.Format)
 	if err != nil {
 		ae := apierror.As(err)
-		log.Warn("capture failed", "status", ae.Status, "error_type", ae.Type, "cause", errString(ae.Cause), "ms", time.Since(start).Milliseconds())
+		event := "capture_failed"
+		if errors.Is(err, capture.ErrRendererCrashed) {
+			event = "renderer_crashed"
+		}
+		log.Warn("capture failed", "event", event, "status", ae.Status, "error_type", ae.Type, "cause", errString(ae.Cause), "ms", time.Since(start).Milliseconds())
 		apierror.Write(w, ae)
 		return
 	}

@@ -78,7 +78,15 @@ func (d *Disk) Write(_ context.Context, b Blob, data []byte) error {
 		return err
 	}
 	m, _ := json.Marshal(diskMeta{ContentType: b.ContentType, Size: int64(len(data)), Meta: b.Meta})
-	return d.writeAtomic(metaName(b.Name), m)
+	if err := d.writeAtomic(metaName(b.Name), m); err != nil {
+		// Without its metadata the data is invisible and would never be
+		// deleted: the client was told "not stored", so nothing stays.
+		if rerr := d.root.Remove(b.Name); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+	return nil
 }
 
 // writeAtomic writes a temporary file beside name, syncs it, and renames it

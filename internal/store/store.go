@@ -143,7 +143,18 @@ func (s *Store) Save(ctx context.Context, o Object, fingerprint string, data []b
 			}
 		}
 	}
-	return s.Link(ctx, o)
+	link, err := s.Link(ctx, o)
+	if err != nil {
+		// No link means no client will ever know the id: never leave the
+		// object behind.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.OpTimeout)
+		defer cancel()
+		if derr := s.b.Delete(dctx, name); derr != nil && !errors.Is(derr, ErrNotFound) {
+			s.cfg.Logger.Error("a capture with no link could not be deleted", "event", "storage_orphan", "object", name, "error", derr)
+		}
+		return Link{}, err
+	}
+	return link, nil
 }
 
 // Get is the owner's fresh link to a capture.

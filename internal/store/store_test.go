@@ -329,3 +329,27 @@ func TestGCSSignedURLIsV4(t *testing.T) {
 		t.Errorf("the signature does not verify with the key's public half: %v", err)
 	}
 }
+
+// A write whose metadata cannot be written leaves no data file behind: the
+// client is told "not stored", and an invisible file would never be deleted.
+func TestDiskFailedMetadataLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	d, err := OpenDisk(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	// A directory where the metadata file goes: its rename fails.
+	if err := os.MkdirAll(filepath.Join(dir, "acme", "abc.meta", "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Write(context.Background(), Blob{Name: "acme/abc", ContentType: "image/png"}, []byte("png")); err == nil {
+		t.Fatal("the write succeeded without its metadata")
+	}
+	entries, _ := os.ReadDir(filepath.Join(dir, "acme"))
+	for _, e := range entries {
+		if e.Name() != "abc.meta" {
+			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+}
