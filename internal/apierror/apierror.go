@@ -17,6 +17,7 @@ const (
 	InvalidSignature = "InvalidSignatureError"
 	SignatureExpired = "SignatureExpiredError"
 	NotFound         = "NotFound"
+	MethodNotAllowed = "MethodNotAllowed"
 	PayloadTooLarge  = "PayloadTooLarge"
 	RateLimit        = "RateLimitError"
 	CaptureTimeout   = "CaptureTimeout"

@@ -79,9 +79,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		MaxPixels:         int64(r.integer("MAX_PIXELS", 64_000_000)),
 		// Cloud Run answers at most 32 MiB on a buffered HTTP/1 response.
 		MaxOutputBytes: int64(r.integer("MAX_OUTPUT_BYTES", 32<<20)),
-		MaxBodyBytes:      int64(r.integer("MAX_BODY_BYTES", 10<<20)),
-		EgressMaxBytes:    int64(r.integer("EGRESS_MAX_BYTES", 128<<20)),
-		EgressMaxConns:    int64(r.integer("EGRESS_MAX_CONNECTIONS", 256)),
+		MaxBodyBytes:   int64(r.integer("MAX_BODY_BYTES", 10<<20)),
+		EgressMaxBytes: int64(r.integer("EGRESS_MAX_BYTES", 128<<20)),
+		EgressMaxConns: int64(r.integer("EGRESS_MAX_CONNECTIONS", 256)),
 	}
 	c.AuditProject = r.str("AUDIT_PROJECT", c.AuthSecretProject)
 	c.URLSigningSecret = r.str("URL_SIGNING_SECRET", "")

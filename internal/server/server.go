@@ -9,7 +9,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"path"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/admission"
@@ -57,10 +59,28 @@ func (s *Server) Handler() http.Handler {
 	s.mux.HandleFunc("GET /health", s.health)
 	s.mux.HandleFunc("GET /health/live", s.live)
 	s.mux.HandleFunc("GET /health/ready", s.ready)
+	// Every other method on a known path is a 405 naming the allowed ones.
+	// HEAD is refused explicitly: ServeMux would route it to GET, and a
+	// HEAD /capture would run a whole capture to send no body.
+	for path, allow := range map[string]string{
+		"/capture": "GET, POST", "/sign": "POST", "/captures/{id}": "GET, DELETE",
+		"/health": "GET", "/health/live": "GET", "/health/ready": "GET",
+	} {
+		s.mux.HandleFunc("HEAD "+path, methodNotAllowed(allow))
+		s.mux.HandleFunc(path, methodNotAllowed(allow))
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, apierror.New(http.StatusNotFound, apierror.NotFound, "no such endpoint"))
 	})
 	return s.guard(s.mux)
+}
+
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		apierror.Write(w, apierror.New(http.StatusMethodNotAllowed, apierror.MethodNotAllowed,
+			r.Method+" is not allowed here; use "+allow))
+	}
 }
 
 // securityHeaders go on every response. The CSP also sandboxes a captured
@@ -92,8 +112,31 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		rc := http.NewResponseController(w)
 		_ = rc.SetReadDeadline(time.Now().Add(30 * time.Second))
 		_ = rc.SetWriteDeadline(time.Now().Add(s.Timeout + 30*time.Second))
+		// ServeMux answers these itself in plain text or HTML (a CONNECT, a
+		// path it would redirect to its clean form): answer in the format.
+		if r.Method == http.MethodConnect {
+			apierror.Write(w, apierror.New(http.StatusMethodNotAllowed, apierror.MethodNotAllowed, "CONNECT is not allowed"))
+			return
+		}
+		if !cleanPath(r.URL.Path) {
+			apierror.Write(w, apierror.New(http.StatusNotFound, apierror.NotFound, "no such endpoint"))
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// cleanPath reports whether p is a path ServeMux serves as it is, without
+// redirecting to a cleaned form.
+func cleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
 }
 
 type principalKey struct{}

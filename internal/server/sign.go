@@ -47,7 +47,7 @@ func (s *Server) verifySigned(q url.Values) (auth.Principal, url.Values, error) 
 
 type signRequest struct {
 	Params    map[string]json.RawMessage `json:"params"`
-	ExpiresIn int                        `json:"expires_in"`
+	ExpiresIn *int64                     `json:"expires_in"` // nil: an hour
 }
 
 // postSign mints a signed capture URL for the calling client, who need not
@@ -69,10 +69,12 @@ func (s *Server) postSign(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, apierror.Invalid("body", "must be {\"params\": {...}, \"expires_in\": seconds}"))
 		return
 	}
-	if req.ExpiresIn == 0 {
-		req.ExpiresIn = 3600
+	expiresIn := int64(3600)
+	if req.ExpiresIn != nil {
+		expiresIn = *req.ExpiresIn
 	}
-	if req.ExpiresIn < 1 || time.Duration(req.ExpiresIn)*time.Second > signing.MaxAhead {
+	// Compared as seconds: a huge count would wrap a Duration into the past.
+	if expiresIn < 1 || expiresIn > int64(signing.MaxAhead/time.Second) {
 		apierror.Write(w, apierror.Invalid("expires_in", "must be between 1 and 86400 seconds"))
 		return
 	}
@@ -98,7 +100,7 @@ func (s *Server) postSign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	params[signedClient] = principal(r.Context()).Client
-	expires := time.Now().Add(time.Duration(req.ExpiresIn) * time.Second).Truncate(time.Second)
+	expires := time.Now().Add(time.Duration(expiresIn) * time.Second).Truncate(time.Second)
 	q, err = s.Signer.Query(params, expires)
 	if err != nil {
 		apierror.Write(w, &apierror.Error{Status: http.StatusServiceUnavailable, Type: apierror.Overloaded,

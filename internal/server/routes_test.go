@@ -1,0 +1,144 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/admission"
+	"github.com/pixashot/pixashot-cloudrun/internal/audit"
+	"github.com/pixashot/pixashot-cloudrun/internal/auth"
+	"github.com/pixashot/pixashot-cloudrun/internal/options"
+	"github.com/pixashot/pixashot-cloudrun/internal/signing"
+)
+
+// newTestServer is the server without a browser: every route that does not
+// capture can be tested on it.
+func newTestServer(t *testing.T) (*httptest.Server, string) {
+	t.Helper()
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	token := hex.EncodeToString(b)
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	s := &Server{
+		Auth: auth.NewStatic([]string{token}), Signer: signing.New(b), Audit: audit.Stdout{Log: log},
+		Gate: admission.New(1, 1, time.Second), Ready: func(context.Context) bool { return true },
+		Limits: options.Limits{MaxTimeout: time.Minute}, Timeout: time.Minute, MaxBodyBytes: 1 << 20, Logger: log,
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	return ts, token
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   map[string]any
+}
+
+func send(t *testing.T, method, url, token, body string) answer {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return answer{resp.StatusCode, resp.Header, m}
+}
+
+func TestMethodsAndPaths(t *testing.T) {
+	ts, token := newTestServer(t)
+	for _, c := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		// HEAD would be routed to GET and run a whole capture.
+		{"HEAD", "/capture?url=https://example.com", 405, "GET, POST"},
+		{"PUT", "/capture", 405, "GET, POST"},
+		{"PATCH", "/capture", 405, "GET, POST"},
+		{"DELETE", "/capture", 405, "GET, POST"},
+		{"OPTIONS", "/capture", 405, "GET, POST"},
+		{"GET", "/sign", 405, "POST"},
+		{"POST", "/captures/abc", 405, "GET, DELETE"},
+		{"POST", "/health", 405, "GET"},
+		{"GET", "/nope", 404, ""},
+	} {
+		a := send(t, c.method, ts.URL+c.path, token, "")
+		if a.status != c.status || a.header.Get("Allow") != c.allow {
+			t.Errorf("%s %s: %d Allow %q, want %d %q", c.method, c.path, a.status, a.header.Get("Allow"), c.status, c.allow)
+		}
+		if c.method != "HEAD" && (a.header.Get("Content-Type") != "application/json" || a.body["status"] != "error") {
+			t.Errorf("%s %s: not the JSON error format: %v %v", c.method, c.path, a.header, a.body)
+		}
+	}
+	// CONNECT and paths ServeMux would redirect: sent raw, as a client would.
+	for _, raw := range []string{
+		"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+		"GET //capture HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /health/../capture HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(conn, raw)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		err = json.NewDecoder(resp.Body).Decode(&m)
+		conn.Close()
+		if err != nil || resp.StatusCode < 400 || m["status"] != "error" {
+			t.Errorf("%q: %d %v (%v)", strings.SplitN(raw, "\r", 2)[0], resp.StatusCode, m, err)
+		}
+	}
+}
+
+func TestSignExpiresInBounds(t *testing.T) {
+	ts, token := newTestServer(t)
+	params := `"params":{"url":"https://example.com"}`
+	for _, c := range []struct {
+		expires string
+		status  int
+	}{
+		{`,"expires_in":0`, 400},
+		{`,"expires_in":-5`, 400},
+		{`,"expires_in":86401`, 400},
+		{`,"expires_in":9223372037`, 400}, // wraps a Duration into the past
+		{`,"expires_in":86400`, 200},
+		{``, 200},
+	} {
+		a := send(t, "POST", ts.URL+"/sign", token, "{"+params+c.expires+"}")
+		if a.status != c.status {
+			t.Errorf("expires%s: %d %v", c.expires, a.status, a.body)
+			continue
+		}
+		if c.status == 400 && a.body["field"] != "expires_in" {
+			t.Errorf("expires%s: field %v", c.expires, a.body["field"])
+		}
+		if c.status == 200 {
+			at, err := time.Parse(time.RFC3339, a.body["expires_at"].(string))
+			if err != nil || !at.After(time.Now()) || at.After(time.Now().Add(24*time.Hour+time.Minute)) {
+				t.Errorf("expires%s: expires_at %v", c.expires, a.body["expires_at"])
+			}
+		}
+	}
+}
