@@ -57,6 +57,24 @@ func lap(t *time.Time) int64 {
 // and the guard session; call it after the response is written, so disposal
 // is off the client's critical path. release is never nil.
 func (e *Engine) Capture(ctx context.Context, id string, o *options.Options) (*Result, func(), error) {
+	res, release, err := e.captureOnce(ctx, id, o)
+	if errors.Is(err, errTabDied) {
+		// A ready tab whose renderer died before the capture touched the
+		// target (its crash event still on the way when it was taken): a
+		// new tab costs the client nothing, the target saw no request.
+		go release()
+		res, release, err = e.captureOnce(ctx, id, o)
+	}
+	if errors.Is(err, errTabDied) {
+		err = classify(ctx, brw.ErrUnavailable)
+	}
+	return res, release, err
+}
+
+// errTabDied marks a capture whose tab died before its navigation started.
+var errTabDied = errors.New("the tab died before the navigation")
+
+func (e *Engine) captureOnce(ctx context.Context, id string, o *options.Options) (*Result, func(), error) {
 	t := time.Now()
 	var ph Phases
 	wt, err := e.take(ctx, id)
@@ -73,9 +91,12 @@ func (e *Engine) Capture(ctx context.Context, id string, o *options.Options) (*R
 	// at once if the renderer crashes or the browser dies.
 	tctx, cancel := tab.Steps(ctx)
 	defer cancel()
-	data, err := e.render(tctx, tab, o, &ph, t)
+	var navigating bool
+	data, err := e.render(tctx, tab, o, &ph, t, &navigating)
 	if err != nil {
 		switch cause := tab.Err(); {
+		case cause != nil && ctx.Err() == nil && !navigating:
+			return nil, release, errTabDied
 		case cause != nil && ctx.Err() == nil:
 			// The page's own error (a cancelled call, a closed pipe) is only
 			// a symptom of the crash or the browser's death.
@@ -88,7 +109,9 @@ func (e *Engine) Capture(ctx context.Context, id string, o *options.Options) (*R
 	return &Result{Data: data, Egress: sess.Stats(), Phases: ph}, release, nil
 }
 
-func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, ph *Phases, t time.Time) ([]byte, error) {
+// render runs the steps on tab; *navigating turns true when the target is
+// first asked for.
+func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, ph *Phases, t time.Time, navigating *bool) ([]byte, error) {
 	ctx = withWorld(ctx)
 	w, err := newWatch(ctx)
 	if err != nil {
@@ -101,6 +124,7 @@ func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, p
 		return nil, err
 	}
 	ph.Setup = lap(&t)
+	*navigating = true
 	mark, err := navigate(ctx, w, o, ph, &t)
 	if err != nil {
 		return nil, err
