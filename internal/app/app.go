@@ -89,6 +89,9 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		RecycleAfter: cfg.RecycleAfter,
 		NoSandbox:    cfg.NoSandbox,
 		Logger:       log,
+		// A page that grows without end is ended before it takes the
+		// instance's memory.
+		RendererMaxBytes: int64(cfg.RendererMaxMB) << 20,
 	})
 	a.closers = append(a.closers, a.Browsers.Close)
 	if err := a.Browsers.Start(ctx); err != nil {

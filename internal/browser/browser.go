@@ -29,6 +29,9 @@ type Config struct {
 	NoSandbox    bool
 	StartTimeout time.Duration
 	Logger       *slog.Logger
+	// RendererMaxBytes ends a renderer holding more resident memory; 0 is
+	// no limit.
+	RendererMaxBytes int64
 }
 
 // ErrUnavailable means no browser could be had in time, or the one serving a
@@ -42,6 +45,7 @@ var ErrCrashed = errors.New("the page's renderer crashed")
 type Manager struct {
 	cfg    Config
 	reaper *reaper
+	stopWD chan struct{} // ends the memory watchdog
 
 	mu       sync.Mutex
 	cur      *instance
@@ -71,7 +75,11 @@ func New(cfg Config) *Manager {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Manager{cfg: cfg, reaper: startReaper(cfg.Logger)}
+	m := &Manager{cfg: cfg, reaper: startReaper(cfg.Logger), stopWD: make(chan struct{})}
+	if cfg.RendererMaxBytes > 0 {
+		go m.watchMemory(cfg.RendererMaxBytes, m.stopWD)
+	}
+	return m
 }
 
 // Start launches Chrome and waits until it answers.
@@ -448,6 +456,11 @@ func (m *Manager) Close() {
 	m.mu.Unlock()
 	if inst != nil {
 		inst.close()
+	}
+	select {
+	case <-m.stopWD:
+	default:
+		close(m.stopWD)
 	}
 	m.reaper.stop()
 }

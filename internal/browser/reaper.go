@@ -44,6 +44,13 @@ func (r *reaper) track(pid int) {
 	r.mu.Unlock()
 }
 
+// tracks reports whether pgid is the group of a Chrome of this manager.
+func (r *reaper) tracks(pgid int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.groups[pgid]
+}
+
 func (r *reaper) stop() {
 	select {
 	case <-r.done:
@@ -75,10 +82,7 @@ func (r *reaper) reap() int {
 		if p.PPID != self || p.State != 'Z' || p.PID == p.PGRP {
 			continue
 		}
-		r.mu.Lock()
-		ours := r.groups[p.PGRP]
-		r.mu.Unlock()
-		if !ours {
+		if !r.tracks(p.PGRP) {
 			continue
 		}
 		var ws syscall.WaitStatus

@@ -133,7 +133,7 @@ func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, p
 		return nil, err
 	}
 	ph.Prepare = lap(&t)
-	data, err := output(ctx, o, e.Limits)
+	data, err := e.output(ctx, o)
 	ph.Output = lap(&t)
 	if err != nil || w.stayed(mark, idleLimit(o.WaitForNetwork)) {
 		return data, err
@@ -144,8 +144,26 @@ func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, p
 	_ = w.idle(waitCtx, idleLimit(o.WaitForNetwork))
 	cancel()
 	ph.Idle += lap(&t)
-	data, err = output(ctx, o, e.Limits)
+	data, err = e.output(ctx, o)
 	ph.Output += lap(&t)
+	return data, err
+}
+
+// minOutputTime is the least the output step is given, whatever
+// wait_for_timeout says: a large full-page image or PDF takes a while.
+const minOutputTime = 5 * time.Second
+
+// output takes the capture, bounded by the request's wait_for_timeout (at
+// least minOutputTime): a page whose script hangs the renderer answers 504
+// then, not at CAPTURE_TIMEOUT.
+func (e *Engine) output(ctx context.Context, o *options.Options) ([]byte, error) {
+	var data []byte
+	err := bounded(ctx, max(o.WaitForTimeout, minOutputTime), "the page did not let itself be captured within wait_for_timeout",
+		func(ctx context.Context) error {
+			var err error
+			data, err = output(ctx, o, e.Limits)
+			return err
+		})
 	return data, err
 }
 
@@ -259,7 +277,7 @@ func classify(ctx context.Context, err error) error {
 	case errors.Is(err, brw.ErrCrashed):
 		// A page that crashes its renderer is the target's fault.
 		return &apierror.Error{Status: http.StatusBadGateway, Type: apierror.Navigation,
-			Message: "the page crashed the browser's renderer", Cause: err}
+			Message: "the page crashed the browser's renderer or went over its memory limit", Cause: err}
 	case errors.Is(err, brw.ErrUnavailable) || browserExited(err):
 		return &apierror.Error{Status: http.StatusServiceUnavailable, Type: apierror.Overloaded,
 			Message: "the browser is restarting; retry shortly", RetryAfter: time.Second, Cause: err}

@@ -1,14 +1,17 @@
 package capture
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	cdpio "github.com/chromedp/cdproto/io"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -37,7 +40,7 @@ func output(ctx context.Context, o *options.Options, lim Limits) ([]byte, error)
 	case "html":
 		b, err = serializeHTML(ctx, lim.MaxOutputBytes)
 	case "pdf":
-		b, err = printPDF(ctx, o)
+		b, err = printPDF(ctx, o, lim.MaxOutputBytes)
 	default:
 		b, err = screenshot(ctx, o, lim.MaxPixels)
 	}
@@ -79,7 +82,7 @@ var paper = map[string][2]float64{ // inches, portrait
 	"Legal":  {8.5, 14},
 }
 
-func printPDF(ctx context.Context, o *options.Options) ([]byte, error) {
+func printPDF(ctx context.Context, o *options.Options, max int64) ([]byte, error) {
 	size := paper[o.PDF.Format]
 	if o.PDF.Width > 0 {
 		size[0] = o.PDF.Width
@@ -101,11 +104,42 @@ func printPDF(ctx context.Context, o *options.Options) ([]byte, error) {
 	if o.PDF.PageRanges != "" {
 		opts = append(opts, chromedp.PDFPageRanges(o.PDF.PageRanges))
 	}
-	b, err := chromedp.Run(ctx, chromedp.PrintToPDF(opts...))
+	var p page.PrintToPDFParams
+	for _, opt := range opts {
+		opt(&p)
+	}
+	res, err := chromedp.Call(ctx, page.PrintToPDF, p)
 	if err != nil && o.PDF.PageRanges != "" && strings.Contains(strings.ToLower(err.Error()), "page range") {
 		return nil, apierror.Invalid("pdf_page_ranges", "selects no page of the document")
 	}
-	return b, err
+	if err != nil {
+		return nil, err
+	}
+	return readStream(ctx, res.Stream, max)
+}
+
+// readStream reads a browser stream of at most max bytes, and closes it
+// (the browser keeps it until then).
+func readStream(ctx context.Context, h cdpio.StreamHandle, max int64) ([]byte, error) {
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, _ = chromedp.Call(cctx, cdpio.Close, cdpio.CloseParams{Handle: h})
+	}()
+	var buf bytes.Buffer
+	for {
+		res, err := chromedp.Call(ctx, cdpio.Read, cdpio.ReadParams{Handle: h})
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(res.Data) // decoded from base64 already
+		if max > 0 && int64(buf.Len()) > max {
+			return nil, tooLarge(max)
+		}
+		if res.EOF {
+			return buf.Bytes(), nil
+		}
+	}
 }
 
 // rectJS returns the document-relative box of the first match of sel, or

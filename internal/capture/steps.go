@@ -16,7 +16,9 @@ import (
 // the client's script, the selector wait, the interactions, animations, delay.
 func prepare(ctx context.Context, w *watch, o *options.Options) error {
 	if o.CustomJS != "" {
-		if err := runScript(ctx, o.CustomJS); err != nil {
+		if err := bounded(ctx, o.WaitForTimeout, "custom_js did not finish within wait_for_timeout", func(ctx context.Context) error {
+			return runScript(ctx, o.CustomJS)
+		}); err != nil {
 			return err
 		}
 	}
@@ -26,7 +28,14 @@ func prepare(ctx context.Context, w *watch, o *options.Options) error {
 		}
 	}
 	for i, it := range o.Interactions {
-		if err := interact(ctx, w, fmt.Sprintf("interactions[%d]", i), it, o.WaitForTimeout); err != nil {
+		field := fmt.Sprintf("interactions[%d]", i)
+		limit := o.WaitForTimeout
+		if it.WaitFor != nil && it.WaitFor.Type != "selector" {
+			limit += it.WaitFor.Duration // its own wait, plus room to act
+		}
+		if err := bounded(ctx, limit, field+" did not finish within wait_for_timeout", func(ctx context.Context) error {
+			return interact(ctx, w, field, it, o.WaitForTimeout)
+		}); err != nil {
 			return err
 		}
 	}
@@ -166,8 +175,21 @@ const animationsJS = `(ms) => Promise.race([
 ])`
 
 func waitAnimations(ctx context.Context, limit time.Duration) error {
-	_, err := callJS[chromedp.Void](ctx, animationsJS, limit.Milliseconds())
-	return err
+	// The page's timer ends the wait unless the page hangs; the Go side
+	// bounds that case.
+	return bounded(ctx, limit+time.Second, "wait_for_animation did not finish within wait_for_timeout", func(ctx context.Context) error {
+		_, err := callJS[chromedp.Void](ctx, animationsJS, limit.Milliseconds())
+		return err
+	})
+}
+
+// bounded runs step within limit: a page that hangs (a busy loop, a promise
+// that never settles) costs the request the time it allowed, a 504, not the
+// whole CAPTURE_TIMEOUT.
+func bounded(ctx context.Context, limit time.Duration, msg string, step func(context.Context) error) error {
+	sctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	return waitErr(ctx, step(sctx), msg)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -49,6 +49,7 @@ type Config struct {
 	ShutdownGrace  time.Duration // how long captures in flight may finish after SIGTERM
 	MaxPixels      int64         // width × height × density² of one image
 	MaxOutputBytes int64         // bytes of one capture, any format
+	RendererMaxMB  int           // resident memory of one capture's renderer
 
 	EgressAllowCIDRs []netip.Prefix
 	EgressAllowPorts []int
@@ -79,6 +80,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		MaxPixels:         int64(r.integer("MAX_PIXELS", 64_000_000)),
 		// Cloud Run answers at most 32 MiB on a buffered HTTP/1 response.
 		MaxOutputBytes: int64(r.integer("MAX_OUTPUT_BYTES", 32<<20)),
+		RendererMaxMB:  r.integer("RENDERER_MAX_MEMORY_MB", 1024),
 		MaxBodyBytes:   int64(r.integer("MAX_BODY_BYTES", 10<<20)),
 		EgressMaxBytes: int64(r.integer("EGRESS_MAX_BYTES", 128<<20)),
 		EgressMaxConns: int64(r.integer("EGRESS_MAX_CONNECTIONS", 256)),
@@ -137,6 +139,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		r.fail("MAX_PIXELS", "must be between 1000000 and 1000000000")
 	case c.MaxOutputBytes < 1<<20 || c.MaxOutputBytes > 1<<30:
 		r.fail("MAX_OUTPUT_BYTES", "must be between 1 MiB and 1 GiB")
+	case c.RendererMaxMB != 0 && c.RendererMaxMB < 128:
+		r.fail("RENDERER_MAX_MEMORY_MB", "must be 0 (no limit) or at least 128")
 	case c.ShutdownGrace > 9*time.Second:
 		// Cloud Run kills the process 10 s after SIGTERM.
 		r.fail("SHUTDOWN_GRACE", "must be at most 9s (Cloud Run sends SIGKILL 10 s after SIGTERM)")

@@ -25,7 +25,9 @@ func TestSIGTERMDrainsCapturesInFlight(t *testing.T) {
 	var wg sync.WaitGroup
 	results := make([]result, 3)
 	for i := range results {
-		wg.Go(func() { results[i] = s.capture(map[string]any{"url": s.page + "/slow?ms=2500", "window_width": 64, "window_height": 48}) })
+		wg.Go(func() {
+			results[i] = s.capture(map[string]any{"url": s.page + "/slow?ms=2500", "window_width": 64, "window_height": 48})
+		})
 	}
 	if !waitFor(10*time.Second, func() bool { return s.hitCount("/slow") == 3 }) {
 		t.Fatalf("the three captures did not reach the page: %d", s.hitCount("/slow"))

@@ -16,7 +16,10 @@ type Stat struct {
 	State           byte    // 'R', 'S', 'Z', ...
 	CPU             float64 // utime + stime, ms
 	ChildCPU        float64 // cutime + cstime, ms: children it has waited for
+	RSS             int64   // resident set, bytes
 }
+
+var pageSize = int64(os.Getpagesize())
 
 // clockTicks is USER_HZ, the unit of the times in /proc: 100 on every Linux
 // architecture Go supports.
@@ -53,7 +56,7 @@ func readFile(path string) (Stat, bool) {
 		return Stat{}, false
 	}
 	f := bytes.Fields(b[end+1:])
-	if len(f) < 15 || len(f[0]) == 0 {
+	if len(f) < 22 || len(f[0]) == 0 {
 		return Stat{}, false
 	}
 	var s Stat
@@ -70,5 +73,7 @@ func readFile(path string) (Stat, bool) {
 	ticks := func(i int) float64 { v, _ := strconv.ParseFloat(string(f[i]), 64); return v }
 	s.CPU = (ticks(11) + ticks(12)) * 1000 / clockTicks
 	s.ChildCPU = (ticks(13) + ticks(14)) * 1000 / clockTicks
+	rss, _ := strconv.ParseInt(string(f[21]), 10, 64)
+	s.RSS = rss * pageSize
 	return s, true
 }

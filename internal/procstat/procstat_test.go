@@ -11,7 +11,7 @@ func TestReadsItself(t *testing.T) {
 	if !ok {
 		t.Fatal("cannot read this process")
 	}
-	if s.PID != os.Getpid() || s.PPID != os.Getppid() || s.State == 'Z' {
+	if s.PID != os.Getpid() || s.PPID != os.Getppid() || s.State == 'Z' || s.RSS < 1<<20 {
 		t.Fatalf("got %+v, want pid %d, ppid %d, alive", s, os.Getpid(), os.Getppid())
 	}
 	found := false
@@ -27,7 +27,7 @@ func TestReadsItself(t *testing.T) {
 // a state; the fields are those after the last ')'. Times are in ticks of
 // 10 ms.
 func TestCommandNameCannotForgeFields(t *testing.T) {
-	line := "4242 (evil) Z 1 (x) S 77 4242 0 0 -1 0 0 0 0 0 150 50 30 20 20 0 1 0 0 0\n"
+	line := "4242 (evil) Z 1 (x) S 77 4242 0 0 -1 0 0 0 0 0 150 50 30 20 20 0 1 0 0 8192 300\n"
 	path := filepath.Join(t.TempDir(), "stat")
 	if err := os.WriteFile(path, []byte(line), 0o600); err != nil {
 		t.Fatal(err)
@@ -36,7 +36,7 @@ func TestCommandNameCannotForgeFields(t *testing.T) {
 	if !ok {
 		t.Fatal("did not parse")
 	}
-	want := Stat{PID: 4242, PPID: 77, PGRP: 4242, State: 'S', CPU: 2000, ChildCPU: 500}
+	want := Stat{PID: 4242, PPID: 77, PGRP: 4242, State: 'S', CPU: 2000, ChildCPU: 500, RSS: 300 * pageSize}
 	if s != want {
 		t.Fatalf("got %+v, want %+v", s, want)
 	}

@@ -1,0 +1,107 @@
+package e2e
+
+import (
+	"bytes"
+	"image"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/config"
+)
+
+// A full page far wider and taller than the viewport, at density 2, stays
+// within the pixel budget (it was a 12000×12000 image).
+func TestFullPageWithinPixelBudget(t *testing.T) {
+	e := shared
+	r := e.capture(t, opts{"html_content": `<body style="margin:0"><div style="width:6000px;height:6000px;background:#08f"></div>`,
+		"full_page": true, "pixel_density": 2, "format": "jpeg", "window_width": 800, "window_height": 600})
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	cfg, _, _ := image.DecodeConfig(bytes.NewReader(r.body))
+	if px := int64(cfg.Width) * int64(cfg.Height); px > 64_000_000 || cfg.Width != 12000 {
+		t.Fatalf("%d×%d = %d pixels, over the 64 MP budget (or not the page's width)", cfg.Width, cfg.Height, px)
+	}
+	// A viewport over the budget is refused before any work.
+	r = e.capture(t, opts{"url": e.page + "/", "window_width": 10000, "window_height": 10000, "pixel_density": 2})
+	if r.status != 400 || r.errorJSON(t)["field"] != "window_width" {
+		t.Fatalf("a 400 MP viewport: %d %s", r.status, r.body)
+	}
+}
+
+// A page that lies about an element's box (getBoundingClientRect, in its
+// own world) cannot make a selector capture larger than the element.
+func TestSelectorGeometryIgnoresPageScript(t *testing.T) {
+	e := shared
+	html := `<body style="margin:0"><div id="box" style="width:10px;height:10px;background:#f00"></div><script>
+		Element.prototype.getBoundingClientRect = () => ({left: 0, top: 0, x: 0, y: 0, width: 5000, height: 30000});
+		Document.prototype.querySelector = () => document.body;
+	</script>`
+	img := e.mustImage(t, opts{"html_content": html, "selector": "#box"})
+	if b := img.Bounds(); b.Dx() != 10 || b.Dy() != 10 {
+		t.Fatalf("the lying page made the clip %d×%d, want 10×10", b.Dx(), b.Dy())
+	}
+	// An invalid selector is the client's error, as in wait_for_selector.
+	for _, sel := range []string{"a[", "###", ":nth-child(", "p:has(", "}"} {
+		r := e.capture(t, opts{"html_content": html, "selector": sel})
+		if r.status != 400 || r.errorJSON(t)["field"] != "selector" {
+			t.Errorf("selector %q: %d %s", sel, r.status, r.body)
+		}
+	}
+}
+
+// A page that grows its DOM to 40 MB (a comment: no layout) is refused as too large
+// before the bytes cross into the service (MAX_OUTPUT_BYTES is 32 MiB).
+func TestHTMLOutputByteLimit(t *testing.T) {
+	e := shared
+	start := time.Now()
+	r := e.capture(t, opts{"html_content": `<body><script>document.body.append(document.createComment("x".repeat(4e7)))</script>`, "format": "html"})
+	if r.status != 413 || r.errorJSON(t)["error_type"] != "PayloadTooLarge" {
+		t.Fatalf("%d %.300s", r.status, r.body)
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("took %s", d)
+	}
+}
+
+// A page that hangs its renderer after load costs the request the time it
+// allowed (wait_for_timeout, at least 5 s for the output), not
+// CAPTURE_TIMEOUT.
+func TestHungRendererAnswersWithinTheRequestsTime(t *testing.T) {
+	e := shared
+	start := time.Now()
+	r := e.capture(t, opts{"html_content": `<script>setTimeout(() => { while (1) {} }, 300)</script><p>hi</p>`, "wait_for_timeout": 2000, "delay_capture": 1000})
+	if r.status != 504 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("answered after %s (CAPTURE_TIMEOUT is 20 s here)", d)
+	}
+	if r := e.capture(t, opts{"url": e.page + "/color?c=00ff00", "window_width": 20, "window_height": 20}); r.status != 200 {
+		t.Fatalf("after the hung page: %d", r.status)
+	}
+}
+
+// A renderer that grows past RENDERER_MAX_MEMORY_MB is ended: its request
+// fails at once, and the instance captures on.
+func TestRendererMemoryWatchdog(t *testing.T) {
+	e := own(t, func(c *config.Config) { c.RendererMaxMB = 300 })
+	start := time.Now()
+	r := e.capture(t, opts{"html_content": `<script>
+		const keep = [];
+		setInterval(() => { for (let i = 0; i < 20; i++) keep.push(new Float64Array(1 << 20).fill(Math.random())); }, 20);
+	</script>`, "delay_capture": 15000})
+	if r.status != 502 || r.errorJSON(t)["error_type"] != "NavigationError" {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("answered after %s", d)
+	}
+	if !strings.Contains(e.logs.String(), `"event":"renderer_memory_exceeded"`) {
+		t.Error("the kill was not logged")
+	}
+	if r := e.capture(t, opts{"url": e.page + "/color?c=00ff00", "window_width": 20, "window_height": 20}); r.status != 200 {
+		t.Fatalf("after the watchdog: %d %s", r.status, r.body)
+	}
+}
