@@ -9,14 +9,14 @@ import (
 
 func TestGateQueuesBrieflyThenRefuses(t *testing.T) {
 	g := New(1, 1, 200*time.Millisecond)
-	leave, err := g.Enter(context.Background())
+	leave, err := g.Enter(context.Background(), "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// One may wait; it gets the slot when it frees.
 	got := make(chan error, 1)
 	go func() {
-		l, err := g.Enter(context.Background())
+		l, err := g.Enter(context.Background(), "acme")
 		if err == nil {
 			l()
 		}
@@ -28,7 +28,7 @@ func TestGateQueuesBrieflyThenRefuses(t *testing.T) {
 	}
 	// The queue is full: refused at once.
 	start := time.Now()
-	if _, err := g.Enter(context.Background()); !errors.Is(err, ErrOverloaded) || time.Since(start) > 50*time.Millisecond {
+	if _, err := g.Enter(context.Background(), "acme"); !errors.Is(err, ErrOverloaded) || time.Since(start) > 50*time.Millisecond {
 		t.Fatalf("full queue: %v after %s", err, time.Since(start))
 	}
 	leave()
@@ -36,10 +36,58 @@ func TestGateQueuesBrieflyThenRefuses(t *testing.T) {
 		t.Fatalf("the queued request: %v", err)
 	}
 	// A wait longer than the queue wait is refused.
-	leave, _ = g.Enter(context.Background())
+	leave, _ = g.Enter(context.Background(), "acme")
 	defer leave()
 	start = time.Now()
-	if _, err := g.Enter(context.Background()); !errors.Is(err, ErrOverloaded) || time.Since(start) < 150*time.Millisecond {
+	if _, err := g.Enter(context.Background(), "acme"); !errors.Is(err, ErrOverloaded) || time.Since(start) < 150*time.Millisecond {
 		t.Fatalf("timed-out wait: %v after %s", err, time.Since(start))
+	}
+}
+
+// One client's slow captures hold at most its share: another client still
+// gets a slot at once.
+func TestClientShare(t *testing.T) {
+	g := New(4, 8, time.Second).WithClientShare(2, nil)
+	var leaves []func()
+	for range 2 {
+		l, err := g.Enter(context.Background(), "greedy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaves = append(leaves, l)
+	}
+	start := time.Now()
+	if _, err := g.Enter(context.Background(), "greedy"); !errors.Is(err, ErrClientBusy) || time.Since(start) > 50*time.Millisecond {
+		t.Fatalf("a third capture of the same client: %v after %s", err, time.Since(start))
+	}
+	other, err := g.Enter(context.Background(), "other")
+	if err != nil {
+		t.Fatalf("another client was starved: %v", err)
+	}
+	other()
+	leaves[0]()
+	leaves[0]() // twice is once
+	l, err := g.Enter(context.Background(), "greedy")
+	if err != nil {
+		t.Fatalf("after one finished: %v", err)
+	}
+	l()
+	leaves[1]()
+	if g.InUse() != 0 || len(g.running) != 0 {
+		t.Fatalf("left in use: %d %v", g.InUse(), g.running)
+	}
+}
+
+type fleetFunc func() bool
+
+func (f fleetFunc) Acquire(context.Context, string) (func(), bool) { return func() {}, f() }
+
+func TestFleetShareRefuses(t *testing.T) {
+	g := New(4, 8, time.Second).WithClientShare(4, fleetFunc(func() bool { return false }))
+	if _, err := g.Enter(context.Background(), "acme"); !errors.Is(err, ErrClientBusy) {
+		t.Fatalf("over the fleet share: %v", err)
+	}
+	if g.InUse() != 0 || len(g.running) != 0 {
+		t.Fatal("a refused request kept its claim")
 	}
 }

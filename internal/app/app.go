@@ -102,6 +102,8 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		Limits: capture.Limits{MaxPixels: cfg.MaxPixels, MaxOutputBytes: cfg.MaxOutputBytes}}
 	a.closers = append(a.closers, engine.StartWarm(cfg.WarmTabs))
 	var limiter ratelimit.Allower = ratelimit.NewLimiter(cfg.RateLimit)
+	gate := admission.New(cfg.MaxConcurrency, cfg.QueueSize, cfg.QueueWait)
+	var fleet admission.Fleet
 	if cfg.RedisURL != "" {
 		shared, err := ratelimit.NewShared(cfg.RedisURL, cfg.RateLimit, log)
 		if err != nil {
@@ -110,7 +112,11 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		}
 		a.closers = append(a.closers, func() { shared.Close() })
 		limiter = shared
+		if cfg.ClientMaxFleet > 0 {
+			fleet = shared.Fleet(cfg.ClientMaxFleet, cfg.CaptureTimeout+30*time.Second)
+		}
 	}
+	gate.WithClientShare(cfg.ClientMaxConc, fleet)
 	sink, err := auditSink(ctx, cfg, log)
 	if err != nil {
 		a.Close()
@@ -122,7 +128,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		Auth:    authn,
 		Limiter: limiter,
 		Engine:  engine,
-		Gate:    admission.New(cfg.MaxConcurrency, cfg.QueueSize, cfg.QueueWait),
+		Gate:    gate,
 		Ready: func(ctx context.Context) bool {
 			return !a.draining.Load() && keysReady() && a.Browsers.Ready(ctx)
 		},

@@ -41,6 +41,8 @@ type Config struct {
 
 	MaxConcurrency int
 	QueueSize      int
+	ClientMaxConc  int // one client's captures at once on an instance
+	ClientMaxFleet int // one client's captures at once across instances (Redis); 0: no such cap
 	QueueWait      time.Duration
 	CaptureTimeout time.Duration
 	RecycleAfter   int64
@@ -109,6 +111,8 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.StorageRetention = r.duration("STORAGE_RETENTION", 7*24*time.Hour)
 	c.MaxConcurrency = r.integer("MAX_CONCURRENCY", defaultConcurrency())
 	c.QueueSize = r.integer("QUEUE_SIZE", 2*c.MaxConcurrency)
+	c.ClientMaxConc = r.integer("CLIENT_MAX_CONCURRENCY", max(1, c.MaxConcurrency/2))
+	c.ClientMaxFleet = r.integer("CLIENT_MAX_CONCURRENCY_GLOBAL", 0)
 	c.WarmTabs = r.integer("WARM_TABS", 1)
 	for _, s := range r.list("EGRESS_ALLOW_CIDRS") {
 		p, err := netip.ParsePrefix(s)
@@ -131,6 +135,10 @@ func Load(getenv func(string) string) (*Config, error) {
 		r.fail("CHROME_PATH", "no browser found at %s; install chromium-headless-shell or set CHROME_PATH", strings.Join(chromeCandidates, " or "))
 	case c.MaxConcurrency < 1 || c.MaxConcurrency > maxConcurrency:
 		r.fail("MAX_CONCURRENCY", "must be between 1 and %d", maxConcurrency)
+	case c.ClientMaxConc < 1 || c.ClientMaxConc > c.MaxConcurrency:
+		r.fail("CLIENT_MAX_CONCURRENCY", "must be between 1 and MAX_CONCURRENCY")
+	case c.ClientMaxFleet > 0 && c.RedisURL == "":
+		r.fail("CLIENT_MAX_CONCURRENCY_GLOBAL", "needs REDIS_URL: the count is kept there")
 	case c.QueueSize > 16*maxConcurrency:
 		r.fail("QUEUE_SIZE", "must be at most %d", 16*maxConcurrency)
 	case c.MaxBodyBytes < 1<<10 || c.MaxBodyBytes > 64<<20:

@@ -202,6 +202,7 @@ func TestOverloadAnswers503(t *testing.T) {
 		c.MaxConcurrency = 1
 		c.QueueSize = 1
 		c.QueueWait = 300 * time.Millisecond
+		c.ClientMaxConc = 4 // over the slots: only the instance's limit binds
 	})
 	var wg sync.WaitGroup
 	results := make(chan result, 4)

@@ -130,3 +130,55 @@ func (s *Shared) Close() error {
 	close(s.done)
 	return s.rdb.Close()
 }
+
+// leaseScript takes one of max leases of a client's running captures, on
+// Redis's clock. A lease expires by itself, so an instance that dies with
+// captures in flight gives them back after ttl.
+var leaseScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+return 1
+`)
+
+// Fleet counts each client's running captures across every instance that
+// shares the Redis, so one client cannot fill the whole fleet's slots.
+type Fleet struct {
+	s   *Shared
+	max int
+	ttl time.Duration
+}
+
+// Fleet returns the fleet-wide share: at most max captures of one client at
+// once, each lease held at most ttl (the capture timeout and some).
+func (s *Shared) Fleet(max int, ttl time.Duration) *Fleet { return &Fleet{s: s, max: max, ttl: ttl} }
+
+// Acquire takes a lease for client. While Redis cannot answer it admits
+// (the per-instance share still holds), like the rate limit does.
+func (f *Fleet) Acquire(ctx context.Context, client string) (func(), bool) {
+	if f.s.open.Load() {
+		return func() {}, true
+	}
+	key := "pixashot:run:" + client
+	id := strconv.FormatInt(time.Now().UnixNano(), 36) + strconv.FormatUint(leaseSeq.Add(1), 36)
+	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	n, err := leaseScript.Run(cctx, f.s.rdb, []string{key}, f.max, f.ttl.Milliseconds(), id).Int()
+	if err != nil {
+		f.s.trip(err)
+		return func() {}, true
+	}
+	if n != 1 {
+		return nil, false
+	}
+	return func() {
+		rctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		f.s.rdb.ZRem(rctx, key, id) //nolint:errcheck // the lease expires anyway
+	}, true
+}
+
+var leaseSeq atomic.Uint64

@@ -2,6 +2,8 @@ package ratelimit
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -89,5 +91,39 @@ func TestSharedCircuitBreaker(t *testing.T) {
 		if !strings.Contains(logs.String(), `"event":"`+ev+`"`) {
 			t.Errorf("no %s in the log: %s", ev, logs.String())
 		}
+	}
+}
+
+// Two instances share one client's fleet-wide share of running captures.
+func TestFleetShareAcrossInstances(t *testing.T) {
+	url, _ := redistest.Start(t)
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	a, _ := NewShared(url, Rate{N: 100, Period: time.Second}, log)
+	b, _ := NewShared(url, Rate{N: 100, Period: time.Second}, log)
+	defer a.Close()
+	defer b.Close()
+	fa, fb := a.Fleet(2, time.Minute), b.Fleet(2, time.Minute)
+	ctx := context.Background()
+	r1, ok1 := fa.Acquire(ctx, "acme")
+	_, ok2 := fb.Acquire(ctx, "acme")
+	_, ok3 := fa.Acquire(ctx, "acme")
+	if !ok1 || !ok2 || ok3 {
+		t.Fatalf("acquired %v %v %v, want the third refused", ok1, ok2, ok3)
+	}
+	if _, ok := fb.Acquire(ctx, "other"); !ok {
+		t.Fatal("another client shares the count")
+	}
+	r1()
+	if _, ok := fb.Acquire(ctx, "acme"); !ok {
+		t.Fatal("a released lease was not given back")
+	}
+	// A lease of an instance that died expires by itself.
+	short := a.Fleet(1, 200*time.Millisecond)
+	if _, ok := short.Acquire(ctx, "crashy"); !ok {
+		t.Fatal("first lease")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if _, ok := short.Acquire(ctx, "crashy"); !ok {
+		t.Fatal("an expired lease still counts")
 	}
 }

@@ -53,12 +53,18 @@ func (s *Server) serveCapture(w http.ResponseWriter, r *http.Request, o *options
 		}
 	}
 
-	leave, err := s.Gate.Enter(r.Context())
-	if err != nil {
-		if errors.Is(err, admission.ErrOverloaded) {
-			apierror.Write(w, &apierror.Error{Status: http.StatusServiceUnavailable, Type: apierror.Overloaded,
-				Message: "too many captures in progress; retry shortly", RetryAfter: 2 * time.Second})
-		}
+	leave, err := s.Gate.Enter(r.Context(), principal(r.Context()).Client)
+	switch {
+	case errors.Is(err, admission.ErrClientBusy):
+		apierror.Write(w, &apierror.Error{Status: http.StatusTooManyRequests, Type: apierror.RateLimit,
+			Message:    "this client already runs as many captures at once as its share allows; retry when one finishes",
+			RetryAfter: 2 * time.Second})
+		return
+	case errors.Is(err, admission.ErrOverloaded):
+		apierror.Write(w, &apierror.Error{Status: http.StatusServiceUnavailable, Type: apierror.Overloaded,
+			Message: "too many captures in progress; retry shortly", RetryAfter: 2 * time.Second})
+		return
+	case err != nil:
 		return // the client went away while queued
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.Timeout)
