@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -28,6 +29,27 @@ var (
 type Authenticator interface {
 	Authenticate(token string) (Principal, error)
 }
+
+// KeyChecker tells whether a key version is still enabled, for what a key
+// minted (signed URLs) to die with it.
+type KeyChecker interface {
+	Active(client, version string) bool
+}
+
+// clientID is what a client id may look like: it names storage prefixes,
+// rate-limit buckets and Secret Manager secrets.
+var clientID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// Built-in principals: "dev" holds AUTH_TOKEN, "signed" a URL signed with
+// the key that names no client. No configured client may take their names,
+// or it would share their storage and limits.
+var reserved = map[string]bool{"dev": true, "signed": true}
+
+// ValidClientID reports whether id has the form of a client id.
+func ValidClientID(id string) bool { return clientID.MatchString(id) }
+
+// Reserved reports whether id belongs to a built-in principal.
+func Reserved(id string) bool { return reserved[id] }
 
 // Key is one valid token of a client, held as its hash.
 type Key struct {
@@ -77,6 +99,20 @@ func (s *Static) Authenticate(token string) (Principal, error) {
 	return Principal{}, ErrInvalid
 }
 
+// Active implements KeyChecker.
+func (s *Static) Active(client, version string) bool { return ActiveIn(s.keys, client, version) }
+
+// ActiveIn reports whether keys hold the version of client (KeyChecker over a
+// loaded set).
+func ActiveIn(keys []Key, client, version string) bool {
+	for _, k := range keys {
+		if k.Client == client && k.Version == version {
+			return true
+		}
+	}
+	return false
+}
+
 // Chain tries each authenticator in turn; the first that knows the token wins.
 // An expired token is reported as expired, not as unknown.
 type Chain []Authenticator
@@ -94,6 +130,16 @@ func (c Chain) Authenticate(token string) (Principal, error) {
 		}
 	}
 	return Principal{}, err
+}
+
+// Active implements KeyChecker: some authenticator of the chain has it.
+func (c Chain) Active(client, version string) bool {
+	for _, a := range c {
+		if kc, ok := a.(KeyChecker); ok && kc.Active(client, version) {
+			return true
+		}
+	}
+	return false
 }
 
 // Bearer returns the token of an "Authorization: Bearer" header.

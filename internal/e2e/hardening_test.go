@@ -2,12 +2,24 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"image"
+	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
+
 	"github.com/pixashot/pixashot-cloudrun/internal/config"
+	"github.com/pixashot/pixashot-cloudrun/internal/keystore"
+	"github.com/pixashot/pixashot-cloudrun/internal/keystore/fakesm"
+	"github.com/pixashot/pixashot-cloudrun/internal/poll"
 	"github.com/pixashot/pixashot-cloudrun/internal/signing"
 )
 
@@ -130,5 +142,92 @@ func TestOneClientCannotTakeEverySlot(t *testing.T) {
 	}
 	if r := <-slow; r.status != 200 {
 		t.Fatalf("the slow capture: %d %s", r.status, r.body)
+	}
+}
+
+// The review's forgery: a signature POST /sign made for custom_js=1,
+// replayed with the client "dev&custom_js=1" and no custom_js.
+func TestSignedURLForgeryByJoining(t *testing.T) {
+	e := shared
+	r := e.do(t, "POST", "/sign", map[string]any{"params": map[string]any{"html_content": "<p>hi</p>", "custom_js": "1", "format": "html"}})
+	var m struct {
+		URL string `json:"url"`
+	}
+	if json.Unmarshal(r.body, &m) != nil || r.status != 200 {
+		t.Fatalf("sign: %d %s", r.status, r.body)
+	}
+	u, _ := url.Parse(m.URL)
+	q := u.Query()
+	q.Del("custom_js")
+	q.Set("client", "dev&custom_js=1")
+	if r := get(t, e.svc.URL+"/capture?"+q.Encode()); r.status != 403 {
+		t.Fatalf("the replay: %d %s", r.status, r.body)
+	}
+	// The same join under the original scheme, signed by a key holder, is
+	// refused as ambiguous rather than read one way or the other.
+	exp := strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10)
+	orig := map[string]string{"html_content": "<p>hi</p>", "client": "dev&custom_js=1", "format": "html", "expires": exp}
+	// Signed the way the original does it (Sign itself refuses to).
+	mac := hmac.New(sha256.New, []byte(e.signingKey))
+	mac.Write([]byte(signing.Canonical(orig)))
+	q = url.Values{"signature": {base64.RawURLEncoding.EncodeToString(mac.Sum(nil))}}
+	for k, v := range orig {
+		q.Set(k, v)
+	}
+	if r := get(t, e.svc.URL+"/capture?"+q.Encode()); r.status != 403 || !strings.Contains(string(r.body), "signature_version=2") {
+		t.Fatalf("an ambiguous original-scheme URL: %d %s", r.status, r.body)
+	}
+	// A client param that is not a client id is refused even when signed.
+	bad, _ := signing.New([]byte(e.signingKey)).Query(map[string]string{"url": e.page + "/", "client": "Dev Ops"}, time.Now().Add(time.Minute))
+	if r := get(t, e.svc.URL+"/capture?"+bad.Encode()); r.status != 403 {
+		t.Fatalf("client %q: %d %s", "Dev Ops", r.status, r.body)
+	}
+}
+
+// A URL minted by POST /sign dies with the key version that minted it,
+// within one refresh; another client's URLs keep working.
+func TestSignedURLDiesWithItsKey(t *testing.T) {
+	fake := fakesm.StartT(t)
+	e := own(t, func(c *config.Config) {
+		c.AuthTokens = nil
+		c.AuthSecretProject = "proj"
+		c.SecretEndpoint = fake.Addr
+		c.AuthRefresh = 200 * time.Millisecond
+	})
+	acme, beta := randomHex(32), randomHex(32)
+	va := fake.Put("proj", "pixashot-client-acme", map[string]string{keystore.ClientLabel: "acme"}, acme, time.Now())
+	fake.Put("proj", "pixashot-client-beta", map[string]string{keystore.ClientLabel: "beta"}, beta, time.Now())
+	poll.Until(t, "the keys to load", func() bool { return probe(e.svc.URL, acme) == 400 && probe(e.svc.URL, beta) == 400 })
+	mint := func(token string) string {
+		req, _ := http.NewRequest("POST", e.svc.URL+"/sign", strings.NewReader(
+			`{"params":{"url":"`+e.page+`/color?c=00ff00","window_width":10,"window_height":10}}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m struct {
+			URL string `json:"url"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&m) != nil || resp.StatusCode != 200 {
+			t.Fatalf("sign: %d", resp.StatusCode)
+		}
+		return m.URL
+	}
+	ua, ub := mint(acme), mint(beta)
+	if s := status(ua); s != 200 {
+		t.Fatalf("acme's URL before the revoke: %d", s)
+	}
+	if err := fake.SetState(va, secretmanagerpb.SecretVersion_DISABLED); err != nil {
+		t.Fatal(err)
+	}
+	revoked := time.Now()
+	poll.Until(t, "acme's URL to be refused", func() bool { return status(ua) == 403 })
+	if d := time.Since(revoked); d > 2*time.Second {
+		t.Errorf("refused %s after the disable; the refresh is 200 ms", d)
+	}
+	if s := status(ub); s != 200 {
+		t.Fatalf("beta's URL after acme's revoke: %d", s)
 	}
 }

@@ -54,14 +54,14 @@ func TestSecretManagerRotationOverHTTP(t *testing.T) {
 	}
 	labels := map[string]string{keystore.ClientLabel: "acme"}
 	oldTok, newTok := randomHex(32), randomHex(32)
-	v1 := fake.Put("proj", "acme-token", labels, oldTok, time.Now())
+	v1 := fake.Put("proj", "pixashot-client-acme", labels, oldTok, time.Now())
 	poll.Until(t, "readiness after the first token", func() bool { return status(e.svc.URL+"/health/ready") == 200 })
 	if s := probe(e.svc.URL, oldTok); s != 400 {
 		t.Fatalf("the loaded token: %d", s)
 	}
 
 	traffic := fakesm.StartTraffic(oldTok, 2*time.Millisecond, func(tok string) bool { return probe(e.svc.URL, tok) == 400 })
-	fake.Put("proj", "acme-token", labels, newTok, time.Now())
+	fake.Put("proj", "pixashot-client-acme", labels, newTok, time.Now())
 	poll.Until(t, "the new version", func() bool { return probe(e.svc.URL, newTok) == 400 })
 	traffic.Switch(newTok)
 	if err := fake.SetState(v1, secretmanagerpb.SecretVersion_DISABLED); err != nil {

@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/pixashot/pixashot-cloudrun/internal/auth"
 	"github.com/pixashot/pixashot-cloudrun/internal/keystore"
 )
 
@@ -30,8 +30,6 @@ type Admin struct {
 	Now     func() time.Time
 }
 
-var clientID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-
 // NewToken is 32 random bytes, URL-safe.
 func NewToken() string {
 	b := make([]byte, 32)
@@ -41,16 +39,19 @@ func NewToken() string {
 
 // SecretName is the full name of a client's secret.
 func (a *Admin) SecretName(client string) string {
-	return "projects/" + a.Project + "/secrets/pixashot-client-" + client
+	return "projects/" + a.Project + "/secrets/" + keystore.SecretPrefix + client
 }
 
 // Create makes a client's secret with a first key and returns the key.
 func (a *Admin) Create(ctx context.Context, client string) (string, error) {
-	if !clientID.MatchString(client) {
+	if !auth.ValidClientID(client) {
 		return "", errors.New("a client id is 1 to 63 lower-case letters, digits, _ or -")
 	}
+	if auth.Reserved(client) {
+		return "", errors.New("the client ids dev and signed are reserved for the built-in principals")
+	}
 	_, err := a.Client.CreateSecret(ctx, &secretmanagerpb.CreateSecretRequest{
-		Parent: "projects/" + a.Project, SecretId: "pixashot-client-" + client,
+		Parent: "projects/" + a.Project, SecretId: keystore.SecretPrefix + client,
 		Secret: &secretmanagerpb.Secret{
 			Labels:      map[string]string{keystore.ClientLabel: client},
 			Replication: &secretmanagerpb.Replication{Replication: &secretmanagerpb.Replication_Automatic_{Automatic: &secretmanagerpb.Replication_Automatic{}}},

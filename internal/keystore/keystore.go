@@ -96,11 +96,32 @@ func (s *Store) Authenticate(token string) (auth.Principal, error) {
 	return p.keys[i].Principal(), nil
 }
 
-// Load reads every enabled version of every client secret. It replaces the
-// set only when the whole load succeeded: a partial read would revoke tokens
-// that are still valid.
+// Active implements auth.KeyChecker over the loaded set.
+func (s *Store) Active(client, version string) bool {
+	p := s.set.Load()
+	return p != nil && auth.ActiveIn(p.keys, client, version)
+}
+
+// SecretPrefix starts the name of every client secret: a secret is trusted
+// as client <id> only if it is named SecretPrefix+<id> and labelled
+// pixashot-client=<id>. The label alone would let anyone who may label a
+// secret mint a client; the name ties it to the secrets Terraform and the
+// keys command create, which IAM limits to the project's admins.
+const SecretPrefix = "pixashot-client-"
+
+// ErrPartial is a load in which some client secrets could not be read.
+var ErrPartial = errors.New("some client secrets could not be read")
+
+// Load reads every enabled version of every client secret, one secret at a
+// time. A secret that cannot be read keeps what the last load had of it
+// (less any version no longer enabled, where the listing still works), so
+// one unreadable secret neither revokes its client nor stops the other
+// clients' disables and additions from taking effect. Only a failed listing
+// keeps the whole last set.
 func (s *Store) Load(ctx context.Context) error {
 	var set keySet
+	prev := s.set.Load()
+	var failed []string
 	it := s.client.ListSecrets(ctx, &secretmanagerpb.ListSecretsRequest{
 		Parent: "projects/" + s.cfg.Project, Filter: "labels." + ClientLabel + ":*"})
 	for {
@@ -112,15 +133,71 @@ func (s *Store) Load(ctx context.Context) error {
 			return fmt.Errorf("list secrets: %w", err)
 		}
 		client := sec.GetLabels()[ClientLabel]
-		if client == "" {
+		if !s.trusted(sec.GetName(), client) {
 			continue
 		}
 		if err := s.loadVersions(ctx, &set, sec.GetName(), client); err != nil {
-			return err
+			failed = append(failed, sec.GetName())
+			s.cfg.Logger.Error("a client secret could not be read; keeping what the last load had of it",
+				"event", "key_load_failed", "secret", sec.GetName(), "error", err)
+			s.keepPrevious(ctx, &set, prev, sec.GetName())
 		}
 	}
 	s.set.Store(&set)
+	if len(failed) > 0 {
+		return fmt.Errorf("%w: %s", ErrPartial, strings.Join(failed, ", "))
+	}
 	return nil
+}
+
+// trusted applies the naming rule and the reserved ids.
+func (s *Store) trusted(secret, client string) bool {
+	switch {
+	case client == "":
+		return false
+	case !auth.ValidClientID(client) || auth.Reserved(client) || !strings.HasSuffix(secret, "/secrets/"+SecretPrefix+client):
+		s.cfg.Logger.Warn("a secret labelled as a client key is not trusted: its name must be "+SecretPrefix+"<id> for a valid, unreserved id",
+			"event", "key_untrusted", "secret", secret, "label", client)
+		return false
+	}
+	return true
+}
+
+// keepPrevious copies the previous load's keys of secret into set, dropping
+// versions the listing says are no longer enabled.
+func (s *Store) keepPrevious(ctx context.Context, set *keySet, prev *keySet, secret string) {
+	if prev == nil {
+		return
+	}
+	enabled, listed := s.enabledNames(ctx, secret)
+	for i, k := range prev.keys {
+		if !strings.HasPrefix(k.Version, versionID(secret+"/versions/")) {
+			continue
+		}
+		if listed && !enabled[k.Version] {
+			continue // disabled since: the disable applies even now
+		}
+		set.keys = append(set.keys, k)
+		set.created = append(set.created, prev.created[i])
+	}
+}
+
+// enabledNames lists the enabled versions of secret without reading them.
+func (s *Store) enabledNames(ctx context.Context, secret string) (map[string]bool, bool) {
+	out := map[string]bool{}
+	it := s.client.ListSecretVersions(ctx, &secretmanagerpb.ListSecretVersionsRequest{Parent: secret, Filter: "state:ENABLED"})
+	for {
+		v, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			return out, true
+		}
+		if err != nil {
+			return nil, false
+		}
+		if v.GetState() == secretmanagerpb.SecretVersion_ENABLED {
+			out[versionID(v.GetName())] = true
+		}
+	}
 }
 
 // loadVersions adds the enabled versions of one client's secret to set.

@@ -18,7 +18,17 @@ import (
 
 // signedClient is the signed parameter that names the client a URL minted by
 // POST /sign belongs to; URLs signed elsewhere with the key have none.
-const signedClient = "client"
+// signedKeyVersion names the key version that minted it: the URL dies with
+// that version.
+const (
+	signedClient     = "client"
+	signedKeyVersion = "key_version"
+)
+
+// signingParams are the parameters that belong to the signature, not to the
+// capture.
+var signingParams = map[string]bool{"signature": true, "expires": true, signing.VersionParam: true,
+	signedClient: true, signedKeyVersion: true}
 
 // verifySigned authenticates a GET /capture that carries a signature, and
 // returns the capture options left once the signing parameters are removed.
@@ -29,16 +39,32 @@ func (s *Server) verifySigned(q url.Values) (auth.Principal, url.Values, error) 
 	switch err := s.Signer.Verify(q); {
 	case errors.Is(err, signing.ErrExpired):
 		return auth.Principal{}, nil, apierror.New(http.StatusForbidden, apierror.SignatureExpired, "the signed URL has expired")
+	case errors.Is(err, signing.ErrAmbiguous):
+		return auth.Principal{}, nil, apierror.New(http.StatusForbidden, apierror.InvalidSignature,
+			"a parameter holds \"&\" (or a name \"=\"), which the original signing scheme cannot tell apart; sign with "+
+				signing.VersionParam+"=2 (as POST /sign does)")
 	case err != nil:
 		return auth.Principal{}, nil, apierror.New(http.StatusForbidden, apierror.InvalidSignature, "the signature is not valid")
 	}
 	p := auth.Principal{Client: q.Get(signedClient), Version: "signed-url"}
-	if p.Client == "" {
+	switch {
+	case p.Client == "":
 		p.Client = "signed"
+	case !auth.ValidClientID(p.Client):
+		return auth.Principal{}, nil, apierror.New(http.StatusForbidden, apierror.InvalidSignature, "client is not a valid client id")
+	}
+	if kv := q.Get(signedKeyVersion); kv != "" {
+		// Minted by POST /sign: valid only while the key that minted it is.
+		kc, ok := s.Auth.(auth.KeyChecker)
+		if !ok || !kc.Active(p.Client, kv) {
+			return auth.Principal{}, nil, apierror.New(http.StatusForbidden, apierror.InvalidSignature,
+				"the key that minted this URL is no longer enabled")
+		}
+		p.Version = "signed-url:" + kv
 	}
 	rest := url.Values{}
 	for k, v := range q {
-		if k != "signature" && k != "expires" && k != signedClient {
+		if !signingParams[k] {
 			rest[k] = v
 		}
 	}
@@ -78,9 +104,11 @@ func (s *Server) postSign(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, apierror.Invalid("expires_in", "must be between 1 and 86400 seconds"))
 		return
 	}
-	if _, reserved := req.Params[signedClient]; reserved {
-		apierror.Write(w, apierror.Invalid("params."+signedClient, "is set by the service"))
-		return
+	for k := range req.Params {
+		if signingParams[k] {
+			apierror.Write(w, apierror.Invalid("params."+k, "is set by the service"))
+			return
+		}
 	}
 	params := map[string]string{}
 	for k, raw := range req.Params {
@@ -100,6 +128,7 @@ func (s *Server) postSign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	params[signedClient] = principal(r.Context()).Client
+	params[signedKeyVersion] = principal(r.Context()).Version
 	expires := time.Now().Add(time.Duration(expiresIn) * time.Second).Truncate(time.Second)
 	q, err = s.Signer.Query(params, expires)
 	if err != nil {

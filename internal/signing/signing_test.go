@@ -41,8 +41,9 @@ func TestVerify(t *testing.T) {
 	s := New(cur, old)
 	s.now = func() time.Time { return now }
 	exp := strconv.FormatInt(now.Add(time.Hour).Unix(), 10)
-	// Values as sent, before URL encoding: spaces, ampersands and unicode.
-	pairs := [][2]string{{"expires", exp}, {"full_page", "true"}, {"url", "https://example.com/a b?x=1&y=é"}}
+	// Values as sent, before URL encoding: spaces, "=" and unicode (an "&"
+	// would make the original text ambiguous: see TestNoTwoSetsShareAText).
+	pairs := [][2]string{{"expires", exp}, {"full_page", "true"}, {"url", "https://example.com/a b?x=1;y=é"}}
 	q := url.Values{}
 	for _, p := range pairs {
 		q.Set(p[0], p[1])
@@ -106,5 +107,53 @@ func TestVerify(t *testing.T) {
 	s.SetKeys(nil)
 	if _, err := s.Sign(map[string]string{"a": "b"}); !errors.Is(err, ErrNoKey) {
 		t.Errorf("no keys: %v", err)
+	}
+}
+
+// The review's forgery: a signature made for {custom_js: 1, client: dev}
+// replayed as {client: "dev&custom_js=1"} with no custom_js. Under the
+// original scheme both are the text "client=dev&custom_js=1&..."; it is
+// refused as ambiguous, and the version 2 text tells them apart.
+func TestNoTwoSetsShareAText(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	s := New([]byte("key"))
+	s.now = func() time.Time { return now }
+	exp := strconv.FormatInt(now.Add(time.Hour).Unix(), 10)
+	signed := map[string]string{"html_content": "<p>hi</p>", "custom_js": "1", "format": "html", "client": "dev", "expires": exp}
+	sig, err := s.Sign(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := url.Values{"html_content": {"<p>hi</p>"}, "format": {"html"}, "client": {"dev&custom_js=1"},
+		"expires": {exp}, "signature": {sig}}
+	if err := s.Verify(forged); !errors.Is(err, ErrAmbiguous) {
+		t.Fatalf("the forged set under the original scheme: %v", err)
+	}
+	// The same replay against what the service mints (version 2).
+	q, _ := s.Query(map[string]string{"html_content": "<p>hi</p>", "custom_js": "1", "format": "html", "client": "dev"}, now.Add(time.Hour))
+	forged = url.Values{}
+	for k, v := range q {
+		forged[k] = v
+	}
+	forged.Del("custom_js")
+	forged.Set("client", "dev&custom_js=1")
+	if err := s.Verify(forged); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("the forged set under version 2: %v", err)
+	}
+	if err := s.Verify(q); err != nil {
+		t.Fatalf("the minted URL: %v", err)
+	}
+	// Values with "&" verify under version 2, and a name with "=" too.
+	q, _ = s.Query(map[string]string{"url": "https://example.com/?a=1&b=2"}, now.Add(time.Hour))
+	if err := s.Verify(q); err != nil {
+		t.Fatalf("a query string in a value under version 2: %v", err)
+	}
+	if CanonicalV2(map[string]string{"a": "1&b=2"}) == CanonicalV2(map[string]string{"a": "1", "b": "2"}) {
+		t.Fatal("version 2 texts collide")
+	}
+	// An unknown version is refused.
+	q.Set(VersionParam, "3")
+	if err := s.Verify(q); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("version 3: %v", err)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/auth"
 )
 
 // ErrNotFound is an object that does not exist, belongs to another client,
@@ -88,7 +90,6 @@ func New(b Backend, cfg Config) *Store {
 // reach outside its prefix.
 var (
 	idPattern     = regexp.MustCompile(`^[0-9a-f]{24}$`)
-	clientPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 	hashPattern   = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
@@ -103,7 +104,7 @@ const (
 )
 
 func objectName(client, id string) (string, error) {
-	if !clientPattern.MatchString(client) {
+	if !auth.ValidClientID(client) {
 		return "", fmt.Errorf("store: client %q cannot name a prefix", client)
 	}
 	if !idPattern.MatchString(id) {
@@ -114,7 +115,7 @@ func objectName(client, id string) (string, error) {
 
 // cacheName is the pointer from a request's fingerprint to its capture.
 func cacheName(client, fingerprint string) (string, error) {
-	if !clientPattern.MatchString(client) || !hashPattern.MatchString(fingerprint) {
+	if !auth.ValidClientID(client) || !hashPattern.MatchString(fingerprint) {
 		return "", fmt.Errorf("store: bad cache key")
 	}
 	return client + "/cache/" + fingerprint, nil

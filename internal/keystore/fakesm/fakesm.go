@@ -31,6 +31,7 @@ type Server struct {
 	failing atomic.Bool
 
 	mu       sync.Mutex
+	denied   map[string]bool                    // secrets whose payloads answer PermissionDenied
 	secrets  map[string]*secretmanagerpb.Secret // by name
 	versions map[string][]*version              // by secret name
 }
@@ -64,6 +65,18 @@ func (s *Server) check() error {
 		return status.Error(codes.Unavailable, "fake outage")
 	}
 	return nil
+}
+
+// Deny makes reading the payloads of secret (a full name) fail with
+// PermissionDenied, as an IAM condition on one secret would; listing it
+// still works.
+func (s *Server) Deny(secret string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.denied == nil {
+		s.denied = map[string]bool{}
+	}
+	s.denied[secret] = on
 }
 
 // Put adds a version with the given payload and creation time to secret
@@ -204,6 +217,9 @@ func (s *Server) AccessSecretVersion(_ context.Context, r *secretmanagerpb.Acces
 	v := s.find(r.GetName())
 	if v == nil {
 		return nil, status.Error(codes.NotFound, r.GetName())
+	}
+	if secret, _, _ := strings.Cut(r.GetName(), "/versions/"); s.denied[secret] {
+		return nil, status.Error(codes.PermissionDenied, "fake: permission denied on "+secret)
 	}
 	if v.pb.State != secretmanagerpb.SecretVersion_ENABLED {
 		return nil, status.Error(codes.FailedPrecondition, fmt.Sprintf("%s is %s", r.GetName(), v.pb.State))
