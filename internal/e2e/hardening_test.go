@@ -124,7 +124,9 @@ func TestRendererMemoryWatchdog(t *testing.T) {
 func TestOneClientCannotTakeEverySlot(t *testing.T) {
 	e := own(t, func(c *config.Config) { c.MaxConcurrency, c.QueueSize, c.ClientMaxConc = 2, 4, 1 })
 	slow := make(chan result, 1)
-	go func() { slow <- e.capture(t, opts{"url": e.page + "/color?c=ff0000", "window_width": 20, "window_height": 20, "delay_capture": 4000}) }()
+	go func() {
+		slow <- e.capture(t, opts{"url": e.page + "/color?c=ff0000", "window_width": 20, "window_height": 20, "delay_capture": 4000})
+	}()
 	time.Sleep(500 * time.Millisecond)
 	r := e.capture(t, opts{"url": e.page + "/color?c=ff0000", "window_width": 20, "window_height": 20})
 	if r.status != 429 || r.errorJSON(t)["error_type"] != "RateLimitError" || r.header.Get("Retry-After") == "" {

@@ -89,8 +89,8 @@ func New(b Backend, cfg Config) *Store {
 // values or "dev". Nothing else can form a name, so no id or client can
 // reach outside its prefix.
 var (
-	idPattern     = regexp.MustCompile(`^[0-9a-f]{24}$`)
-	hashPattern   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	idPattern   = regexp.MustCompile(`^[0-9a-f]{24}$`)
+	hashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
 // Metadata keys. The request is kept only as a hash: custom headers and
