@@ -87,9 +87,19 @@ resource "google_storage_bucket_iam_member" "run_objects" {
 }
 
 # Signing download URLs through IAM signBlob as itself: no key file exists.
+# Only signBlob: Token Creator would also let the account mint access and ID
+# tokens for itself, which URL signing never needs.
+resource "google_project_iam_custom_role" "url_signer" {
+  project     = var.project_id
+  role_id     = "${replace(var.name, "-", "_")}_url_signer"
+  title       = "Pixashot URL signer"
+  description = "signBlob only; bound on the capture service's own account."
+  permissions = ["iam.serviceAccounts.signBlob"]
+}
+
 resource "google_service_account_iam_member" "run_signs_as_itself" {
   service_account_id = google_service_account.run.name
-  role               = "roles/iam.serviceAccountTokenCreator"
+  role               = google_project_iam_custom_role.url_signer.id
   member             = google_service_account.run.member
 }
 

@@ -10,7 +10,10 @@ locals {
     MAX_CONCURRENCY     = tostring(var.concurrency)
     CAPTURE_TIMEOUT     = "${var.capture_timeout_seconds}s"
     CHROME_NO_SANDBOX   = tostring(var.chrome_no_sandbox)
-    REDIS_URL           = var.redis_enabled ? "redis://${google_redis_instance.ratelimit[0].host}:${google_redis_instance.ratelimit[0].port}/0" : null
+    REDIS_URL           = var.redis_enabled ? "rediss://${google_redis_instance.ratelimit[0].host}:${google_redis_instance.ratelimit[0].port}/0" : null
+    REDIS_CA_CERT       = var.redis_enabled ? google_redis_instance.ratelimit[0].server_ca_certs[0].cert : null
+    # Behind the external load balancer: it appends the client and itself.
+    TRUSTED_PROXY_HOPS = "1"
   }
   env = { for k, v in local.env_all : k => v if v != null }
 }
@@ -80,6 +83,19 @@ resource "google_cloud_run_v2_service" "capture" {
         }
       }
 
+      dynamic "env" {
+        for_each = var.redis_enabled ? [1] : []
+        content {
+          name = "REDIS_PASSWORD"
+          value_source {
+            secret_key_ref {
+              secret  = google_secret_manager_secret.redis_auth[0].secret_id
+              version = "latest"
+            }
+          }
+        }
+      }
+
       # Ready only once Chrome answers and the client tokens are loaded.
       startup_probe {
         http_get {
@@ -113,6 +129,8 @@ resource "google_cloud_run_v2_service" "capture" {
     google_project_service.apis,
     google_secret_manager_secret_iam_member.run_reads,
     google_project_iam_member.run_secret_lister,
+    google_secret_manager_secret_iam_member.run_reads_redis_auth,
+    google_secret_manager_secret_version.redis_auth,
   ]
 }
 

@@ -37,8 +37,43 @@ resource "google_redis_instance" "ratelimit" {
   connect_mode       = "DIRECT_PEERING"
   redis_version      = "REDIS_7_2"
   labels             = local.labels
+  # AUTH and TLS: a peer on the network cannot read or write the buckets.
+  # The service reads the AUTH string from Secret Manager (redis_auth) and
+  # trusts the instance's own CA (REDIS_CA_CERT); TLS listens on 6378.
+  auth_enabled            = true
+  transit_encryption_mode = "SERVER_AUTHENTICATION"
 
   depends_on = [google_project_service.apis]
+}
+
+# The AUTH string, for the service to read at start. The value is in the
+# state through the instance already (auth_string); this is the one secret
+# version Terraform writes, and only the run account may read it.
+resource "google_secret_manager_secret" "redis_auth" {
+  count     = var.redis_enabled ? 1 : 0
+  project   = var.project_id
+  secret_id = "${var.name}-redis-auth"
+  labels    = local.labels
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_secret_manager_secret_version" "redis_auth" {
+  count       = var.redis_enabled ? 1 : 0
+  secret      = google_secret_manager_secret.redis_auth[0].id
+  secret_data = google_redis_instance.ratelimit[0].auth_string
+}
+
+resource "google_secret_manager_secret_iam_member" "run_reads_redis_auth" {
+  count     = var.redis_enabled ? 1 : 0
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.redis_auth[0].secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.run.member
 }
 
 resource "google_compute_firewall" "egress_redis" {

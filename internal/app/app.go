@@ -105,7 +105,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	gate := admission.New(cfg.MaxConcurrency, cfg.QueueSize, cfg.QueueWait)
 	var fleet admission.Fleet
 	if cfg.RedisURL != "" {
-		shared, err := ratelimit.NewShared(cfg.RedisURL, cfg.RateLimit, log)
+		shared, err := ratelimit.NewShared(ratelimit.RedisConfig{URL: cfg.RedisURL, Password: cfg.RedisPassword, CACert: cfg.RedisCACert}, cfg.RateLimit, log)
 		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
@@ -137,6 +137,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger:       log,
 		Project:      cfg.AuditProject,
+		TrustedHops:  cfg.TrustedHops,
 	}
 	if srv.Signer, err = a.signer(ctx, cfg, log); err != nil {
 		a.Close()

@@ -32,6 +32,8 @@ type Config struct {
 	URLSigningSecret  string   // projects/P/secrets/S: every enabled version verifies, the newest signs
 	RateLimit         ratelimit.Rate
 	RedisURL          string // shared rate-limit store; unset: per instance
+	RedisPassword     string // AUTH string (Memorystore with AUTH); never logged
+	RedisCACert       string // PEM of the CA a rediss:// server's certificate must chain to
 
 	Bucket              string        // Cloud Storage bucket; unset: StorageDir
 	StorageEmulatorHost string        // fake-gcs-server or another stand-in
@@ -52,6 +54,7 @@ type Config struct {
 	MaxPixels      int64         // width × height × density² of one image
 	MaxOutputBytes int64         // bytes of one capture, any format
 	RendererMaxMB  int           // resident memory of one capture's renderer
+	TrustedHops    int           // proxies whose X-Forwarded-For entries are believed
 
 	EgressAllowCIDRs []netip.Prefix
 	EgressAllowPorts []int
@@ -83,6 +86,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		// Cloud Run answers at most 32 MiB on a buffered HTTP/1 response.
 		MaxOutputBytes: int64(r.integer("MAX_OUTPUT_BYTES", 32<<20)),
 		RendererMaxMB:  r.integer("RENDERER_MAX_MEMORY_MB", 1024),
+		TrustedHops:    r.integer("TRUSTED_PROXY_HOPS", 0),
 		MaxBodyBytes:   int64(r.integer("MAX_BODY_BYTES", 10<<20)),
 		EgressMaxBytes: int64(r.integer("EGRESS_MAX_BYTES", 128<<20)),
 		EgressMaxConns: int64(r.integer("EGRESS_MAX_CONNECTIONS", 256)),
@@ -104,6 +108,8 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	c.RateLimit = rate
 	c.RedisURL = r.str("REDIS_URL", "")
+	c.RedisPassword = r.str("REDIS_PASSWORD", "")
+	c.RedisCACert = r.str("REDIS_CA_CERT", "")
 	c.Bucket = r.str("BUCKET", "")
 	c.StorageEmulatorHost = r.str("STORAGE_EMULATOR_HOST", "")
 	c.StorageDir = r.str("STORAGE_DIR", "./captures")
@@ -149,6 +155,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		r.fail("MAX_OUTPUT_BYTES", "must be between 1 MiB and 1 GiB")
 	case c.RendererMaxMB != 0 && c.RendererMaxMB < 128:
 		r.fail("RENDERER_MAX_MEMORY_MB", "must be 0 (no limit) or at least 128")
+	case c.TrustedHops > 4:
+		r.fail("TRUSTED_PROXY_HOPS", "must be between 0 and 4 (1 behind Google's load balancer)")
 	case c.ShutdownGrace > 9*time.Second:
 		// Cloud Run kills the process 10 s after SIGTERM.
 		r.fail("SHUTDOWN_GRACE", "must be at most 9s (Cloud Run sends SIGKILL 10 s after SIGTERM)")

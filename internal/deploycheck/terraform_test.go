@@ -399,15 +399,51 @@ func TestLeastPrivilege(t *testing.T) {
 	if rot.source("for_each") != "google_secret_manager_secret.client" || rot.str("role") != "roles/secretmanager.secretVersionManager" {
 		t.Error("rotate_versions must be version manager on the client secrets")
 	}
-	if tf.resource(t, "google_service_account_iam_member", "run_signs_as_itself").str("role") != "roles/iam.serviceAccountTokenCreator" {
-		t.Error("the run account cannot sign URLs as itself")
+	// URL signing holds signBlob and nothing else: Token Creator would let
+	// the account mint tokens for itself.
+	if tf.resource(t, "google_service_account_iam_member", "run_signs_as_itself").source("role") != "google_project_iam_custom_role.url_signer.id" {
+		t.Error("the run account must sign URLs as itself through the signBlob-only role")
+	}
+	if got := tf.resource(t, "google_project_iam_custom_role", "url_signer").source("permissions"); got != `["iam.serviceAccounts.signBlob"]` {
+		t.Errorf("url_signer permissions %s", got)
+	}
+	if strings.Count(tf.text, `"roles/iam.serviceAccountTokenCreator"`) != 1 ||
+		tf.resource(t, "google_service_account_iam_member", "pubsub_tokens_for_events").str("role") != "roles/iam.serviceAccountTokenCreator" {
+		t.Error("Token Creator is granted only to Pub/Sub's agent, for Eventarc's push tokens")
+	}
+}
+
+// Memorystore answers only with AUTH over TLS; the service reads the AUTH
+// string from Secret Manager and trusts the instance's CA.
+func TestRedisAuthAndTLS(t *testing.T) {
+	tf := loadTerraform(t)
+	r := tf.resource(t, "google_redis_instance", "ratelimit")
+	if r.source("auth_enabled") != "true" || r.str("transit_encryption_mode") != "SERVER_AUTHENTICATION" {
+		t.Error("Memorystore needs auth_enabled and SERVER_AUTHENTICATION transit encryption")
+	}
+	if !strings.Contains(tf.text, `"rediss://${google_redis_instance.ratelimit[0].host}`) ||
+		!strings.Contains(tf.text, `REDIS_CA_CERT       = var.redis_enabled ? google_redis_instance.ratelimit[0].server_ca_certs[0].cert`) {
+		t.Error("the service must reach Redis over TLS (rediss://) with the instance's CA")
+	}
+	if !regexp.MustCompile(`(?s)name = "REDIS_PASSWORD"\s*value_source \{\s*secret_key_ref \{\s*secret\s*= google_secret_manager_secret\.redis_auth\[0\]\.secret_id`).MatchString(tf.text) {
+		t.Error("REDIS_PASSWORD must come from the redis_auth secret")
+	}
+	if tf.resource(t, "google_secret_manager_secret_iam_member", "run_reads_redis_auth").str("role") != "roles/secretmanager.secretAccessor" {
+		t.Error("the run account must read the AUTH secret")
+	}
+	if !strings.Contains(tf.text, `TRUSTED_PROXY_HOPS = "1"`) {
+		t.Error("behind the load balancer the service must trust exactly one proxy hop")
 	}
 }
 
 func TestSecretsAreShellsOnly(t *testing.T) {
 	tf := loadTerraform(t)
-	if len(tf.resources("google_secret_manager_secret_version")) > 0 || strings.Contains(tf.text, "secret_data") {
-		t.Error("a secret value in Terraform would be in its state")
+	// The one exception: the Redis AUTH string, which the instance resource
+	// holds in the state anyway.
+	vs := tf.resources("google_secret_manager_secret_version")
+	if len(vs) != 1 || vs[0].Labels[1] != "redis_auth" || vs[0].source("secret_data") != "google_redis_instance.ratelimit[0].auth_string" ||
+		strings.Count(tf.text, "secret_data") != 1 {
+		t.Error("a secret value in Terraform would be in its state (only the Redis AUTH string, already there, may be)")
 	}
 	c := tf.resource(t, "google_secret_manager_secret", "client")
 	if !strings.Contains(c.source("labels"), `"pixashot-client" = each.key`) {

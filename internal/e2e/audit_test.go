@@ -21,6 +21,7 @@ func TestAuditTrailReachesCloudLogging(t *testing.T) {
 	e := own(t, func(c *config.Config) {
 		c.AuditProject = "audit-proj"
 		c.LoggingEndpoint = fake.Addr
+		c.TrustedHops = 1 // as behind the load balancer, which appends the client and itself
 	})
 	ok := e.capture(t, opts{"url": e.page + "/color?c=ff0000", "window_width": 20, "window_height": 20})
 	if ok.status != 200 {

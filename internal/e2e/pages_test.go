@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -156,8 +157,15 @@ func vectorPage(kind, target string) string {
 	case "popup":
 		inner = `<script>window.open("` + t + `");</script>`
 	case "webrtc":
-		inner = `<script>try { const pc = new RTCPeerConnection({iceServers: [{urls: "stun:` + strings.TrimPrefix(strings.TrimPrefix(t, "http://"), "https://") + `"}]});
-			pc.createDataChannel("x"); pc.createOffer().then(o => pc.setLocalDescription(o)); } catch (e) {}</script>`
+		// A valid STUN/TURN server address (host:port, no path), or the
+		// constructor throws and the case proves nothing.
+		hostport := t
+		if u, err := url.Parse(t); err == nil && u.Host != "" {
+			hostport = u.Host
+		}
+		inner = `<script>try { const pc = new RTCPeerConnection({iceServers: [{urls: ["stun:` + hostport + `", "turn:` + hostport + `?transport=udp"], username: "u", credential: "p"}]});
+			pc.createDataChannel("x"); pc.createOffer().then(o => pc.setLocalDescription(o));
+			document.body.append("rtc-started"); } catch (e) { document.body.append("rtc-threw: " + e); }</script>`
 	}
 	return `<html><body>` + inner + `</body></html>`
 }

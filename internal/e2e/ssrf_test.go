@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -143,5 +145,38 @@ func TestDNSRebindingInsideAPage(t *testing.T) {
 	}
 	if n := e.secretHits.Load(); n != 0 {
 		t.Fatalf("the rebound name reached the secret server %d times", n)
+	}
+}
+
+// WebRTC cannot reach an address over UDP, which no HTTP proxy carries: a
+// page that gathers ICE candidates against a STUN/TURN server on loopback
+// sends it not one packet.
+func TestWebRTCSendsNoUDP(t *testing.T) {
+	e := shared
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	var packets atomic.Int64
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+			packets.Add(1)
+		}
+	}()
+	target := "http://" + pc.LocalAddr().String()
+	r := e.capture(t, opts{"url": e.page + "/vector?kind=webrtc&t=" + url.QueryEscape(target), "format": "html", "delay_capture": 1500})
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if !strings.Contains(string(r.body), "rtc-started") {
+		t.Fatalf("the page did not start a peer connection (the case would prove nothing): %.300s", r.body)
+	}
+	if n := packets.Load(); n != 0 {
+		t.Fatalf("the STUN/TURN server on loopback received %d UDP packets", n)
 	}
 }

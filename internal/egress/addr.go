@@ -58,6 +58,12 @@ func mustPrefixes(ss ...string) []netip.Prefix {
 	return out
 }
 
+// globalUnicast6 is the only IPv6 space allocated for global unicast: an
+// allow list, so a range IANA assigns for a special purpose later is refused
+// until it is public here, not the other way round. The deny list above
+// still carves the special ranges out of it.
+var globalUnicast6 = netip.MustParsePrefix("2000::/3")
+
 // IsPublic reports whether a is a globally routable unicast address. IPv4-mapped
 // IPv6 addresses are unmapped first, so [::ffff:127.0.0.1] is loopback.
 func IsPublic(a netip.Addr) bool {
@@ -65,6 +71,9 @@ func IsPublic(a netip.Addr) bool {
 		return false
 	}
 	a = a.Unmap()
+	if a.Is6() && !globalUnicast6.Contains(a) {
+		return false
+	}
 	for _, p := range nonPublic {
 		if p.Contains(a) {
 			return false

@@ -13,6 +13,9 @@ func TestIsPublic(t *testing.T) {
 		"::", "::1", "fe80::1", "fd00::1", "fc00::1", "fec0::1", "ff02::1",
 		"::ffff:127.0.0.1", "::ffff:7f00:1", "::ffff:a9fe:a9fe", "::169.254.169.254",
 		"64:ff9b::a9fe:a9fe", "64:ff9b:1::1", "2002:a9fe:a9fe::", "2001::1", "2001:db8::1", "100::1",
+		// Outside 2000::/3, in no deny list: unallocated or reserved space
+		// that only an allow list refuses.
+		"4000::1", "1::1", "8000::1", "e000::1", "fb00::1", "::2:1",
 	}
 	for _, s := range blocked {
 		if IsPublic(netip.MustParseAddr(s)) {

@@ -2,6 +2,8 @@ package ratelimit
 
 import (
 	"context"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -45,18 +47,64 @@ type Shared struct {
 	probe time.Duration // between pings while open
 }
 
-// NewShared connects to url (redis://host:port/db, or rediss:// for TLS;
-// the password of an AUTH-enabled instance goes in the URL).
-func NewShared(url string, rate Rate, log *slog.Logger) (*Shared, error) {
-	opt, err := redis.ParseURL(url)
+// RedisConfig says how to reach the shared store.
+type RedisConfig struct {
+	URL      string // redis://host:port/db, or rediss:// for TLS
+	Password string // AUTH string, if not in the URL
+	CACert   string // PEM: with rediss://, the server's certificate must chain to it
+}
+
+// NewShared connects to the store.
+func NewShared(rc RedisConfig, rate Rate, log *slog.Logger) (*Shared, error) {
+	opt, err := redis.ParseURL(rc.URL)
 	if err != nil {
 		return nil, err
+	}
+	if rc.Password != "" {
+		opt.Password = rc.Password
+	}
+	if rc.CACert != "" {
+		if opt.TLSConfig == nil {
+			return nil, errors.New("a CA certificate is set but the URL is not rediss://")
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM([]byte(rc.CACert)) {
+			return nil, errors.New("the CA certificate is not PEM")
+		}
+		opt.TLSConfig.RootCAs = pool
+		// Memorystore's certificate names no host the client dials (an IP);
+		// the chain to the instance's own CA is what is checked.
+		opt.TLSConfig.InsecureSkipVerify = true
+		opt.TLSConfig.VerifyPeerCertificate = verifyChain(pool)
 	}
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 500*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond
 	opt.MaxRetries = 0 // a retry would only double the wait; the local limiter answers instead
 	redis.SetLogger(jsonLogger{log})
 	return &Shared{rate: rate, rdb: redis.NewClient(opt), local: NewLimiter(rate), log: log,
 		done: make(chan struct{}), probe: time.Second}, nil
+}
+
+// verifyChain checks the server's chain against pool, without a host name.
+func verifyChain(pool *x509.CertPool) func([][]byte, [][]*x509.Certificate) error {
+	return func(raw [][]byte, _ [][]*x509.Certificate) error {
+		if len(raw) == 0 {
+			return errors.New("the server sent no certificate")
+		}
+		certs := make([]*x509.Certificate, len(raw))
+		for i, b := range raw {
+			c, err := x509.ParseCertificate(b)
+			if err != nil {
+				return err
+			}
+			certs[i] = c
+		}
+		inter := x509.NewCertPool()
+		for _, c := range certs[1:] {
+			inter.AddCert(c)
+		}
+		_, err := certs[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter})
+		return err
+	}
 }
 
 // jsonLogger sends go-redis's own messages (pool and dial trouble) to the

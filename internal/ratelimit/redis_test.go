@@ -3,6 +3,8 @@ package ratelimit
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"strings"
@@ -18,11 +20,11 @@ func TestSharedLimitAcrossInstances(t *testing.T) {
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	rate := Rate{N: 3, Period: time.Minute}
-	a, err := NewShared(url, rate, log)
+	a, err := NewShared(RedisConfig{URL: url}, rate, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := NewShared(url, rate, log)
+	b, _ := NewShared(RedisConfig{URL: url}, rate, log)
 	defer a.Close()
 	defer b.Close()
 
@@ -56,7 +58,7 @@ func TestSharedCircuitBreaker(t *testing.T) {
 	srv := redistest.StartServer(t)
 	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	s, err := NewShared(srv.URL, Rate{N: 1000, Period: time.Second}, log)
+	s, err := NewShared(RedisConfig{URL: srv.URL}, Rate{N: 1000, Period: time.Second}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,8 +100,8 @@ func TestSharedCircuitBreaker(t *testing.T) {
 func TestFleetShareAcrossInstances(t *testing.T) {
 	url, _ := redistest.Start(t)
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	a, _ := NewShared(url, Rate{N: 100, Period: time.Second}, log)
-	b, _ := NewShared(url, Rate{N: 100, Period: time.Second}, log)
+	a, _ := NewShared(RedisConfig{URL: url}, Rate{N: 100, Period: time.Second}, log)
+	b, _ := NewShared(RedisConfig{URL: url}, Rate{N: 100, Period: time.Second}, log)
 	defer a.Close()
 	defer b.Close()
 	fa, fb := a.Fleet(2, time.Minute), b.Fleet(2, time.Minute)
@@ -126,4 +128,47 @@ func TestFleetShareAcrossInstances(t *testing.T) {
 	if _, ok := short.Acquire(ctx, "crashy"); !ok {
 		t.Fatal("an expired lease still counts")
 	}
+}
+
+// Memorystore as Terraform sets it up: TLS only, AUTH required, a
+// certificate from the instance's own CA. The limit is shared only with the
+// right password and CA; anything else falls back to the local limiter.
+func TestSharedOverTLSWithAuth(t *testing.T) {
+	password := randomPassword()
+	srv, ca := redistest.StartTLS(t, password)
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	rate := Rate{N: 1, Period: time.Hour}
+	good, err := NewShared(RedisConfig{URL: srv.URL, Password: password, CACert: ca}, rate, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	other, _ := NewShared(RedisConfig{URL: srv.URL, Password: password, CACert: ca}, rate, log)
+	defer other.Close()
+	if !good.Allow("acme").Allowed || other.Allow("acme").Allowed || good.open.Load() {
+		t.Fatal("two instances over TLS with AUTH do not share the bucket")
+	}
+	for name, rc := range map[string]RedisConfig{
+		"wrong password": {URL: srv.URL, Password: "wrong", CACert: ca},
+		"no CA":          {URL: srv.URL, Password: password},
+	} {
+		s, err := NewShared(rc, rate, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Allow("acme")
+		if !s.open.Load() {
+			t.Errorf("%s: the shared store answered", name)
+		}
+		s.Close()
+	}
+	if _, err := NewShared(RedisConfig{URL: "redis://127.0.0.1:1/0", CACert: ca}, rate, log); err == nil {
+		t.Error("a CA with a plaintext URL was accepted")
+	}
+}
+
+func randomPassword() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -45,14 +45,20 @@ func auditEntry(ctx context.Context) *audit.Entry {
 	return &audit.Entry{}
 }
 
-// callerIP is the client's address. Behind Google's load balancer the last
-// X-Forwarded-For entry is the balancer and the one before it the client;
-// anything earlier was sent by the client and proves nothing.
-func callerIP(r *http.Request) string {
-	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+// callerIP is the client's address. X-Forwarded-For is read only as far as
+// TRUSTED_PROXY_HOPS trusted proxies wrote it: each appends the address it
+// was reached from, so behind Google's load balancer (1 hop) the last entry
+// is the balancer and the one before it the client. Anything earlier was
+// sent by the client and proves nothing; with 0 hops (local) the header is
+// ignored.
+func (s *Server) callerIP(r *http.Request) string {
+	if xff := r.Header.Get("X-Forwarded-For"); xff != "" && s.TrustedHops > 0 {
 		parts := strings.Split(xff, ",")
-		i := max(len(parts)-2, 0)
-		return strings.TrimSpace(parts[i])
+		if i := len(parts) - 1 - s.TrustedHops; i >= 0 {
+			if ip := strings.TrimSpace(parts[i]); net.ParseIP(ip) != nil {
+				return ip
+			}
+		}
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

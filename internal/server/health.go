@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"runtime"
+	"runtime/debug"
+	"sync"
 	"time"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/auth"
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -14,23 +18,48 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v) //nolint:errcheck // the client may be gone
 }
 
-// health is the original's summary: status, memory, and the capture load.
+// health is the original's summary. Anyone (the load balancer's public
+// side included) gets the status, the time and the version; the load, the
+// memory and the queue, which tell an attacker how close the instance is to
+// falling over, only a caller with a valid token.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
 	ready := s.isReady(r.Context())
 	status, code := "healthy", http.StatusOK
 	if !ready {
 		status, code = "starting", http.StatusServiceUnavailable
 	}
-	writeJSON(w, code, map[string]any{
-		"status":   status,
-		"browser":  ready,
-		"captures": map[string]int{"running": s.Gate.InUse(), "queued": s.Gate.Waiting()},
-		"memory":   map[string]uint64{"heap_bytes": m.HeapAlloc, "sys_bytes": m.Sys},
-		"cpu":      map[string]int{"count": runtime.NumCPU(), "goroutines": runtime.NumGoroutine()},
-	})
+	out := map[string]any{"status": status, "timestamp": time.Now().UTC().Format(time.RFC3339), "version": version()}
+	if tok, err := auth.Bearer(r); err == nil {
+		if _, err := s.Auth.Authenticate(tok); err == nil {
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			out["checks"] = map[string]any{
+				"browser":  ready,
+				"captures": map[string]int{"running": s.Gate.InUse(), "queued": s.Gate.Waiting()},
+				"memory":   map[string]uint64{"heap_bytes": m.HeapAlloc, "sys_bytes": m.Sys},
+				"cpu":      map[string]int{"count": runtime.NumCPU(), "goroutines": runtime.NumGoroutine()},
+			}
+		}
+	}
+	writeJSON(w, code, out)
 }
+
+// version is the build's VCS revision (or module version), read once.
+var version = sync.OnceValue(func() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			return s.Value[:12]
+		}
+	}
+	if v := bi.Main.Version; v != "" {
+		return v
+	}
+	return "unknown"
+})
 
 // live answers while the process serves at all.
 func (s *Server) live(w http.ResponseWriter, _ *http.Request) {

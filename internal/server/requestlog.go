@@ -20,7 +20,7 @@ func (s *Server) logRequest(w *recorder, r *http.Request, start time.Time) {
 			"status", w.status,
 			"responseSize", strconv.FormatInt(w.bytes, 10),
 			"latency", strconv.FormatFloat(time.Since(start).Seconds(), 'f', 3, 64)+"s",
-			"remoteIp", callerIP(r),
+			"remoteIp", s.callerIP(r),
 			"userAgent", r.UserAgent(),
 		),
 	}

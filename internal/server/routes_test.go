@@ -142,3 +142,47 @@ func TestSignExpiresInBounds(t *testing.T) {
 		}
 	}
 }
+
+// The public /health says whether the instance serves, when, and which
+// build; load and memory only to a caller with a valid token.
+func TestHealthIsMinimalInPublic(t *testing.T) {
+	ts, token := newTestServer(t)
+	pub := send(t, "GET", ts.URL+"/health", "", "")
+	if pub.status != 200 || pub.body["status"] != "healthy" || pub.body["version"] == nil || pub.body["timestamp"] == nil {
+		t.Fatalf("public health: %d %v", pub.status, pub.body)
+	}
+	if len(pub.body) != 3 {
+		t.Errorf("the public answer says more than status, timestamp and version: %v", pub.body)
+	}
+	if a := send(t, "GET", ts.URL+"/health", "wrong", ""); a.body["checks"] != nil {
+		t.Error("a wrong token sees the checks")
+	}
+	checks, _ := send(t, "GET", ts.URL+"/health", token, "").body["checks"].(map[string]any)
+	if checks["memory"] == nil || checks["captures"] == nil {
+		t.Errorf("the checks for a valid token: %v", checks)
+	}
+}
+
+// X-Forwarded-For is believed only as far as the configured proxies wrote it.
+func TestCallerIPTrustsOnlyConfiguredHops(t *testing.T) {
+	for _, c := range []struct {
+		hops int
+		xff  string
+		want string
+	}{
+		{0, "6.6.6.6", "10.1.1.1"},                           // local: the header is the client's word
+		{1, "6.6.6.6, 203.0.113.7, 35.1.1.1", "203.0.113.7"}, // Google LB: client, then balancer
+		{1, "203.0.113.7, 35.1.1.1", "203.0.113.7"},
+		{1, "35.1.1.1", "10.1.1.1"},          // fewer entries than hops: not from the balancer
+		{1, "x, junk, 35.1.1.1", "10.1.1.1"}, // not an address
+		{2, "6.6.6.6, 203.0.113.7, 35.1.1.1, 10.9.9.9", "203.0.113.7"},
+	} {
+		s := &Server{TrustedHops: c.hops}
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = "10.1.1.1:5555"
+		r.Header.Set("X-Forwarded-For", c.xff)
+		if got := s.callerIP(r); got != c.want {
+			t.Errorf("hops %d, XFF %q: %s, want %s", c.hops, c.xff, got, c.want)
+		}
+	}
+}

@@ -41,6 +41,7 @@ type Server struct {
 	MaxBodyBytes int64
 	Logger       *slog.Logger
 	Project      string // for the trace field of request logs
+	TrustedHops  int    // proxies in front whose X-Forwarded-For entries are believed
 
 	mux *http.ServeMux
 }
@@ -149,7 +150,7 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 		if !ok {
 			w = &recorder{ResponseWriter: rw}
 		}
-		entry := &audit.Entry{Route: r.Method + " " + r.URL.Path, CallerIP: callerIP(r)}
+		entry := &audit.Entry{Route: r.Method + " " + r.URL.Path, CallerIP: s.callerIP(r)}
 		defer func() {
 			entry.Status, entry.Bytes, entry.Outcome = w.status, w.bytes, outcome(w.status)
 			s.Audit.Write(*entry)
