@@ -54,6 +54,11 @@ variable "clients" {
     condition     = alltrue([for c in var.clients : can(regex("^[a-z0-9][a-z0-9_-]{0,62}$", c))])
     error_message = "client ids must be 1-63 lower-case letters, digits, '_' or '-' (a label value and a storage prefix)."
   }
+
+  validation {
+    condition     = length(setintersection(var.clients, ["dev", "signed"])) == 0
+    error_message = "dev and signed are the service's built-in principals (AUTH_TOKEN, key-signed URLs); the service refuses client secrets with those ids."
+  }
 }
 
 variable "alert_email" {

@@ -21,10 +21,26 @@ func TestDefaultsAndValues(t *testing.T) {
 	}
 }
 
+func TestBoundsOfSizingValues(t *testing.T) {
+	for name, val := range map[string]string{"MAX_CONCURRENCY": "100000", "CAPTURE_TIMEOUT": "1000h"} {
+		if _, err := Load(env(map[string]string{"CHROME_PATH": "/bin/true", name: val})); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%q: %v", name, val, err)
+		}
+	}
+	c, err := Load(env(map[string]string{"CHROME_PATH": "/bin/true", "BROWSER_RECYCLE_AFTER": "0"}))
+	if err != nil || c.RecycleAfter != 0 {
+		t.Errorf("BROWSER_RECYCLE_AFTER=0 (never): %v %v", c, err)
+	}
+}
+
 func TestBadValuesNameTheVariable(t *testing.T) {
 	for name, val := range map[string]string{"CAPTURE_TIMEOUT": "soon", "MAX_CONCURRENCY": "-1", "EGRESS_ALLOW_CIDRS": "10.0.0.1",
 		"EGRESS_ALLOW_PORTS": "http", "CHROME_NO_SANDBOX": "perhaps", "CHROME_PATH": "",
-		"SIGNED_URL_TTL": "10d", "STORAGE_RETENTION": "1s", "WARM_TABS": "-1"} {
+		"SIGNED_URL_TTL": "10d", "STORAGE_RETENTION": "1s", "WARM_TABS": "-1",
+		// Unbounded or meaningless values a typo would let through.
+		"MAX_BODY_BYTES": "0", "SHUTDOWN_GRACE": "30s", "MAX_PIXELS": "10",
+		"MAX_OUTPUT_BYTES": "99999999999", "RENDERER_MAX_MEMORY_MB": "5", "TRUSTED_PROXY_HOPS": "9",
+		"CLIENT_MAX_CONCURRENCY": "100", "CLIENT_MAX_CONCURRENCY_GLOBAL": "3", "QUEUE_WAIT": "2h"} {
 		m := map[string]string{"CHROME_PATH": "/bin/true", name: val}
 		if name == "CHROME_PATH" {
 			m["CHROME_PATH"] = ""

@@ -521,3 +521,20 @@ func TestServiceEnvironmentIsTheContract(t *testing.T) {
 		t.Errorf("only %d variables", len(obj.Items))
 	}
 }
+
+// var.clients cannot name the service's built-in principals, which the
+// service would refuse as client secrets.
+func TestClientsCannotBeReserved(t *testing.T) {
+	tf := loadTerraform(t)
+	for _, b := range tf.blocks {
+		if b.Type != "variable" || b.Labels[0] != "clients" {
+			continue
+		}
+		for _, v := range b.all("validation") {
+			if strings.Contains(v.source("condition"), `["dev", "signed"]`) {
+				return
+			}
+		}
+	}
+	t.Error("var.clients must refuse the reserved ids dev and signed")
+}

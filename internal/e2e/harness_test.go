@@ -133,7 +133,7 @@ func newEnv(mod func(*config.Config), opt ...func(*app.Options)) (*env, error) {
 		return nil, err
 	}
 	cfg.StorageDir = e.storageDir
-	cfg.ClientMaxConc = cfg.MaxConcurrency // the suite is one busy client
+	cfg.ClientMaxConc = cfg.MaxConcurrency + cfg.QueueSize // the suite is one busy client: no share binds
 	if mod != nil {
 		mod(cfg)
 	}

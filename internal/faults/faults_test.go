@@ -3,11 +3,15 @@ package faults
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"image/png"
+	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -259,4 +263,35 @@ func dataFiles(t *testing.T, dir string) []string {
 		return nil
 	})
 	return out
+}
+
+// A client that trickles its headers is cut off after the header timeout
+// (10 s) instead of holding the connection (it was served after 42 s).
+func TestSlowHeadersAreCutOff(t *testing.T) {
+	s := start(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	if _, err := io.WriteString(conn, "GET /health HTTP/1.1\r\nHost: x\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	for i := 0; i < 20 && !closed; i++ {
+		time.Sleep(time.Second)
+		_, err := io.WriteString(conn, "X-Slow-"+strconv.Itoa(i)+": 1\r\n")
+		closed = err != nil
+		if !closed {
+			// The server may close without a write failing at once: look.
+			conn.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+			var b [1]byte
+			_, rerr := conn.Read(b[:])
+			closed = rerr != nil && !errors.Is(rerr, os.ErrDeadlineExceeded)
+		}
+	}
+	if d := time.Since(start); !closed || d > 13*time.Second {
+		t.Fatalf("a trickling client was still connected after %s", d)
+	}
 }

@@ -94,6 +94,8 @@ func start(t *testing.T, env ...string) *svc {
 		"PORT=" + strconv.Itoa(port), "AUTH_TOKEN=" + s.token, "RATE_LIMIT=0",
 		"EGRESS_ALLOW_CIDRS=127.0.0.2/32", "EGRESS_ALLOW_PORTS=" + strconv.Itoa(pagePort),
 		"STORAGE_DIR=" + s.store, "CAPTURE_TIMEOUT=30s", "CHROME_PATH=" + config.FindChrome(os.Getenv),
+		// One client runs every capture of these tests.
+		"MAX_CONCURRENCY=4", "CLIENT_MAX_CONCURRENCY=4",
 	}, env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
