@@ -236,8 +236,21 @@ func (a *App) signer(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 func (a *App) store(ctx context.Context, cfg *config.Config, opt Options, log *slog.Logger) (*store.Store, http.Handler, error) {
 	policy := store.Config{URLTTL: cfg.SignedURLTTL, Retention: cfg.StorageRetention, Logger: log}
 	if cfg.Bucket != "" {
+		email, key := opt.StorageSignerEmail, opt.StorageSignerKey
+		if len(key) == 0 {
+			// A local run (a key file, or an emulator) signs with a key; Cloud
+			// Run signs through IAM signBlob.
+			e, k, ok, err := store.LocalSigner(cfg.CredentialsFile, cfg.StorageEmulatorHost != "")
+			if err != nil {
+				return nil, nil, err
+			}
+			if ok {
+				email, key = e, k
+				log.Info("download URLs are signed with a local key", "signer", email)
+			}
+		}
 		g, err := store.OpenGCS(ctx, store.GCSConfig{Bucket: cfg.Bucket, EmulatorHost: cfg.StorageEmulatorHost,
-			SignerEmail: opt.StorageSignerEmail, SignerKey: opt.StorageSignerKey})
+			SignerEmail: email, SignerKey: key})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -37,6 +37,7 @@ type Config struct {
 
 	Bucket              string        // Cloud Storage bucket; unset: StorageDir
 	StorageEmulatorHost string        // fake-gcs-server or another stand-in
+	CredentialsFile     string        // GOOGLE_APPLICATION_CREDENTIALS: a service-account key signs download URLs locally
 	StorageDir          string        // local stored captures
 	SignedURLTTL        time.Duration // lifetime of download URLs
 	StorageRetention    time.Duration // no URL for captures older than this (the bucket lifecycle's age)
@@ -112,6 +113,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.RedisCACert = r.str("REDIS_CA_CERT", "")
 	c.Bucket = r.str("BUCKET", "")
 	c.StorageEmulatorHost = r.str("STORAGE_EMULATOR_HOST", "")
+	c.CredentialsFile = r.str("GOOGLE_APPLICATION_CREDENTIALS", "")
 	c.StorageDir = r.str("STORAGE_DIR", "./captures")
 	c.SignedURLTTL = r.duration("SIGNED_URL_TTL", 15*time.Minute)
 	c.StorageRetention = r.duration("STORAGE_RETENTION", 7*24*time.Hour)

@@ -57,8 +57,8 @@ var storageCases = []storageCase{
 func twoClients(t *testing.T) (mod func(*config.Config), acme, other string) {
 	fake := fakesm.StartT(t)
 	acme, other = randomHex(32), randomHex(32)
-	fake.Put("proj", "client-acme", map[string]string{"pixashot-client": "acme"}, acme, time.Now())
-	fake.Put("proj", "client-other", map[string]string{"pixashot-client": "other"}, other, time.Now())
+	fake.Put("proj", "pixashot-client-acme", map[string]string{"pixashot-client": "acme"}, acme, time.Now())
+	fake.Put("proj", "pixashot-client-other", map[string]string{"pixashot-client": "other"}, other, time.Now())
 	return func(c *config.Config) {
 		c.AuthSecretProject, c.SecretEndpoint = "proj", fake.Addr
 		c.AuditProject = ""

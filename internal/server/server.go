@@ -119,7 +119,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			apierror.Write(w, apierror.New(http.StatusMethodNotAllowed, apierror.MethodNotAllowed, "CONNECT is not allowed"))
 			return
 		}
-		if !cleanPath(r.URL.Path) {
+		if !cleanPath(r.URL.EscapedPath()) {
 			apierror.Write(w, apierror.New(http.StatusNotFound, apierror.NotFound, "no such endpoint"))
 			return
 		}

@@ -353,3 +353,32 @@ func TestDiskFailedMetadataLeavesNothing(t *testing.T) {
 		}
 	}
 }
+
+// noURL is a backend whose links cannot be made (IAM signBlob out of reach).
+type noURL struct{ Backend }
+
+func (noURL) URL(context.Context, Blob, time.Time) (string, error) {
+	return "", errors.New("signBlob unreachable")
+}
+
+// A capture whose link cannot be made is deleted again: nobody would ever
+// know its id.
+func TestSaveWithoutALinkLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	d, err := OpenDisk(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	s := New(noURL{d}, Config{URLTTL: time.Minute, Retention: time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	o := Object{ID: "0123456789abcdef01234567", Client: "acme", Format: "png", ContentType: "image/png"}
+	if _, err := s.Save(context.Background(), o, "", []byte("png")); err == nil {
+		t.Fatal("saved without a link")
+	}
+	if _, err := d.Attrs(context.Background(), "acme/"+o.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the capture with no link is still stored: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "acme", o.ID)); !os.IsNotExist(err) {
+		t.Fatalf("its data file is left: %v", err)
+	}
+}
