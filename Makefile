@@ -3,24 +3,37 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin/pixashot
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-PKGS_BROWSER := chromium-headless-shell fonts-liberation fonts-dejavu-core
+# What a capture needs, exactly as the Dockerfile installs it (the fonts
+# included, so local and production renders match), and what the tests add.
+PKGS_BROWSER := chromium-headless-shell fonts-liberation fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji
+PKGS_TEST    := $(PKGS_BROWSER) redis-server ca-certificates
 
 # Linters for the infrastructure, built from source through the module proxy.
 TOOLS          := $(CURDIR)/.tools
 TFLINT_VERSION := v0.64.0
 TFSEC_VERSION  := v1.26.0
 
-.PHONY: build run test lint-infra bench deps-browser clean
+.PHONY: build run test lint-infra bench deps-browser deps-test clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./function/cmd/pixashot
 
-# Installs Debian's headless Chromium if no browser is there yet.
-deps-browser:
-	@if [ -z "$$CHROME_PATH" ] && [ ! -x /usr/bin/chromium-headless-shell ] && [ ! -x /usr/bin/chromium ]; then \
-		echo "Installing Chromium from Debian's packages..."; \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(PKGS_BROWSER); \
+# Install whichever of the packages are missing, from Debian, without
+# recommends (no printer stack). One recipe for `make run`, `make test` and
+# .ci/run.
+define apt_install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing from Debian's packages:" $$missing; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+endef
+
+deps-browser:
+	$(call apt_install,$(PKGS_BROWSER))
+
+deps-test:
+	$(call apt_install,$(PKGS_TEST))
 
 # Local run on embedded defaults: no cloud account. A dev token is generated
 # unless AUTH_TOKEN is set.
@@ -32,7 +45,7 @@ run: build deps-browser
 	echo "        -d '{\"url\":\"https://example.com\"}' -o shot.png http://localhost:$$port/capture"; \
 	AUTH_TOKEN="$$token" PORT="$$port" exec ./$(BIN)
 
-test: lint-infra
+test: deps-test lint-infra
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 

@@ -349,3 +349,42 @@ func TestParallelCapturesDoNotMix(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// The fonts the image ships render here too (make deps-browser installs the
+// same packages): CJK text is glyphs, not the box a missing font draws, and
+// emoji are in colour.
+func TestCJKAndEmojiRender(t *testing.T) {
+	e := shared
+	glyph := func(text string) image.Image {
+		return e.mustImage(t, opts{"html_content": `<body style="margin:0;background:#fff"><span style="font-size:64px;line-height:80px">` + text + `</span>`,
+			"window_width": 160, "window_height": 80})
+	}
+	same := func(a, b image.Image) bool {
+		for y := 0; y < 80; y++ {
+			for x := 0; x < 160; x++ {
+				if rgb(a, x, y) != rgb(b, x, y) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	tofu := glyph("\U0010FFFD\U0010FFFD") // no font has these: the missing-glyph box
+	if same(glyph("世界"), tofu) {
+		t.Error("世界 renders as missing-glyph boxes: no CJK font")
+	}
+	party := glyph("🎉")
+	coloured := 0
+	for y := 0; y < 80; y++ {
+		for x := 0; x < 160; x++ {
+			c := rgb(party, x, y)
+			lo, hi := min(c[0], c[1], c[2]), max(c[0], c[1], c[2])
+			if hi-lo > 60 {
+				coloured++
+			}
+		}
+	}
+	if coloured < 200 {
+		t.Errorf("🎉 has %d coloured pixels: no colour emoji font", coloured)
+	}
+}
