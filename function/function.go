@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
@@ -22,29 +23,40 @@ func init() {
 }
 
 var (
-	mu       sync.Mutex
-	instance *app.App
-	startErr error
+	mu        sync.Mutex
+	instance  *app.App
+	startErr  error
+	lastTry   time.Time
+	nextDelay = time.Second
 )
 
 // Start builds the instance and starts its browser. The entry point calls it
 // before serving, so the browser is up before the first request; Capture
 // calls it too, for a host that serves the function without the entry point.
+// A failed start is tried again, no sooner than a backoff (1 s doubling to
+// 30 s) after the last try: a cold start that failed once (Chrome slow, a
+// transient error) is not 503 for the life of the instance.
 func Start(ctx context.Context) (*app.App, error) {
 	mu.Lock()
 	defer mu.Unlock()
-	if instance != nil || startErr != nil {
-		return instance, startErr
+	if instance != nil {
+		return instance, nil
 	}
+	if startErr != nil && time.Since(lastTry) < nextDelay {
+		return nil, startErr
+	}
+	if startErr != nil {
+		nextDelay = min(2*nextDelay, 30*time.Second)
+	}
+	lastTry = time.Now()
 	log := logging.New(os.Stdout, slog.LevelInfo)
 	slog.SetDefault(log)
 	cfg, err := config.Load(os.Getenv)
-	if err != nil {
-		startErr = err
-		return nil, err
+	if err == nil {
+		instance, err = app.New(ctx, cfg, app.Options{Logger: log})
 	}
-	instance, startErr = app.New(ctx, cfg, app.Options{Logger: log})
-	return instance, startErr
+	startErr = err
+	return instance, err
 }
 
 // Capture is the HTTP function: every route of the service.

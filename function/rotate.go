@@ -11,6 +11,7 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/pixashot/pixashot-cloudrun/internal/config"
 	"github.com/pixashot/pixashot-cloudrun/internal/keyadmin"
 	"github.com/pixashot/pixashot-cloudrun/internal/keystore"
 )
@@ -50,9 +51,9 @@ func RotateKey(ctx context.Context, e event.Event) error {
 		slog.Info("rotation event for a secret that is not a client key; ignored", "secret", secret.Name)
 		return nil
 	}
-	grace, err := time.ParseDuration(envOr("ROTATION_GRACE", "24h"))
+	grace, err := config.RotationGrace(os.Getenv)
 	if err != nil {
-		return fmt.Errorf("ROTATION_GRACE: %w", err)
+		return err
 	}
 	client, err := keystore.NewClient(ctx, os.Getenv("SECRET_MANAGER_ENDPOINT"))
 	if err != nil {
@@ -66,11 +67,4 @@ func RotateKey(ctx context.Context, e event.Event) error {
 	}
 	slog.Info("client key rotated", "event", "key_rotated", "secret", secret.Name, "disabled", len(disabled))
 	return nil
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }

@@ -64,6 +64,14 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		return nil, ErrNoAuth
 	}
 	a := &App{grace: cfg.ShutdownGrace}
+	// Whatever was started before a failure is stopped, last first: one
+	// cleanup for every way out.
+	built := false
+	defer func() {
+		if !built {
+			a.Close()
+		}
+	}()
 	authn, keysReady, err := a.authenticator(ctx, cfg, log)
 	if err != nil {
 		return nil, err
@@ -95,7 +103,6 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	})
 	a.closers = append(a.closers, a.Browsers.Close)
 	if err := a.Browsers.Start(ctx); err != nil {
-		a.Close()
 		return nil, err
 	}
 	engine := &capture.Engine{Browsers: a.Browsers, Guard: a.Guard,
@@ -107,8 +114,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	if cfg.RedisURL != "" {
 		shared, err := ratelimit.NewShared(ratelimit.RedisConfig{URL: cfg.RedisURL, Password: cfg.RedisPassword, CACert: cfg.RedisCACert}, cfg.RateLimit, log)
 		if err != nil {
-			a.Close()
-			return nil, fmt.Errorf("REDIS_URL: %w", err)
+				return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
 		a.closers = append(a.closers, func() { shared.Close() })
 		limiter = shared
@@ -119,7 +125,6 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	gate.WithClientShare(cfg.ClientMaxConc, fleet)
 	sink, err := auditSink(ctx, cfg, log)
 	if err != nil {
-		a.Close()
 		return nil, err
 	}
 	a.closers = append(a.closers, func() { sink.Close() })
@@ -140,14 +145,13 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		TrustedHops:  cfg.TrustedHops,
 	}
 	if srv.Signer, err = a.signer(ctx, cfg, log); err != nil {
-		a.Close()
 		return nil, err
 	}
 	if srv.Store, srv.Files, err = a.store(ctx, cfg, opt, log); err != nil {
-		a.Close()
 		return nil, err
 	}
 	a.handler = srv.Handler()
+	built = true
 	return a, nil
 }
 

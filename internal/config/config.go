@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pixashot/pixashot-cloudrun/internal/egress"
 	"github.com/pixashot/pixashot-cloudrun/internal/ratelimit"
 )
 
@@ -130,7 +131,11 @@ func Load(getenv func(string) string) (*Config, error) {
 		}
 		c.EgressAllowCIDRs = append(c.EgressAllowCIDRs, p.Masked())
 	}
-	for _, s := range r.listOr("EGRESS_ALLOW_PORTS", []string{"80", "443"}) {
+	var defPorts []string
+	for _, p := range egress.DefaultPorts() {
+		defPorts = append(defPorts, strconv.Itoa(p))
+	}
+	for _, s := range r.listOr("EGRESS_ALLOW_PORTS", defPorts) {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 65535 {
 			r.fail("EGRESS_ALLOW_PORTS", "%q is not a port", s)
@@ -184,6 +189,18 @@ const (
 	maxConcurrency    = 64
 	maxCaptureTimeout = 60 * time.Minute
 )
+
+// DefaultRotationGrace is how long a rotated client key stays valid, as
+// Terraform's rotation_grace defaults.
+const DefaultRotationGrace = 168 * time.Hour
+
+// RotationGrace reads ROTATION_GRACE for the rotation function, the one
+// place it is read.
+func RotationGrace(getenv func(string) string) (time.Duration, error) {
+	r := reader{getenv: getenv}
+	d := r.duration("ROTATION_GRACE", DefaultRotationGrace)
+	return d, errors.Join(r.errs...)
+}
 
 // defaultConcurrency: Chrome is CPU-bound, two captures per core keep the
 // cores busy while one of them waits on the network.

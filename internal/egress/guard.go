@@ -41,10 +41,20 @@ type Guard struct {
 	ports map[int]bool
 }
 
+// The defaults of a session's limits; config reads them from here, so they
+// are written once.
+const (
+	DefaultMaxBytes = 128 << 20
+	DefaultMaxConns = 256
+)
+
+// DefaultPorts are the destination ports a page may reach by default.
+func DefaultPorts() []int { return []int{80, 443} }
+
 // New returns a guard with defaults filled in.
 func New(cfg Config) *Guard {
 	if len(cfg.AllowPorts) == 0 {
-		cfg.AllowPorts = []int{80, 443}
+		cfg.AllowPorts = DefaultPorts()
 	}
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
@@ -56,10 +66,10 @@ func New(cfg Config) *Guard {
 		cfg.DialTimeout = 10 * time.Second
 	}
 	if cfg.MaxBytes <= 0 {
-		cfg.MaxBytes = 128 << 20
+		cfg.MaxBytes = DefaultMaxBytes
 	}
 	if cfg.MaxConns <= 0 {
-		cfg.MaxConns = 256
+		cfg.MaxConns = DefaultMaxConns
 	}
 	g := &Guard{cfg: cfg, ports: map[int]bool{}}
 	for _, p := range cfg.AllowPorts {
