@@ -114,7 +114,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	if cfg.RedisURL != "" {
 		shared, err := ratelimit.NewShared(ratelimit.RedisConfig{URL: cfg.RedisURL, Password: cfg.RedisPassword, CACert: cfg.RedisCACert}, cfg.RateLimit, log)
 		if err != nil {
-				return nil, fmt.Errorf("REDIS_URL: %w", err)
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
 		a.closers = append(a.closers, func() { shared.Close() })
 		limiter = shared

@@ -5,7 +5,6 @@ package capture
 import (
 	"context"
 	"errors"
-	"net/http"
 	"os/exec"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	"github.com/chromedp/cdproto/security"
 	"github.com/chromedp/chromedp"
 
-	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
 	brw "github.com/pixashot/pixashot-cloudrun/internal/browser"
 	"github.com/pixashot/pixashot-cloudrun/internal/egress"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
@@ -230,7 +228,7 @@ func navigate(ctx context.Context, w *watch, o *options.Options, ph *Phases, t *
 	case res.ErrorText != "" || w.refused(res.LoaderID):
 		return quietMark{}, navigationFailed()
 	case res.IsDownload:
-		return quietMark{}, apierror.New(http.StatusBadGateway, apierror.Navigation, "the target is a download, not a page")
+		return quietMark{}, fail(Navigation, "the target is a download, not a page")
 	}
 	if err := w.loaded(waitCtx, res.LoaderID); err != nil {
 		return quietMark{}, waitErr(ctx, err, "the page did not finish loading within wait_for_timeout")
@@ -253,37 +251,34 @@ func idleLimit(mode string) int {
 }
 
 func navigationFailed() error {
-	return apierror.New(http.StatusBadGateway, apierror.Navigation, "the target could not be loaded")
+	return fail(Navigation, "the target could not be loaded")
 }
 
 // waitErr turns a wait that ran out into a 504 unless the whole capture ended
 // for another reason.
 func waitErr(ctx context.Context, err error, msg string) error {
 	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-		return apierror.New(http.StatusGatewayTimeout, apierror.CaptureTimeout, msg)
+		return fail(Timeout, msg)
 	}
 	return err
 }
 
-// classify maps what is left after the steps to the contract's errors.
+// classify turns what is left after the steps into the capture's errors.
 func classify(ctx context.Context, err error) error {
-	var ae *apierror.Error
+	var ce *Error
+	var fe *options.FieldError
 	switch {
-	case errors.As(err, &ae):
+	case errors.As(err, &ce), errors.As(err, &fe):
 		return err
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return &apierror.Error{Status: http.StatusGatewayTimeout, Type: apierror.CaptureTimeout,
-			Message: "the capture did not finish within the time limit", Cause: err}
+		return &Error{Kind: Timeout, Message: "the capture did not finish within the time limit", Cause: err}
 	case errors.Is(err, brw.ErrCrashed):
 		// A page that crashes its renderer is the target's fault.
-		return &apierror.Error{Status: http.StatusBadGateway, Type: apierror.Navigation,
-			Message: "the page crashed the browser's renderer or went over its memory limit", Cause: err}
+		return &Error{Kind: Navigation, Message: "the page crashed the browser's renderer or went over its memory limit", Cause: err}
 	case errors.Is(err, brw.ErrUnavailable) || browserExited(err):
-		return &apierror.Error{Status: http.StatusServiceUnavailable, Type: apierror.Overloaded,
-			Message: "the browser is restarting; retry shortly", RetryAfter: time.Second, Cause: err}
+		return &Error{Kind: Unavailable, Message: "the browser is restarting; retry shortly", Cause: err}
 	}
-	return &apierror.Error{Status: http.StatusInternalServerError, Type: apierror.Internal,
-		Message: "the capture failed", Cause: err}
+	return &Error{Kind: Internal, Message: "the capture failed", Cause: err}
 }
 
 // ErrRendererCrashed is the cause of a capture whose renderer crashed.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"math"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
-	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
 )
 
@@ -51,8 +49,7 @@ func output(ctx context.Context, o *options.Options, lim Limits) ([]byte, error)
 }
 
 func tooLarge(max int64) error {
-	return apierror.New(http.StatusRequestEntityTooLarge, apierror.PayloadTooLarge,
-		"the capture is larger than "+strconv.FormatInt(max, 10)+" bytes (MAX_OUTPUT_BYTES)")
+	return fail(TooLarge, "the capture is larger than "+strconv.FormatInt(max, 10)+" bytes (MAX_OUTPUT_BYTES)")
 }
 
 // htmlJS serializes the live DOM, doctype included: what scripts built, not
@@ -110,7 +107,7 @@ func printPDF(ctx context.Context, o *options.Options, max int64) ([]byte, error
 	}
 	res, err := chromedp.Call(ctx, page.PrintToPDF, p)
 	if err != nil && o.PDF.PageRanges != "" && strings.Contains(strings.ToLower(err.Error()), "page range") {
-		return nil, apierror.Invalid("pdf_page_ranges", "selects no page of the document")
+		return nil, invalid("pdf_page_ranges", "selects no page of the document")
 	}
 	if err != nil {
 		return nil, err
@@ -176,16 +173,16 @@ func screenshot(ctx context.Context, o *options.Options, maxPixels int64) ([]byt
 			}
 			var box *[4]float64
 			if string(raw) == `"invalid"` {
-				return nil, apierror.Invalid("selector", "is not a valid CSS selector")
+				return nil, invalid("selector", "is not a valid CSS selector")
 			}
 			if json.Unmarshal(raw, &box) != nil || box == nil {
-				return nil, apierror.Invalid("selector", "matched no element with a size")
+				return nil, invalid("selector", "matched no element with a size")
 			}
 			clip = page.Viewport{X: box[0], Y: box[1], Width: box[2], Height: box[3]}
 		}
 		clip = clamp(clip, doc, o, maxPixels)
 		if clip.Width < 1 || clip.Height < 1 {
-			return nil, apierror.Invalid("selector", "matched no element with a size")
+			return nil, invalid("selector", "matched no element with a size")
 		}
 		clip.Scale = 1
 		p.Clip = &clip
@@ -196,7 +193,7 @@ func screenshot(ctx context.Context, o *options.Options, maxPixels int64) ([]byt
 		return nil, err
 	}
 	if len(b.Data) == 0 {
-		return nil, apierror.New(http.StatusInternalServerError, apierror.Internal, "the browser returned an empty image")
+		return nil, fail(Internal, "the browser returned an empty image")
 	}
 	return b.Data, nil
 }

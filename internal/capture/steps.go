@@ -8,7 +8,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
 )
 
@@ -53,7 +52,7 @@ func runScript(ctx context.Context, js string) error {
 	_, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](js, chromedp.EvalAwaitPromise))
 	var ex *chromedp.ExceptionError
 	if errors.As(err, &ex) {
-		return apierror.Invalid("custom_js", "threw an exception: "+truncate(ex.Error(), 200))
+		return invalid("custom_js", "threw an exception: "+truncate(ex.Error(), 200))
 	}
 	return err
 }
@@ -86,7 +85,7 @@ func waitSelector(ctx context.Context, field, sel string, limit time.Duration) e
 		case err != nil:
 			return waitErr(ctx, err, field+" did not match a visible element within wait_for_timeout")
 		case state == "invalid":
-			return apierror.Invalid(field, "is not a valid CSS selector")
+			return invalid(field, "is not a valid CSS selector")
 		case state == "visible":
 			return nil
 		}
@@ -140,7 +139,7 @@ func interact(ctx context.Context, w *watch, field string, it options.Interactio
 	case "wait_for":
 		return waitFor(ctx, w, field, it.WaitFor)
 	}
-	return apierror.Invalid(field+".action", "is not supported")
+	return invalid(field+".action", "is not supported")
 }
 
 func waitFor(ctx context.Context, w *watch, field string, wf *options.WaitFor) error {

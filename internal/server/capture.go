@@ -11,11 +11,35 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/pixashot/pixashot-cloudrun/internal/admission"
 	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
 	"github.com/pixashot/pixashot-cloudrun/internal/capture"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
 	"github.com/pixashot/pixashot-cloudrun/internal/store"
+)
+
+// The seams of the capture route: what the server needs of the engine, the
+// store and the gate, so that every branch can be tested without Chrome.
+type (
+	// Capturer renders one request; release disposes of its tab and must
+	// be called (after the response).
+	Capturer interface {
+		Capture(ctx context.Context, id string, o *options.Options) (res *capture.Result, release func(), err error)
+	}
+	// Storage keeps stored captures and the cache.
+	Storage interface {
+		Save(ctx context.Context, o store.Object, fingerprint string, data []byte) (store.Link, error)
+		Cached(ctx context.Context, client, fingerprint string, maxAge time.Duration) (store.Object, bool, error)
+		Data(ctx context.Context, o store.Object) ([]byte, error)
+		Link(ctx context.Context, o store.Object) (store.Link, error)
+		Get(ctx context.Context, client, id string) (store.Link, error)
+		Delete(ctx context.Context, client, id string) error
+	}
+	// Admitter hands out capture slots.
+	Admitter interface {
+		Enter(ctx context.Context, client string) (leave func(), err error)
+		InUse() int
+		Waiting() int
+	}
 )
 
 func (s *Server) postCapture(w http.ResponseWriter, r *http.Request) {
@@ -39,84 +63,136 @@ func (s *Server) getCapture(w http.ResponseWriter, r *http.Request) {
 	s.serveCapture(w, r, o, err)
 }
 
-// serveCapture runs a parsed request: admission, capture, response.
+// captureOutcome is how a capture request ended; respond writes it.
+type captureOutcome struct {
+	id    string     // the capture's id, once there is one
+	cache string     // "hit" or "miss" when the request asked for the cache
+	data  []byte     // the capture, for every response_type but url
+	link  store.Link // for response_type url
+	err   error
+	done  func() // disposal after the response: the tab, then the slot
+}
+
+// serveCapture runs the pipeline, answers, and only then disposes of the tab
+// and gives back the slot: disposal never stacks up beyond MAX_CONCURRENCY,
+// and is off the client's critical path.
 func (s *Server) serveCapture(w http.ResponseWriter, r *http.Request, o *options.Options, err error) {
-	if err != nil {
-		writeOptionsError(w, err)
-		return
+	out := captureOutcome{err: err}
+	if err == nil {
+		out = s.pipeline(r.Context(), o)
 	}
+	s.respond(w, r, o, out)
+	if out.done != nil {
+		go out.done()
+	}
+}
+
+// pipeline is a capture request from top to bottom: cache, admission,
+// capture, storage.
+func (s *Server) pipeline(ctx context.Context, o *options.Options) captureOutcome {
+	client := principal(ctx).Client
+	var out captureOutcome
 	var fingerprint string
 	if o.CacheTTL > 0 {
-		fingerprint = store.Fingerprint(principal(r.Context()).Client, o.Normalized())
-		if s.answerFromCache(w, r, o, fingerprint) {
-			return
+		fingerprint = store.Fingerprint(client, o.Normalized())
+		if hit, ok := s.fromCache(ctx, client, fingerprint, o); ok {
+			return hit
 		}
+		out.cache = "miss"
 	}
 
-	leave, err := s.Gate.Enter(r.Context(), principal(r.Context()).Client)
-	switch {
-	case errors.Is(err, admission.ErrClientBusy):
-		apierror.Write(w, &apierror.Error{Status: http.StatusTooManyRequests, Type: apierror.RateLimit,
-			Message:    "this client already runs as many captures at once as its share allows; retry when one finishes",
-			RetryAfter: 2 * time.Second})
-		return
-	case errors.Is(err, admission.ErrOverloaded):
-		apierror.Write(w, &apierror.Error{Status: http.StatusServiceUnavailable, Type: apierror.Overloaded,
-			Message: "too many captures in progress; retry shortly", RetryAfter: 2 * time.Second})
-		return
-	case err != nil:
-		return // the client went away while queued
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.Timeout)
-	defer cancel()
-	id := newID()
-	entry := auditEntry(r.Context())
-	entry.CaptureID, entry.Target = id, targetHost(o)
-	start := time.Now()
-	res, release, err := s.Engine.Capture(ctx, id, o)
-	// The tab is disposed after the response; the slot is held until then so
-	// disposal never stacks up beyond MAX_CONCURRENCY.
-	defer func() {
-		go func() {
-			release()
-			leave()
-		}()
-	}()
-	w.Header().Set("X-Capture-Id", id)
-	log := s.Logger.With("capture", id, "client", principal(r.Context()).Client, "format", o.Format)
+	leave, err := s.Gate.Enter(ctx, client)
 	if err != nil {
-		ae := apierror.As(err)
+		out.err = err
+		return out
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	defer cancel()
+	out.id = newID()
+	entry := auditEntry(ctx)
+	entry.CaptureID, entry.Target = out.id, targetHost(o)
+	start := time.Now()
+	res, release, err := s.Engine.Capture(cctx, out.id, o)
+	out.done = func() {
+		release()
+		leave()
+	}
+	log := s.Logger.With("capture", out.id, "client", client, "format", o.Format)
+	if err != nil {
+		out.err = err
 		event := "capture_failed"
 		if errors.Is(err, capture.ErrRendererCrashed) {
 			event = "renderer_crashed"
 		}
-		log.Warn("capture failed", "event", event, "status", ae.Status, "error_type", ae.Type, "cause", errString(ae.Cause), "ms", time.Since(start).Milliseconds())
-		apierror.Write(w, ae)
-		return
+		ae := answer(err)
+		log.Warn("capture failed", "event", event, "status", ae.Status, "error_type", ae.Type, "cause", errString(ae.Cause),
+			"ms", time.Since(start).Milliseconds())
+		return out
 	}
 	log.Info("capture done", "bytes", len(res.Data), "ms", time.Since(start).Milliseconds(),
 		"egress_bytes", res.Egress.Bytes, "egress_conns", res.Egress.Conns, "egress_blocked", res.Egress.Blocked,
 		"phase_ms", res.Phases)
+	out.data = res.Data
 	if o.ResponseType != "url" && fingerprint == "" {
-		writeCapture(w, o, res.Data)
-		return
+		return out
 	}
-	link, err := s.Store.Save(ctx, store.Object{ID: id, Client: principal(r.Context()).Client, Format: o.Format,
+	out.link, err = s.Store.Save(cctx, store.Object{ID: out.id, Client: client, Format: o.Format,
 		ContentType: o.ContentType()}, fingerprint, res.Data)
 	switch {
-	case err == nil && o.ResponseType == "url":
-		writeLink(w, r, http.StatusCreated, link)
-	case err == nil:
-		writeCapture(w, o, res.Data)
-	case o.ResponseType == "url":
+	case err != nil && o.ResponseType == "url":
 		// The client asked for a link and gets none: it is told, never a
-		// dangling id.
+		// dangling id (the store removed the object).
 		log.Error("storing the capture failed", "event", "storage_error", "error", err)
-		apierror.Write(w, storageUnavailable(err))
-	default:
+		out.err = errStorage{err}
+	case err != nil:
 		// The client has its bytes; only the cache entry is lost.
 		log.Warn("caching the capture failed", "event", "storage_error", "error", err)
-		writeCapture(w, o, res.Data)
+	}
+	return out
+}
+
+// fromCache answers from a capture the same client made of the same
+// request, without the browser. A failing store is a miss: nothing is lost.
+func (s *Server) fromCache(ctx context.Context, client, fingerprint string, o *options.Options) (captureOutcome, bool) {
+	obj, ok, err := s.Store.Cached(ctx, client, fingerprint, o.CacheTTL)
+	if err != nil {
+		s.Logger.Warn("capture cache lookup failed; capturing", "event", "storage_error", "error", err)
+	}
+	if !ok {
+		return captureOutcome{}, false
+	}
+	out := captureOutcome{id: obj.ID, cache: "hit"}
+	if o.ResponseType == "url" {
+		out.link, err = s.Store.Link(ctx, obj)
+	} else {
+		out.data, err = s.Store.Data(ctx, obj)
+	}
+	if err != nil {
+		s.Logger.Warn("capture cache read failed; capturing", "event", "storage_error", "error", err)
+		return captureOutcome{}, false
+	}
+	auditEntry(ctx).CaptureID = obj.ID
+	return out, true
+}
+
+// cacheHeader says whether an answer came from the capture cache.
+const cacheHeader = "X-Cache"
+
+// respond writes an captureOutcome: the one writer of the capture route.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, o *options.Options, out captureOutcome) {
+	if out.cache != "" {
+		w.Header().Set(cacheHeader, out.cache)
+	}
+	if out.id != "" {
+		w.Header().Set("X-Capture-Id", out.id)
+	}
+	switch {
+	case out.err != nil:
+		apierror.Write(w, answer(out.err))
+	case o.ResponseType == "url":
+		writeLink(w, r, http.StatusCreated, out.link)
+	default:
+		writeCapture(w, o, out.data)
 	}
 }
 
@@ -130,16 +206,6 @@ func targetHost(o *options.Options) string {
 		return u.Host
 	}
 	return ""
-}
-
-// writeOptionsError answers a parse failure as a 400 naming the field.
-func writeOptionsError(w http.ResponseWriter, err error) {
-	var fe *options.FieldError
-	if errors.As(err, &fe) {
-		apierror.Write(w, apierror.Invalid(fe.Field, fe.Reason))
-		return
-	}
-	apierror.Write(w, err)
 }
 
 func errString(err error) string {

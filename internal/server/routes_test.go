@@ -40,13 +40,13 @@ func newTestServer(t *testing.T) (*httptest.Server, string) {
 	return ts, token
 }
 
-type answer struct {
+type reply struct {
 	status int
 	header http.Header
 	body   map[string]any
 }
 
-func send(t *testing.T, method, url, token, body string) answer {
+func send(t *testing.T, method, url, token, body string) reply {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	if token != "" {
@@ -59,7 +59,7 @@ func send(t *testing.T, method, url, token, body string) answer {
 	defer resp.Body.Close()
 	var m map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&m)
-	return answer{resp.StatusCode, resp.Header, m}
+	return reply{resp.StatusCode, resp.Header, m}
 }
 
 func TestMethodsAndPaths(t *testing.T) {
@@ -152,7 +152,7 @@ func TestHealthIsMinimalInPublic(t *testing.T) {
 		t.Fatalf("public health: %d %v", pub.status, pub.body)
 	}
 	if len(pub.body) != 3 {
-		t.Errorf("the public answer says more than status, timestamp and version: %v", pub.body)
+		t.Errorf("the public reply says more than status, timestamp and version: %v", pub.body)
 	}
 	if a := send(t, "GET", ts.URL+"/health", "wrong", ""); a.body["checks"] != nil {
 		t.Error("a wrong token sees the checks")

@@ -14,11 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pixashot/pixashot-cloudrun/internal/admission"
 	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
 	"github.com/pixashot/pixashot-cloudrun/internal/audit"
 	"github.com/pixashot/pixashot-cloudrun/internal/auth"
-	"github.com/pixashot/pixashot-cloudrun/internal/capture"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
 	"github.com/pixashot/pixashot-cloudrun/internal/ratelimit"
 	"github.com/pixashot/pixashot-cloudrun/internal/signing"
@@ -29,12 +27,12 @@ import (
 type Server struct {
 	Auth         auth.Authenticator
 	Signer       *signing.Signer   // nil: signed URLs are off
-	Store        *store.Store      // stored captures and the capture cache
+	Store        Storage           // stored captures and the capture cache
 	Files        http.Handler      // serves the local store's links; nil with a bucket
 	Limiter      ratelimit.Allower // per-client limit
 	Audit        audit.Sink
-	Engine       *capture.Engine
-	Gate         *admission.Gate
+	Engine       Capturer
+	Gate         Admitter
 	Ready        func(context.Context) bool
 	Limits       options.Limits
 	Timeout      time.Duration // CAPTURE_TIMEOUT

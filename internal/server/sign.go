@@ -124,7 +124,7 @@ func (s *Server) postSign(w http.ResponseWriter, r *http.Request) {
 		q.Set(k, v)
 	}
 	if _, err = options.ParseQuery(q, s.Limits); err != nil {
-		writeOptionsError(w, err)
+		apierror.Write(w, answer(err))
 		return
 	}
 	params[signedClient] = principal(r.Context()).Client

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
-	"github.com/pixashot/pixashot-cloudrun/internal/options"
 	"github.com/pixashot/pixashot-cloudrun/internal/store"
 )
 
@@ -37,17 +36,11 @@ func (s *Server) deleteStored(w http.ResponseWriter, r *http.Request) {
 
 // writeStoreError: someone else's id and no id look the same, a 404.
 func (s *Server) writeStoreError(w http.ResponseWriter, err error) {
-	if errors.Is(err, store.ErrNotFound) {
-		apierror.Write(w, apierror.New(http.StatusNotFound, apierror.NotFound, "no such capture"))
-		return
+	if !errors.Is(err, store.ErrNotFound) {
+		s.Logger.Error("capture storage failed", "event", "storage_error", "error", err)
+		err = errStorage{err}
 	}
-	s.Logger.Error("capture storage failed", "event", "storage_error", "error", err)
-	apierror.Write(w, storageUnavailable(err))
-}
-
-func storageUnavailable(err error) *apierror.Error {
-	return &apierror.Error{Status: http.StatusServiceUnavailable, Type: apierror.Overloaded,
-		Message: "capture storage is unavailable; retry shortly", RetryAfter: 5 * time.Second, Cause: err}
+	apierror.Write(w, answer(err))
 }
 
 type linkBody struct {
@@ -74,43 +67,4 @@ func writeLink(w http.ResponseWriter, r *http.Request, status int, l store.Link)
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(linkBody{ID: l.ID, URL: u, ExpiresAt: l.Expires.UTC().Format(time.RFC3339), //nolint:errcheck // the client may be gone
 		Format: l.Format, Bytes: l.Size})
-}
-
-// cacheHeader says whether an answer came from the capture cache.
-const cacheHeader = "X-Cache"
-
-// answerFromCache answers a request with cache_ttl from a capture the same
-// client made of the same request, without opening the browser. It reports
-// false when there is none; a failing store is a miss, so nothing is lost.
-func (s *Server) answerFromCache(w http.ResponseWriter, r *http.Request, o *options.Options, fingerprint string) bool {
-	client := principal(r.Context()).Client
-	obj, ok, err := s.Store.Cached(r.Context(), client, fingerprint, o.CacheTTL)
-	if err != nil {
-		s.Logger.Warn("capture cache lookup failed; capturing", "event", "storage_error", "error", err)
-	}
-	if !ok {
-		w.Header().Set(cacheHeader, "miss")
-		return false
-	}
-	var link store.Link
-	var data []byte
-	if o.ResponseType == "url" {
-		link, err = s.Store.Link(r.Context(), obj)
-	} else {
-		data, err = s.Store.Data(r.Context(), obj)
-	}
-	if err != nil {
-		s.Logger.Warn("capture cache read failed; capturing", "event", "storage_error", "error", err)
-		w.Header().Set(cacheHeader, "miss")
-		return false
-	}
-	auditEntry(r.Context()).CaptureID = obj.ID
-	w.Header().Set(cacheHeader, "hit")
-	w.Header().Set("X-Capture-Id", obj.ID)
-	if o.ResponseType == "url" {
-		writeLink(w, r, http.StatusCreated, link)
-	} else {
-		writeCapture(w, o, data)
-	}
-	return true
 }
