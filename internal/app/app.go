@@ -237,7 +237,7 @@ func (a *App) signer(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 
 // store keeps stored captures in BUCKET, or else in STORAGE_DIR, whose
 // links the service serves itself (files).
-func (a *App) store(ctx context.Context, cfg *config.Config, opt Options, log *slog.Logger) (*store.Store, http.Handler, error) {
+func (a *App) store(ctx context.Context, cfg *config.Config, opt Options, log *slog.Logger) (*store.Store, server.FileLinks, error) {
 	policy := store.Config{URLTTL: cfg.SignedURLTTL, Retention: cfg.StorageRetention, Logger: log}
 	if cfg.Bucket != "" {
 		email, key := opt.StorageSignerEmail, opt.StorageSignerKey
@@ -266,7 +266,7 @@ func (a *App) store(ctx context.Context, cfg *config.Config, opt Options, log *s
 		return nil, nil, err
 	}
 	a.closers = append(a.closers, func() { d.Close() })
-	return store.New(d, policy), d.Handler(), nil
+	return store.New(d, policy), d, nil
 }
 
 // auditSink is Cloud Logging when a project is configured, else stdout.

@@ -9,6 +9,7 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
 	"github.com/pixashot/pixashot-cloudrun/internal/capture"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
+	"github.com/pixashot/pixashot-cloudrun/internal/signing"
 	"github.com/pixashot/pixashot-cloudrun/internal/store"
 )
 
@@ -44,6 +45,10 @@ func answer(err error) *apierror.Error {
 		return captureError(ce)
 	case errors.Is(err, store.ErrNotFound):
 		return &apierror.Error{Status: http.StatusNotFound, Type: apierror.NotFound, Message: "no such capture", Cause: err}
+	case errors.Is(err, signing.ErrExpired):
+		return &apierror.Error{Status: http.StatusForbidden, Type: apierror.SignatureExpired, Message: "the link has expired", Cause: err}
+	case errors.Is(err, signing.ErrInvalid), errors.Is(err, signing.ErrAmbiguous):
+		return &apierror.Error{Status: http.StatusForbidden, Type: apierror.InvalidSignature, Message: "the signature is not valid", Cause: err}
 	case errors.As(err, &se):
 		return &apierror.Error{Status: http.StatusServiceUnavailable, Type: apierror.Overloaded,
 			Message: "capture storage is unavailable; retry shortly", RetryAfter: 5 * time.Second, Cause: err}

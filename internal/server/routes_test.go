@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/auth"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
 	"github.com/pixashot/pixashot-cloudrun/internal/signing"
+	"github.com/pixashot/pixashot-cloudrun/internal/store"
 )
 
 // newTestServer is the server without a browser: every route that does not
@@ -183,6 +185,51 @@ func TestCallerIPTrustsOnlyConfiguredHops(t *testing.T) {
 		r.Header.Set("X-Forwarded-For", c.xff)
 		if got := s.callerIP(r); got != c.want {
 			t.Errorf("hops %d, XFF %q: %s, want %s", c.hops, c.xff, got, c.want)
+		}
+	}
+}
+
+// The local store's links: the file, or the contract's errors for a link
+// that was altered, has expired, or names nothing.
+func TestFileLinks(t *testing.T) {
+	d, err := store.OpenDisk(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	now := time.Now()
+	st := store.New(d, store.Config{URLTTL: 15 * time.Minute, Retention: time.Hour, Logger: log})
+	link, err := st.Save(context.Background(), store.Object{ID: "0123456789abcdef01234567", Client: "acme", Format: "png", ContentType: "image/png"}, "", []byte("png bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Files: d, Audit: audit.Stdout{Log: log}, Logger: log, Gate: admission.New(1, 1, time.Second)}
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	get := func(u string) (int, string, string) {
+		resp, err := http.Get(ts.URL + u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Content-Disposition"), string(b)
+	}
+	if code, cd, b := get(link.URL); code != 200 || b != "png bytes" || cd != "attachment; filename=screenshot.png" {
+		t.Fatalf("the link: %d %q %q", code, cd, b)
+	}
+	exp := strconv.FormatInt(now.Add(10*time.Minute).Unix(), 10)
+	for _, c := range []struct {
+		u, want string
+		code    int
+	}{
+		{strings.Replace(link.URL, "expires=", "expires="+exp+"&x=", 1), "InvalidSignatureError", 403},
+		{strings.Replace(link.URL, "/acme/", "/other/", 1), "InvalidSignatureError", 403},
+		{strings.Replace(link.URL, "0123456789abcdef01234567", "nope", 1), "NotFound", 404},
+	} {
+		if code, _, b := get(c.u); code != c.code || !strings.Contains(b, c.want) {
+			t.Errorf("%s: %d %s", c.u, code, b)
 		}
 	}
 }

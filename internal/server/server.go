@@ -28,7 +28,7 @@ type Server struct {
 	Auth         auth.Authenticator
 	Signer       *signing.Signer   // nil: signed URLs are off
 	Store        Storage           // stored captures and the capture cache
-	Files        http.Handler      // serves the local store's links; nil with a bucket
+	Files        FileLinks         // the local store's links; nil with a bucket
 	Limiter      ratelimit.Allower // per-client limit
 	Audit        audit.Sink
 	Engine       Capturer
@@ -53,7 +53,7 @@ func (s *Server) Handler() http.Handler {
 	s.mux.HandleFunc("GET /captures/{id}", s.authed(s.getStored))
 	s.mux.HandleFunc("DELETE /captures/{id}", s.authed(s.deleteStored))
 	if s.Files != nil {
-		s.mux.Handle("GET "+store.FilesPath+"{client}/{id}", s.Files)
+		s.mux.HandleFunc("GET "+store.FilesPath+"{client}/{id}", s.getFile)
 	}
 	s.mux.HandleFunc("GET /health", s.health)
 	s.mux.HandleFunc("GET /health/live", s.live)

@@ -42,14 +42,22 @@ const VersionParam = "signature_version"
 // Signer signs with the newest key and verifies with any of them, so a key
 // can be rotated without breaking the URLs already handed out.
 type Signer struct {
-	keys atomic.Pointer[[][]byte] // newest first
-	now  func() time.Time
+	keys     atomic.Pointer[[][]byte] // newest first
+	now      func() time.Time
+	maxAhead time.Duration
 }
 
 // New returns a signer; keys are newest first.
 func New(keys ...[]byte) *Signer {
-	s := &Signer{now: time.Now}
+	s := &Signer{now: time.Now, maxAhead: MaxAhead}
 	s.SetKeys(keys)
+	return s
+}
+
+// WithMaxAhead lets URLs expire up to d ahead instead of MaxAhead (the
+// local store's download links live as long as SIGNED_URL_TTL).
+func (s *Signer) WithMaxAhead(d time.Duration) *Signer {
+	s.maxAhead = d
 	return s
 }
 
@@ -185,7 +193,7 @@ func (s *Signer) Verify(q url.Values) error {
 	switch at := time.Unix(exp, 0); {
 	case !at.After(now):
 		return ErrExpired
-	case at.Sub(now) > MaxAhead:
+	case at.Sub(now) > s.maxAhead:
 		return ErrInvalid
 	}
 	return nil

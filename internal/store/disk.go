@@ -2,33 +2,33 @@ package store
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/http"
 	"net/url"
 	"os"
 	"path"
-	"strconv"
 	"time"
 
-	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
+	"github.com/pixashot/pixashot-cloudrun/internal/signing"
 )
 
 // Disk keeps objects in a directory (STORAGE_DIR), for running without a
 // cloud account. Every access goes through an os.Root, so no name can leave
 // the directory even if a check above it failed. Its URLs are served by the
-// service itself (Handler) and carry an expiring HMAC.
+// service itself (OpenLink) and signed like capture URLs (internal/signing,
+// version 2) with a key of the directory's own.
 type Disk struct {
-	root *os.Root
-	key  []byte
-	now  func() time.Time
+	root  *os.Root
+	links *signing.Signer
 }
+
+// linkParam is the signed parameter that names the object; it travels in
+// the path, not the query.
+const linkParam = "object"
 
 // FilesPath is where the service serves Disk's URLs.
 const FilesPath = "/files/"
@@ -45,15 +45,18 @@ func OpenDisk(dir string) (*Disk, error) {
 	if err != nil {
 		return nil, fmt.Errorf("STORAGE_DIR: %w", err)
 	}
-	d := &Disk{root: root, now: time.Now}
-	if d.key, err = root.ReadFile(keyFile); err != nil || len(d.key) < 32 {
-		d.key = make([]byte, 32)
-		_, _ = rand.Read(d.key)
-		if err := d.writeAtomic(keyFile, d.key); err != nil {
+	d := &Disk{root: root}
+	key, err := root.ReadFile(keyFile)
+	if err != nil || len(key) < 32 {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+		if err := d.writeAtomic(keyFile, key); err != nil {
 			root.Close()
 			return nil, fmt.Errorf("STORAGE_DIR: writing the URL key: %w", err)
 		}
 	}
+	// Links live as long as SIGNED_URL_TTL allows (168h at most).
+	d.links = signing.New(key).WithMaxAhead(7*24*time.Hour + time.Minute)
 	return d, nil
 }
 
@@ -162,54 +165,43 @@ func notFound(err error) error {
 
 // URL is a path on this service; the server makes it absolute.
 func (d *Disk) URL(_ context.Context, b Blob, expires time.Time) (string, error) {
-	exp := strconv.FormatInt(expires.Unix(), 10)
-	q := url.Values{"expires": {exp}, "signature": {d.sign(b.Name, exp)}}
+	q, err := d.links.Query(map[string]string{linkParam: b.Name}, expires)
+	if err != nil {
+		return "", err
+	}
+	q.Del(linkParam)
 	return FilesPath + b.Name + "?" + q.Encode(), nil
 }
 
-func (d *Disk) sign(name, expires string) string {
-	m := hmac.New(sha256.New, d.key)
-	m.Write([]byte(name + "\n" + expires))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+// OpenLink returns the object a link names, if its signature holds:
+// signing.ErrInvalid, signing.ErrExpired or ErrNotFound otherwise. Only
+// capture names can be opened: never a cache pointer, metadata or the key.
+func (d *Disk) OpenLink(ctx context.Context, client, id string, q url.Values) (Blob, []byte, error) {
+	name, err := objectName(client, id)
+	if err != nil {
+		return Blob{}, nil, ErrNotFound
+	}
+	signed := url.Values{}
+	for k, v := range q {
+		signed[k] = v
+	}
+	if signed.Has(linkParam) {
+		return Blob{}, nil, signing.ErrInvalid
+	}
+	signed.Set(linkParam, name)
+	if err := d.links.Verify(signed); err != nil {
+		return Blob{}, nil, err
+	}
+	b, err := d.Attrs(ctx, name)
+	if err != nil {
+		return Blob{}, nil, err
+	}
+	data, err := d.root.ReadFile(name) // Attrs has checked it exists
+	return b, data, notFound(err)
 }
 
-// Handler serves GET /files/{client}/{id} for a valid, unexpired signature.
-// Only capture names can be served: never a cache pointer, metadata or key.
-func (d *Disk) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name, err := objectName(r.PathValue("client"), r.PathValue("id"))
-		if err != nil {
-			apierror.Write(w, apierror.New(http.StatusNotFound, apierror.NotFound, "no such capture"))
-			return
-		}
-		q := r.URL.Query()
-		exp, err := strconv.ParseInt(q.Get("expires"), 10, 64)
-		if err != nil || !hmac.Equal([]byte(q.Get("signature")), []byte(d.sign(name, q.Get("expires")))) {
-			apierror.Write(w, apierror.New(http.StatusForbidden, apierror.InvalidSignature, "the signature is not valid"))
-			return
-		}
-		if d.now().Unix() > exp {
-			apierror.Write(w, apierror.New(http.StatusForbidden, apierror.SignatureExpired, "the link has expired"))
-			return
-		}
-		b, err := d.Attrs(r.Context(), name)
-		var data []byte
-		if err == nil {
-			data, err = d.root.ReadFile(name) // Attrs has checked it exists
-		}
-		if err != nil {
-			apierror.Write(w, apierror.New(http.StatusNotFound, apierror.NotFound, "no such capture"))
-			return
-		}
-		w.Header().Set("Content-Type", b.ContentType)
-		w.Header().Set("Content-Disposition", "attachment; filename="+downloadName(b))
-		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-		w.Write(data) //nolint:errcheck // the client may be gone
-	})
-}
-
-// downloadName is the file name a download is saved as.
-func downloadName(b Blob) string {
+// DownloadName is the file name a download is saved as.
+func DownloadName(b Blob) string {
 	f := b.Meta[metaFormat]
 	if f == "" {
 		f = "bin"

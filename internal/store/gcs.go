@@ -128,7 +128,7 @@ func (g *GCS) URL(ctx context.Context, b Blob, expires time.Time) (string, error
 		Method:  http.MethodGet,
 		Expires: expires,
 		QueryParameters: url.Values{
-			"response-content-disposition": {"attachment; filename=" + downloadName(b)},
+			"response-content-disposition": {"attachment; filename=" + DownloadName(b)},
 		},
 		Insecure: g.cfg.EmulatorHost != "" && !strings.HasPrefix(g.cfg.EmulatorHost, "https://"),
 	}

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pixashot/pixashot-cloudrun/internal/signing"
 	"github.com/pixashot/pixashot-cloudrun/internal/store/gcstest"
 )
 
@@ -49,9 +50,7 @@ func backends(t *testing.T) []backend {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	mux := http.NewServeMux()
-	mux.Handle("GET "+FilesPath+"{client}/{id}", d.Handler())
-	files := httptest.NewServer(mux)
+	files := linkServer(d)
 	t.Cleanup(files.Close)
 
 	return []backend{
@@ -216,7 +215,23 @@ func TestStoreTable(t *testing.T) {
 	}
 }
 
-func TestDiskURLs(t *testing.T) {
+// linkServer serves a Disk's links the way the service does (its status
+// mapping is the server's; here only found or not).
+func linkServer(d *Disk) *httptest.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+FilesPath+"{client}/{id}", func(w http.ResponseWriter, r *http.Request) {
+		b, data, err := d.OpenLink(r.Context(), r.PathValue("client"), r.PathValue("id"), r.URL.Query())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusForbidden)
+			return
+		}
+		w.Header().Set("Content-Type", b.ContentType)
+		w.Write(data)
+	})
+	return httptest.NewServer(mux)
+}
+
+func TestDiskLinks(t *testing.T) {
 	d, err := OpenDisk(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -224,45 +239,55 @@ func TestDiskURLs(t *testing.T) {
 	defer d.Close()
 	now := time.Now()
 	s := newTestStore(d, &now)
-	d.now = func() time.Time { return now }
 	o := Object{ID: id(t), Client: "acme", Format: "pdf", ContentType: "application/pdf"}
 	link, err := s.Save(context.Background(), o, "", []byte("%PDF-1.7"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET "+FilesPath+"{client}/{id}", d.Handler())
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-
-	u, _ := url.Parse(link.URL)
-	tampered := *u
-	q := tampered.Query()
-	q.Set("expires", strconv.FormatInt(now.Add(time.Hour).Unix(), 10))
-	tampered.RawQuery = q.Encode()
-	other := strings.Replace(link.URL, "/acme/", "/other/", 1)
-	for _, c := range []struct {
-		u      string
-		status int
-	}{
-		{link.URL, 200},
-		{tampered.String(), 403}, // expiry extended
-		{other, 403},             // another client's path
-		{strings.Replace(link.URL, o.ID, "..", 1), 404},
-	} {
-		resp := get(t, srv.URL+c.u)
-		b := body(t, resp)
-		if resp.StatusCode != c.status {
-			t.Errorf("GET %s: %d %s, want %d", c.u, resp.StatusCode, b, c.status)
+	open := func(u string) ([]byte, error) {
+		p, err := url.Parse(u)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if c.status == 200 && resp.Header.Get("Content-Disposition") != "attachment; filename=screenshot.pdf" {
-			t.Errorf("Content-Disposition %q", resp.Header.Get("Content-Disposition"))
+		parts := strings.Split(strings.TrimPrefix(p.Path, FilesPath), "/")
+		if len(parts) != 2 {
+			return nil, ErrNotFound
+		}
+		b, data, err := d.OpenLink(context.Background(), parts[0], parts[1], p.Query())
+		if err == nil && (b.ContentType != "application/pdf" || DownloadName(b) != "screenshot.pdf") {
+			t.Errorf("blob %+v", b)
+		}
+		return data, err
+	}
+	if data, err := open(link.URL); err != nil || string(data) != "%PDF-1.7" {
+		t.Fatalf("the link: %q %v", data, err)
+	}
+	u, _ := url.Parse(link.URL)
+	q := u.Query()
+	q.Set("expires", strconv.FormatInt(now.Add(time.Hour).Unix(), 10))
+	u.RawQuery = q.Encode()
+	for name, c := range map[string]struct {
+		u    string
+		want error
+	}{
+		"expiry extended":       {u.String(), signing.ErrInvalid},
+		"another client's path": {strings.Replace(link.URL, "/acme/", "/other/", 1), signing.ErrInvalid},
+		"a path for an id":      {strings.Replace(link.URL, o.ID, "..", 1), ErrNotFound},
+		"the name smuggled in":  {link.URL + "&object=acme/" + o.ID, signing.ErrInvalid},
+	} {
+		if _, err := open(c.u); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", name, err, c.want)
 		}
 	}
-	now = now.Add(16 * time.Minute)
-	resp := get(t, srv.URL+link.URL)
-	if b := body(t, resp); resp.StatusCode != 403 || !strings.Contains(string(b), "SignatureExpiredError") {
-		t.Errorf("expired link: %d %s", resp.StatusCode, b)
+	// A link made 20 minutes ago (the TTL is 15) has expired.
+	then := now.Add(-20 * time.Minute)
+	old := newTestStore(d, &then)
+	stale, err := old.Save(context.Background(), Object{ID: id(t), Client: "acme", Format: "png", ContentType: "image/png"}, "", []byte("png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open(stale.URL); !errors.Is(err, signing.ErrExpired) {
+		t.Errorf("an expired link: %v", err)
 	}
 	// The key survives a restart, so do the links.
 	d2, err := OpenDisk(d.root.Name())
@@ -270,8 +295,9 @@ func TestDiskURLs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d2.Close()
-	if !bytes.Equal(d2.key, d.key) {
-		t.Error("URL key changed on reopen")
+	p, _ := url.Parse(link.URL)
+	if _, _, err := d2.OpenLink(context.Background(), "acme", o.ID, p.Query()); err != nil {
+		t.Errorf("after reopening the directory: %v", err)
 	}
 }
 
