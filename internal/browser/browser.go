@@ -201,8 +201,12 @@ func (m *Manager) launch() (*instance, error) {
 		m.reaper.track(p.Pid)
 	}
 	// The default context serves no capture; downloads are refused everywhere.
-	_, _ = chromedp.CallBrowser(bctx, browser.SetDownloadBehavior,
-		browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorDeny})
+	// A control that cannot be put in place fails the start.
+	if _, err := chromedp.CallBrowser(bctx, browser.SetDownloadBehavior,
+		browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorDeny}); err != nil {
+		cancel()
+		return nil, fmt.Errorf("%w: deny downloads: %w", ErrUnavailable, err)
+	}
 	// Chrome's first tab is in the default context and serves nothing: close
 	// it, and its renderer process (some 35 MB) with it. The connection to
 	// the browser stays; every capture opens its own tab.

@@ -64,28 +64,16 @@ func (s *Signer) WithMaxAhead(d time.Duration) *Signer {
 // SetKeys replaces the keys (newest first), as a reload does.
 func (s *Signer) SetKeys(keys [][]byte) { s.keys.Store(&keys) }
 
-// Canonical is the signed text of params.
-func Canonical(params map[string]string) string {
-	names := make([]string, 0, len(params))
-	for k := range params {
-		if k != "signature" {
-			names = append(names, k)
-		}
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	for i, k := range names {
-		if i > 0 {
-			b.WriteByte('&')
-		}
-		b.WriteString(k + "=" + params[k])
-	}
-	return b.String()
-}
+// Canonical is the original signed text of params: raw values.
+func Canonical(params map[string]string) string { return join(params, func(s string) string { return s }) }
 
-// CanonicalV2 is the version 2 text: sorted names, each name and value
-// query-escaped, so "&" and "=" appear only as separators.
-func CanonicalV2(params map[string]string) string {
+// CanonicalV2 is the version 2 text: each name and value query-escaped, so
+// "&" and "=" appear only as separators.
+func CanonicalV2(params map[string]string) string { return join(params, url.QueryEscape) }
+
+// join writes the parameters but the signature, sorted by name, as
+// k=v joined by "&", each part through esc.
+func join(params map[string]string, esc func(string) string) string {
 	names := make([]string, 0, len(params))
 	for k := range params {
 		if k != "signature" {
@@ -98,7 +86,7 @@ func CanonicalV2(params map[string]string) string {
 		if i > 0 {
 			b.WriteByte('&')
 		}
-		b.WriteString(url.QueryEscape(k) + "=" + url.QueryEscape(params[k]))
+		b.WriteString(esc(k) + "=" + esc(params[k]))
 	}
 	return b.String()
 }
