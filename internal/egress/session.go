@@ -253,6 +253,10 @@ func (s *Session) forward(w http.ResponseWriter, r *http.Request) {
 			blockedResponse(w)
 			return
 		}
+		// A target that cannot be reached (connection refused, reset, DNS)
+		// fails a navigation as a refusal does, and as a failed CONNECT does
+		// over https: the marker tells the capture it is not the target's page.
+		w.Header().Set(BlockedHeader, "unreachable")
 		http.Error(w, "", http.StatusBadGateway)
 		return
 	}
