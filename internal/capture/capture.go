@@ -186,8 +186,13 @@ func setup(ctx context.Context, bc cdp.BrowserContextID, o *options.Options) err
 			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
 		}))
 	}
-	if o.OmitBackground && o.Format != "jpeg" {
+	switch {
+	case o.OmitBackground && o.Format != "jpeg":
 		steps = append(steps, call(transparentBackground, transparentParams{}))
+	case o.Background != nil:
+		var p transparentParams
+		p.Color.R, p.Color.G, p.Color.B, p.Color.A = int(o.Background.R), int(o.Background.G), int(o.Background.B), o.Background.A
+		steps = append(steps, call(transparentBackground, p))
 	}
 	if g := o.Geolocation; g != nil {
 		steps = append(steps,
@@ -292,8 +297,8 @@ func browserExited(err error) bool {
 }
 
 // transparentBackground is Emulation.setDefaultBackgroundColorOverride with an
-// alpha of 0 that is really sent: cdp.RGBA omits a zero alpha, which Chrome
-// reads as the default, opaque.
+// alpha that is really sent, 0 included: cdp.RGBA omits a zero alpha, which
+// Chrome reads as the default, opaque. It also sets background_color.
 var transparentBackground = cdp.Command[transparentParams, cdp.Empty]{Method: emulation.CommandSetDefaultBackgroundColorOverride}
 
 type transparentParams struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
@@ -29,7 +30,10 @@ func prepare(ctx context.Context, w *watch, o *options.Options) error {
 	for i, it := range o.Interactions {
 		field := fmt.Sprintf("interactions[%d]", i)
 		limit := o.WaitForTimeout
-		if it.WaitFor != nil && it.WaitFor.Type != "selector" {
+		switch {
+		case it.WaitFor != nil && it.WaitFor.Type == "selector":
+			limit = max(limit, it.WaitFor.Duration) // the step's own timeout
+		case it.WaitFor != nil:
 			limit += it.WaitFor.Duration // its own wait, plus room to act
 		}
 		if err := bounded(ctx, limit, field+" did not finish within wait_for_timeout", func(ctx context.Context) error {
@@ -47,15 +51,19 @@ func prepare(ctx context.Context, w *watch, o *options.Options) error {
 }
 
 // runScript evaluates the client's JavaScript as page script (under the same
-// egress policy as the page) and awaits a returned promise.
+// egress policy as the page) and awaits a returned promise. It runs in REPL
+// mode, as the DevTools console does, so a top-level await (the original's
+// documented examples use it) is awaited too.
 func runScript(ctx context.Context, js string) error {
-	_, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](js, chromedp.EvalAwaitPromise))
+	_, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](js, chromedp.EvalAwaitPromise, replMode))
 	var ex *chromedp.ExceptionError
 	if errors.As(err, &ex) {
 		return invalid("custom_js", "threw an exception: "+truncate(ex.Error(), 200))
 	}
 	return err
 }
+
+func replMode(p *runtime.EvaluateParams) { p.ReplMode = new(true) }
 
 func truncate(s string, n int) string {
 	if len(s) <= n {
@@ -104,6 +112,34 @@ const centerJS = `(sel) => {
 	return [r.left + r.width / 2, r.top + r.height / 2];
 }`
 
+// focusJS focuses the element, as a click into a field would.
+const focusJS = `(sel) => { document.querySelector(sel).focus(); }`
+
+// navigationGrace is how long after an action a navigation it caused (a
+// submit handler, a link) may take to start.
+const navigationGrace = 150 * time.Millisecond
+
+// followNavigation runs act; if it started a navigation of the main frame,
+// it waits (bounded by limit) for the new document to load, so the next step
+// and the capture see the page the action led to. A navigation that does not
+// finish in time is left as it is: the capture takes what is there.
+func followNavigation(ctx context.Context, w *watch, limit time.Duration, act func() error) error {
+	before := w.navigations()
+	if err := act(); err != nil {
+		return err
+	}
+	if err := sleep(ctx, navigationGrace); err != nil {
+		return err
+	}
+	if w.navigations().started == before.started {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	_ = w.committedAndLoaded(wctx, before)
+	return ctx.Err()
+}
+
 // scrollJS scrolls and resolves once the page has seen it: the scroll event
 // fires in the next frame, before its animation-frame callbacks. The timer
 // is for a page that gets no frames.
@@ -121,9 +157,22 @@ func interact(ctx context.Context, w *watch, field string, it options.Interactio
 	}
 	switch it.Action {
 	case "click":
-		return chromedp.Do(ctx, chromedp.Click(chromedp.CSS(it.Selector)))
+		// By the element's centre, not a node query: a click that navigates
+		// would leave a query waiting for its node on the next page.
+		return followNavigation(ctx, w, limit, func() error {
+			xy, err := callJS[[2]float64](ctx, centerJS, it.Selector)
+			if err != nil {
+				return err
+			}
+			return chromedp.Do(ctx, chromedp.MouseClickXY(xy[0], xy[1]))
+		})
 	case "type":
-		return chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(it.Selector), it.Text))
+		return followNavigation(ctx, w, limit, func() error {
+			if _, err := callJS[chromedp.Void](ctx, focusJS, it.Selector); err != nil {
+				return err
+			}
+			return chromedp.Do(ctx, chromedp.KeyEvent(it.Text))
+		})
 	case "hover":
 		xy, err := callJS[[2]float64](ctx, centerJS, it.Selector)
 		if err != nil {
@@ -147,7 +196,11 @@ func waitFor(ctx context.Context, w *watch, field string, wf *options.WaitFor) e
 	case "timeout":
 		return sleep(ctx, wf.Duration)
 	case "selector":
-		return waitSelector(ctx, field+".wait_for.value", wf.Selector, time.Until(deadline(ctx)))
+		limit := time.Until(deadline(ctx))
+		if wf.Duration > 0 {
+			limit = wf.Duration // wait_for.timeout, the original's per-step limit
+		}
+		return waitSelector(ctx, field+".wait_for.value", wf.Selector, limit)
 	}
 	// Network waits are best effort, like the one after load.
 	wctx, cancel := context.WithTimeout(ctx, wf.Duration)

@@ -33,6 +33,11 @@ type watch struct {
 	// itself (script, meta refresh) is followed to where it ends up.
 	current cdp.LoaderID
 	failed  bool // the last commit was an error page
+	// Main-frame navigations started and committed so far, for an action
+	// that may navigate (a submit, a link).
+	mainFrame cdp.FrameID
+	started   int
+	commits   int
 }
 
 func newWatch(ctx context.Context) (*watch, error) {
@@ -77,6 +82,14 @@ func (w *watch) on(ev any) {
 		if ev.Frame != nil && ev.Frame.ParentID == "" {
 			w.current = ev.Frame.LoaderID
 			w.failed = ev.Frame.UnreachableURL != "" || strings.HasPrefix(ev.Frame.URL, "chrome-error:")
+			w.mainFrame = ev.Frame.ID
+			w.commits++
+		}
+	case *page.EventFrameStartedNavigating:
+		same := ev.NavigationType == page.FrameStartedNavigatingNavigationTypeSameDocument ||
+			ev.NavigationType == page.FrameStartedNavigatingNavigationTypeHistorySameDocument
+		if (w.mainFrame == "" || ev.FrameID == w.mainFrame) && !same {
+			w.started++
 		}
 	case *page.EventLifecycleEvent:
 		m := w.lifecycle[ev.LoaderID]
@@ -125,6 +138,27 @@ func (w *watch) loaded(ctx context.Context, loader cdp.LoaderID) error {
 			cur = loader
 		}
 		if w.lifecycle[cur]["load"] {
+			return 0
+		}
+		return time.Hour
+	})
+}
+
+// navCount is how many main-frame navigations had started and committed.
+type navCount struct{ started, commits int }
+
+// navigations counts the main frame's cross-document navigations so far.
+func (w *watch) navigations() navCount {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return navCount{w.started, w.commits}
+}
+
+// committedAndLoaded waits until a main-frame document committed after
+// before has fired its load event.
+func (w *watch) committedAndLoaded(ctx context.Context, before navCount) error {
+	return w.until(ctx, func(time.Time) time.Duration {
+		if w.commits > before.commits && w.lifecycle[w.current]["load"] {
 			return 0
 		}
 		return time.Hour

@@ -34,6 +34,16 @@ func (e *env) pages() http.Handler {
 		setTimeout(() => { const d = document.createElement("div"); d.id = "late"; d.textContent = "arrived";
 		d.style = "width:100px;height:100px;background:#00ff00"; document.body.appendChild(d); }, 700);
 	</script></body></html>`)
+	// A form whose submit navigates (the original's "Complex Sequences"), and
+	// a link that does.
+	page("/form", `<html><body style="margin:0;background:#ff0000"><form action="/submitted" method="get">
+		<input id="username" name="username"><button id="submit" type="submit" style="width:80px;height:30px">Go</button></form>
+		<a id="link" href="/submitted?via=link" style="display:block;width:80px;height:30px">link</a></body></html>`)
+	mux.HandleFunc("/submitted", func(w http.ResponseWriter, r *http.Request) {
+		e.hit("/submitted", r.Header)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<html><body style="margin:0;background:#00ff00"><p id="done">got %s</p></body></html>`, html.EscapeString(r.URL.RawQuery))
+	})
 	page("/dark", `<html><head><style>body{margin:0;background:#ffffff} @media (prefers-color-scheme: dark){body{background:#000000}}</style></head><body></body></html>`)
 	page("/media", `<html><body style="margin:0;background:#ffffff"><img src="/asset/image.png" width="10" height="10"><video src="/asset/video.mp4"></video><p id="ok">text</p></body></html>`)
 	// Red until a request made 100 ms after load answers (300 ms later), then

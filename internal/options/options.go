@@ -47,6 +47,19 @@ type Options struct {
 
 	ResponseType string // by_format, json, empty, url
 	CacheTTL     time.Duration
+
+	// Background is the page's default background (background_color), nil
+	// for the browser's white.
+	Background *Color
+	// Ignored names the original's options this request set that have no
+	// effect here; the answer lists them in a header.
+	Ignored []string
+}
+
+// Color is an sRGB colour with alpha in 0..1.
+type Color struct {
+	R, G, B uint8
+	A       float64
 }
 
 // PDF holds the print options; they apply only to format pdf.
@@ -79,7 +92,7 @@ type Interaction struct {
 type WaitFor struct {
 	Type     string // network_idle, network_mostly_idle, selector, timeout
 	Selector string
-	Duration time.Duration
+	Duration time.Duration // network and timeout waits; a selector wait's own limit (0: wait_for_timeout)
 }
 
 // IsImage reports whether the format is a raster image.
@@ -97,7 +110,7 @@ func (o *Options) ContentType() string {
 	case "pdf":
 		return "application/pdf"
 	case "html":
-		return "text/html; charset=utf-8"
+		return "text/html" // exactly as the original documents it
 	}
 	return "image/png"
 }
@@ -107,7 +120,7 @@ func (o *Options) ContentType() string {
 // same Normalized bytes give the same capture, so it keys the cache.
 func (o *Options) Normalized() []byte {
 	c := *o
-	c.ResponseType, c.CacheTTL = "", 0
+	c.ResponseType, c.CacheTTL, c.Ignored = "", 0, nil
 	b, _ := json.Marshal(c) // plain data: cannot fail; map keys come out sorted
 	return b
 }

@@ -134,7 +134,7 @@ func TestQueryForm(t *testing.T) {
 // The client reads field and reason as one sentence.
 func TestTargetMessagesRead(t *testing.T) {
 	for body, want := range map[string]string{
-		`{}`: "url or html_content is required",
+		`{}`: "url is missing (validation error): Either url or html_content must be provided",
 		`{"url":"https://a.example","html_content":"<p>"}`: "url and html_content cannot both be given",
 	} {
 		_, err := ParseJSON([]byte(body), lim)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -69,6 +70,11 @@ type raw struct {
 	Interactions       []json.RawMessage `json:"interactions"` // decoded one by one, for field names with the index
 	ResponseType       *string           `json:"response_type"`
 	CacheTTL           *int              `json:"cache_ttl"`
+	// Options of the original that this service accepts for its clients'
+	// sake; see Options.Ignored.
+	BackgroundColor *string `json:"background_color"`
+	UsePopupBlocker *bool   `json:"use_popup_blocker"`
+	UseCookieBlock  *bool   `json:"use_cookie_blocker"`
 }
 
 type rawInteraction struct {
@@ -81,8 +87,9 @@ type rawInteraction struct {
 }
 
 type rawWaitFor struct {
-	Type  string          `json:"type"`
-	Value json.RawMessage `json:"value"`
+	Type    string          `json:"type"`
+	Value   json.RawMessage `json:"value"`
+	Timeout *int            `json:"timeout"` // the step's own limit (selector waits)
 }
 
 var unknownField = regexp.MustCompile(`unknown field "([^"]*)"`)
@@ -201,6 +208,7 @@ func (r *raw) build(lim Limits) (*Options, error) {
 		}
 		o.CacheTTL = time.Duration(*r.CacheTTL) * time.Second
 	}
+	v.compat(r, o)
 	o.PDF.Width = v.length("pdf_width", deref(r.PDFWidth, ""))
 	o.PDF.Height = v.length("pdf_height", deref(r.PDFHeight, ""))
 	v.pdf(o)
@@ -280,9 +288,48 @@ func applyTemplate(r *raw, name string) error {
 		unset(&r.WaitForNetwork, "idle")
 		unset(&r.BlockMedia, true)
 	default:
-		return fieldErr("template", "must be one of mobile, desktop_full, article_pdf")
+		d, ok := devices[name]
+		if !ok {
+			return fieldErr("template", "must be one of mobile, desktop_full, article_pdf, or a device: %s", deviceNames())
+		}
+		unset(&r.WindowWidth, d.w)
+		unset(&r.WindowHeight, d.h)
+		unset(&r.PixelDensity, d.dpr)
+		unset(&r.UserAgentDevice, "mobile")
+		unset(&r.UserAgentPlatform, d.platform)
 	}
 	return nil
+}
+
+// device is a phone or tablet preset: its CSS viewport and pixel ratio as
+// the manufacturers and Chrome's device toolbar give them.
+type device struct {
+	w, h     int
+	dpr      float64
+	platform string
+}
+
+// devices are the presets the original's docs name (iphone_13) and their
+// common neighbours.
+var devices = map[string]device{
+	"iphone_se":         {375, 667, 2, "ios"},
+	"iphone_13":         {390, 844, 3, "ios"},
+	"iphone_13_pro_max": {428, 926, 3, "ios"},
+	"iphone_14_pro_max": {430, 932, 3, "ios"},
+	"pixel_5":           {393, 851, 2.75, "android"},
+	"pixel_7":           {412, 915, 2.625, "android"},
+	"galaxy_s21":        {360, 800, 3, "android"},
+	"ipad":              {810, 1080, 2, "ios"},
+	"ipad_pro":          {1024, 1366, 2, "ios"},
+}
+
+func deviceNames() string {
+	names := make([]string, 0, len(devices))
+	for n := range devices {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
 }
 
 // unset gives *dst the value v if the request left it unset.

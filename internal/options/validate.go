@@ -55,7 +55,8 @@ func (v *validator) oneOf(field, val string, allowed ...string) {
 func (v *validator) target(o *Options) {
 	switch {
 	case o.URL == "" && o.HTMLContent == "":
-		v.fail("url", "or html_content is required")
+		// The original's wording, which its clients match on.
+		v.fail("url", "is missing (validation error): Either url or html_content must be provided")
 		return
 	case o.URL != "" && o.HTMLContent != "":
 		v.fail("url", "and html_content cannot both be given")
@@ -268,6 +269,43 @@ func (v *validator) geolocation(o *Options) {
 	}
 }
 
+var hexColor = regexp.MustCompile(`^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$`)
+
+// compat takes the original's options that have no field of their own:
+// background_color becomes the page's default background; use_popup_blocker
+// is always true here (popups are blocked); use_cookie_blocker has no effect
+// yet and is reported as ignored.
+func (v *validator) compat(r *raw, o *Options) {
+	if r.BackgroundColor != nil {
+		c, ok := parseHex(*r.BackgroundColor)
+		if !ok {
+			v.fail("background_color", "must be a hex colour such as #ffffff")
+		}
+		o.Background = c
+	}
+	if r.UsePopupBlocker != nil && !*r.UsePopupBlocker {
+		o.Ignored = append(o.Ignored, "use_popup_blocker") // popups are always blocked
+	}
+	if r.UseCookieBlock != nil && *r.UseCookieBlock {
+		o.Ignored = append(o.Ignored, "use_cookie_blocker")
+	}
+}
+
+func parseHex(s string) (*Color, bool) {
+	if !hexColor.MatchString(s) {
+		return nil, false
+	}
+	h := s[1:]
+	if len(h) == 3 {
+		h = string([]byte{h[0], h[0], h[1], h[1], h[2], h[2]})
+	}
+	n, _ := strconv.ParseUint(h, 16, 64)
+	if len(h) == 6 {
+		return &Color{R: uint8(n >> 16), G: uint8(n >> 8), B: uint8(n), A: 1}, true
+	}
+	return &Color{R: uint8(n >> 24), G: uint8(n >> 16), B: uint8(n >> 8), A: float64(uint8(n)) / 255}, true
+}
+
 func (v *validator) interactions(in []rawInteraction) []Interaction {
 	if len(in) > maxInteractions {
 		v.fail("interactions", "has more than %d steps", maxInteractions)
@@ -314,6 +352,9 @@ func (v *validator) waitFor(field string, r *rawWaitFor) *WaitFor {
 			v.fail(field+".value", "must be a CSS selector string")
 		}
 		v.selector(field+".value", w.Selector)
+		if r.Timeout != nil {
+			w.Duration = v.millis(field+".timeout", *r.Timeout, 1)
+		}
 	case "network_idle", "network_mostly_idle", "timeout":
 		var ms int
 		if json.Unmarshal(r.Value, &ms) != nil {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
@@ -175,11 +176,18 @@ func (s *Server) fromCache(ctx context.Context, client, fingerprint string, o *o
 	return out, true
 }
 
-// cacheHeader says whether an answer came from the capture cache.
-const cacheHeader = "X-Cache"
+// cacheHeader says whether an answer came from the capture cache;
+// ignoredHeader names the original's options that had no effect.
+const (
+	cacheHeader   = "X-Cache"
+	ignoredHeader = "X-Pixashot-Ignored-Options"
+)
 
 // respond writes an captureOutcome: the one writer of the capture route.
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, o *options.Options, out captureOutcome) {
+	if o != nil && len(o.Ignored) > 0 {
+		w.Header().Set(ignoredHeader, strings.Join(o.Ignored, ", "))
+	}
 	if out.cache != "" {
 		w.Header().Set(cacheHeader, out.cache)
 	}

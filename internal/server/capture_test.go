@@ -286,3 +286,28 @@ func field(name string) func(*testing.T, *routeEnv, reply) {
 		}
 	}
 }
+
+type allowAll struct{}
+
+func (allowAll) Enabled() bool { return true }
+func (allowAll) Allow(string) ratelimit.Decision {
+	return ratelimit.Decision{Allowed: true, Limit: 5, Remaining: 4, Reset: time.Now().Add(time.Second)}
+}
+
+// The original's docs read the rate-limit headers with `curl -I -X POST`
+// and no body: the 400 carries them. The original's options that have no
+// effect here are named in a header, never silently dropped.
+func TestCompatHeaders(t *testing.T) {
+	e := newRouteEnv(t, func(s *Server) { s.Limiter = allowAll{} })
+	a := e.post(t, "")
+	if a.status != 400 || a.header.Get("X-RateLimit-Limit") != "5" || a.header.Get("X-RateLimit-Remaining") != "4" {
+		t.Fatalf("no body: %d %v", a.status, a.header)
+	}
+	a = e.post(t, `{"url":"https://example.com","use_cookie_blocker":true,"use_popup_blocker":true,"background_color":"#fff"}`)
+	if a.status != 200 || a.header.Get("X-Pixashot-Ignored-Options") != "use_cookie_blocker" {
+		t.Fatalf("%d ignored %q", a.status, a.header.Get("X-Pixashot-Ignored-Options"))
+	}
+	if a := e.post(t, `{"url":"https://example.com","use_cookie_blockr":true}`); a.status != 400 || a.body["field"] != "use_cookie_blockr" {
+		t.Fatalf("a typo: %d %v", a.status, a.body)
+	}
+}
