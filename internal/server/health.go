@@ -3,13 +3,16 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/auth"
+	"github.com/pixashot/pixashot-cloudrun/internal/procstat"
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -38,6 +41,9 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 				"captures": map[string]int{"running": s.Gate.InUse(), "queued": s.Gate.Waiting()},
 				"memory":   map[string]uint64{"heap_bytes": m.HeapAlloc, "sys_bytes": m.Sys},
 				"cpu":      map[string]int{"count": runtime.NumCPU(), "goroutines": runtime.NumGoroutine()},
+				// The original's names, which its health scripts read.
+				"memory_usage_mb": m.Sys >> 20,
+				"cpu_percent":     cpuPercent(),
 			}
 		}
 	}
@@ -79,4 +85,17 @@ func (s *Server) isReady(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	return s.Ready(ctx)
+}
+
+var started = time.Now()
+
+// cpuPercent is the service process's average CPU use since it started, in
+// percent of the machine (what the original's psutil figure approximates).
+func cpuPercent() float64 {
+	st, ok := procstat.Read(os.Getpid())
+	up := time.Since(started).Seconds()
+	if !ok || up <= 0 {
+		return 0
+	}
+	return math.Round(st.CPU/10/up/float64(runtime.NumCPU())*10) / 10
 }

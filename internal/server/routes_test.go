@@ -160,7 +160,7 @@ func TestHealthIsMinimalInPublic(t *testing.T) {
 		t.Error("a wrong token sees the checks")
 	}
 	checks, _ := send(t, "GET", ts.URL+"/health", token, "").body["checks"].(map[string]any)
-	if checks["memory"] == nil || checks["captures"] == nil {
+	if checks["memory"] == nil || checks["captures"] == nil || checks["memory_usage_mb"] == nil || checks["cpu_percent"] == nil {
 		t.Errorf("the checks for a valid token: %v", checks)
 	}
 }

@@ -65,7 +65,9 @@ func (s *Signer) WithMaxAhead(d time.Duration) *Signer {
 func (s *Signer) SetKeys(keys [][]byte) { s.keys.Store(&keys) }
 
 // Canonical is the original signed text of params: raw values.
-func Canonical(params map[string]string) string { return join(params, func(s string) string { return s }) }
+func Canonical(params map[string]string) string {
+	return join(params, func(s string) string { return s })
+}
 
 // CanonicalV2 is the version 2 text: each name and value query-escaped, so
 // "&" and "=" appear only as separators.
