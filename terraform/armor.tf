@@ -5,15 +5,34 @@
 # requests legitimately carry HTML, scripts (html_content, custom_js) and
 # URLs in their bodies and queries; those sets would refuse normal captures.
 # The service validates every option itself.
+#
+# Cloud Armor stops at the first rule that matches, and a rate-based rule
+# that matches ends evaluation with its conform action too. So: deny lists
+# first (100s), then the WAF (300s), then the per-key throttle for requests
+# that carry a key (800), then the per-IP ban for everything else (900),
+# then the default. deploycheck walks them in this order.
 
 locals {
+  # Each WAF set with the signatures that refuse this API's own traffic
+  # opted out (with why):
   waf_rules = {
-    1000 = "methodenforcement-v33-stable"
-    1001 = "scannerdetection-v33-stable"
-    1002 = "protocolattack-v33-stable"
-    1003 = "sessionfixation-v33-stable"
-    1004 = "cve-canary"
+    300 = { set = "methodenforcement-v33-stable", opt_out = [
+      # 911100 allows only GET/HEAD/POST/OPTIONS: DELETE /captures/{id} is
+      # the data-deletion request.
+      "owasp-crs-v030301-id911100-methodenforcement",
+    ] }
+    301 = { set = "scannerdetection-v33-stable", opt_out = [] }
+    302 = { set = "protocolattack-v33-stable", opt_out = [
+      # 921110 and 921130 read HTTP syntax in bodies: html_content carries
+      # "<html>", "<meta http-equiv>" and text that looks like a request.
+      "owasp-crs-v030301-id921110-protocolattack",
+      "owasp-crs-v030301-id921130-protocolattack",
+    ] }
+    303 = { set = "sessionfixation-v33-stable", opt_out = [] }
+    304 = { set = "cve-canary", opt_out = [] }
   }
+  # SRC_IPS_V1 takes at most 10 ranges per rule.
+  deny_chunks = { for i, c in chunklist(var.deny_ip_ranges, 10) : i => c }
 }
 
 resource "google_compute_security_policy" "edge" {
@@ -34,15 +53,15 @@ resource "google_compute_security_policy" "edge" {
   }
 
   dynamic "rule" {
-    for_each = length(var.deny_ip_ranges) > 0 ? [1] : []
+    for_each = local.deny_chunks
     content {
       action      = "deny(403)"
-      priority    = 100
-      description = "Denied source ranges"
+      priority    = 100 + rule.key
+      description = "Denied source ranges (${rule.key + 1} of ${length(local.deny_chunks)})"
       match {
         versioned_expr = "SRC_IPS_V1"
         config {
-          src_ip_ranges = var.deny_ip_ranges
+          src_ip_ranges = rule.value
         }
       }
     }
@@ -62,10 +81,25 @@ resource "google_compute_security_policy" "edge" {
     }
   }
 
-  # One IP over its limit is banned for a while.
+  dynamic "rule" {
+    for_each = local.waf_rules
+    content {
+      action      = "deny(403)"
+      priority    = rule.key
+      description = "WAF ${rule.value.set}"
+      match {
+        expr {
+          expression = length(rule.value.opt_out) == 0 ? "evaluatePreconfiguredWaf('${rule.value.set}', {'sensitivity': 1})" : "evaluatePreconfiguredWaf('${rule.value.set}', {'sensitivity': 1, 'opt_out_rule_ids': [${join(", ", [for id in rule.value.opt_out : "'${id}'"])}]})"
+        }
+      }
+    }
+  }
+
+  # One IP over its limit is banned for a while: requests without a key
+  # (signed URLs, health, strangers). A keyed request ends at the throttle.
   rule {
     action      = "rate_based_ban"
-    priority    = 500
+    priority    = 900
     description = "Per-IP rate limit with a ban"
     match {
       versioned_expr = "SRC_IPS_V1"
@@ -92,7 +126,7 @@ resource "google_compute_security_policy" "edge" {
   # One key over its limit is throttled wherever it comes from.
   rule {
     action      = "throttle"
-    priority    = 600
+    priority    = 800
     description = "Per-key throttle on the Authorization header"
     match {
       expr {
@@ -111,20 +145,6 @@ resource "google_compute_security_policy" "edge" {
     }
   }
 
-  dynamic "rule" {
-    for_each = local.waf_rules
-    content {
-      action      = "deny(403)"
-      priority    = rule.key
-      description = "WAF ${rule.value}"
-      match {
-        expr {
-          expression = "evaluatePreconfiguredWaf('${rule.value}', {'sensitivity': 1})"
-        }
-      }
-    }
-  }
-
   rule {
     action      = "allow"
     priority    = 2147483647
@@ -136,4 +156,6 @@ resource "google_compute_security_policy" "edge" {
       }
     }
   }
+
+  depends_on = [google_project_service.apis]
 }

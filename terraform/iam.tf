@@ -7,24 +7,32 @@ resource "google_service_account" "run" {
   project      = var.project_id
   account_id   = "${var.name}-run"
   display_name = "Pixashot capture service"
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_service_account" "rotate" {
   project      = var.project_id
   account_id   = "${var.name}-rotate"
   display_name = "Pixashot key rotation function"
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_service_account" "events" {
   project      = var.project_id
   account_id   = "${var.name}-events"
   display_name = "Pixashot rotation events (Eventarc invoker)"
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_service_account" "build" {
   project      = var.project_id
   account_id   = "${var.name}-build"
   display_name = "Pixashot Cloud Build"
+
+  depends_on = [google_project_service.apis]
 }
 
 # --- the capture service ---
@@ -35,6 +43,8 @@ resource "google_project_iam_custom_role" "secret_lister" {
   title       = "Pixashot secret lister"
   description = "Lists secret metadata to find client secrets by label; no access to any value."
   permissions = ["secretmanager.secrets.list"]
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_project_iam_member" "run_secret_lister" {
@@ -78,6 +88,8 @@ resource "google_project_iam_custom_role" "capture_objects" {
   title       = "Pixashot capture objects"
   description = "Create, read and delete objects; bound on the captures bucket only."
   permissions = ["storage.objects.create", "storage.objects.get", "storage.objects.delete"]
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_storage_bucket_iam_member" "run_objects" {
@@ -95,6 +107,8 @@ resource "google_project_iam_custom_role" "url_signer" {
   title       = "Pixashot URL signer"
   description = "signBlob only; bound on the capture service's own account."
   permissions = ["iam.serviceAccounts.signBlob"]
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_service_account_iam_member" "run_signs_as_itself" {
@@ -105,11 +119,23 @@ resource "google_service_account_iam_member" "run_signs_as_itself" {
 
 # --- the rotation function ---
 
+# Exactly what RotateKey does: list versions, add one, disable (and, to
+# undo a mistake, enable) one. Never destroy, which Version Manager holds.
+resource "google_project_iam_custom_role" "key_rotator" {
+  project     = var.project_id
+  role_id     = "${replace(var.name, "-", "_")}_key_rotator"
+  title       = "Pixashot key rotator"
+  description = "Add, list, enable and disable secret versions; bound on the client secrets only."
+  permissions = ["secretmanager.versions.add", "secretmanager.versions.list", "secretmanager.versions.enable", "secretmanager.versions.disable"]
+
+  depends_on = [google_project_service.apis]
+}
+
 resource "google_secret_manager_secret_iam_member" "rotate_versions" {
   for_each  = google_secret_manager_secret.client
   project   = var.project_id
   secret_id = each.value.secret_id
-  role      = "roles/secretmanager.secretVersionManager"
+  role      = google_project_iam_custom_role.key_rotator.id
   member    = google_service_account.rotate.member
 }
 
@@ -164,6 +190,20 @@ resource "google_service_account_iam_member" "build_acts_as" {
   service_account_id = each.value
   role               = "roles/iam.serviceAccountUser"
   member             = google_service_account.build.member
+}
+
+# `gcloud builds submit` uploads the source to <project>_cloudbuild, which
+# it creates on first use; the build account reads it from there. The
+# condition names that bucket, which may not exist yet.
+resource "google_project_iam_member" "build_reads_source" {
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
+  member  = google_service_account.build.member
+
+  condition {
+    title      = "Cloud Build source bucket only"
+    expression = "resource.name.startsWith(\"projects/_/buckets/${var.project_id}_cloudbuild\")"
+  }
 }
 
 resource "google_project_iam_member" "build_log_writer" {

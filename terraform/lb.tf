@@ -16,6 +16,8 @@ resource "google_compute_region_network_endpoint_group" "capture" {
   cloud_run {
     service = google_cloud_run_v2_service.capture.name
   }
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_compute_backend_service" "capture" {
@@ -38,6 +40,8 @@ resource "google_compute_backend_service" "capture" {
   custom_response_headers = [
     "Strict-Transport-Security: max-age=63072000; includeSubDomains; preload",
   ]
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_compute_url_map" "https" {
@@ -46,9 +50,11 @@ resource "google_compute_url_map" "https" {
   default_service = google_compute_backend_service.capture.id
 }
 
+# Named from the domains: with create_before_destroy a change of domains
+# makes a certificate of a new name beside the old one (a fixed name is 409).
 resource "google_compute_managed_ssl_certificate" "capture" {
   project = var.project_id
-  name    = "${var.name}-cert"
+  name    = "${var.name}-cert-${substr(sha256(join(",", sort(var.domains))), 0, 8)}"
 
   managed {
     domains = var.domains
@@ -57,6 +63,8 @@ resource "google_compute_managed_ssl_certificate" "capture" {
   lifecycle {
     create_before_destroy = true
   }
+
+  depends_on = [google_project_service.apis]
 }
 
 # TLS 1.2 or newer, with only the modern, forward-secret ciphers.
@@ -65,6 +73,8 @@ resource "google_compute_ssl_policy" "tls" {
   name            = "${var.name}-tls"
   profile         = "RESTRICTED"
   min_tls_version = "TLS_1_2"
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_compute_target_https_proxy" "capture" {

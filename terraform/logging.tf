@@ -7,6 +7,21 @@ resource "google_logging_project_bucket_config" "audit" {
   bucket_id      = "${var.name}-audit"
   retention_days = var.audit_retention_days
   description    = "Pixashot audit trail: every use of a client key."
+  # Locked, the bucket and its retention can no longer be changed or
+  # deleted by anyone: irreversible, so an option.
+  locked = var.audit_bucket_locked
+
+  depends_on = [google_project_service.apis]
+}
+
+# The audit entries go to their own bucket only, not also to _Default.
+resource "google_logging_project_exclusion" "audit_not_in_default" {
+  project     = var.project_id
+  name        = "${var.name}-audit-not-in-default"
+  description = "pixashot-audit is kept in its own bucket"
+  filter      = "logName = \"projects/${var.project_id}/logs/pixashot-audit\""
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_logging_project_sink" "audit" {
@@ -15,16 +30,9 @@ resource "google_logging_project_sink" "audit" {
   destination            = "logging.googleapis.com/${google_logging_project_bucket_config.audit.id}"
   filter                 = "logName = \"projects/${var.project_id}/logs/pixashot-audit\""
   unique_writer_identity = true
+
+  depends_on = [google_project_service.apis]
 }
 
-# The sink's identity may write to that one log bucket only.
-resource "google_project_iam_member" "audit_sink_writer" {
-  project = var.project_id
-  role    = "roles/logging.bucketWriter"
-  member  = google_logging_project_sink.audit.writer_identity
-
-  condition {
-    title      = "audit bucket only"
-    expression = "resource.name.endsWith(\"locations/global/buckets/${var.name}-audit\")"
-  }
-}
+# A sink to a log bucket of its own project writes with no grant: its
+# writer_identity can be empty there, so no binding is made.

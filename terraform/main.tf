@@ -9,6 +9,7 @@ locals {
     RATE_LIMIT          = var.rate_limit
     MAX_CONCURRENCY     = tostring(var.concurrency)
     CAPTURE_TIMEOUT     = "${var.capture_timeout_seconds}s"
+    AUTH_TOKEN_MAX_AGE  = local.token_max_age
     CHROME_NO_SANDBOX   = tostring(var.chrome_no_sandbox)
     REDIS_URL           = var.redis_enabled ? "rediss://${google_redis_instance.ratelimit[0].host}:${google_redis_instance.ratelimit[0].port}/0" : null
     REDIS_CA_CERT       = var.redis_enabled ? google_redis_instance.ratelimit[0].server_ca_certs[0].cert : null
@@ -157,11 +158,14 @@ resource "google_cloud_run_v2_service" "rotate" {
     containers {
       image = var.image
 
+      # gen2's minimum memory, and CPU only while a request is handled: an
+      # event a few times a quarter needs no always-allocated CPU.
       resources {
         limits = {
           cpu    = "1"
-          memory = "256Mi"
+          memory = "512Mi"
         }
+        cpu_idle = true
       }
 
       env {

@@ -45,6 +45,19 @@ resource "google_logging_metric" "events" {
     value_type  = "INT64"
     unit        = "1"
   }
+
+  depends_on = [google_project_service.apis]
+}
+
+# An alert on a log-based metric made in the same apply fails with "Cannot
+# find metric(s)" until Monitoring has seen the metric, for up to ten
+# minutes (hashicorp/terraform-provider-google#11102). The alerts wait for
+# this, which waits on creation (and on a new metric) only.
+resource "time_sleep" "log_metrics_known" {
+  create_duration = "600s"
+  triggers = {
+    metrics = join(",", sort([for m in google_logging_metric.events : m.id]))
+  }
 }
 
 resource "google_monitoring_alert_policy" "events" {
@@ -76,6 +89,8 @@ resource "google_monitoring_alert_policy" "events" {
       }
     }
   }
+
+  depends_on = [google_project_service.apis, time_sleep.log_metrics_known]
 }
 
 resource "google_monitoring_alert_policy" "error_ratio" {
@@ -97,6 +112,8 @@ resource "google_monitoring_alert_policy" "error_ratio" {
       evaluation_interval = "60s"
     }
   }
+
+  depends_on = [google_project_service.apis]
 }
 
 # Alerts on Cloud Run's own metrics, one policy each.
@@ -155,4 +172,6 @@ resource "google_monitoring_alert_policy" "metrics" {
       }
     }
   }
+
+  depends_on = [google_project_service.apis]
 }

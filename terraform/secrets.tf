@@ -2,7 +2,12 @@
 # create|rotate` and by the rotation function, so no secret value is ever in
 # Terraform state.
 
-resource "time_static" "rotation_start" {}
+# One start time per client, made when the client is added: a client added
+# long after the first apply still gets a first rotation in the future
+# (Secret Manager refuses a next_rotation_time less than 5 minutes ahead).
+resource "time_static" "rotation_start" {
+  for_each = local.client_secret_ids
+}
 
 resource "google_secret_manager_secret" "client" {
   for_each  = local.client_secret_ids
@@ -18,7 +23,7 @@ resource "google_secret_manager_secret" "client" {
   # RotateKey adds a new version and disables the old one after the grace.
   rotation {
     rotation_period    = "${var.key_rotation_days * 86400}s"
-    next_rotation_time = timeadd(time_static.rotation_start.rfc3339, "${var.key_rotation_days * 24}h")
+    next_rotation_time = timeadd(time_static.rotation_start[each.key].rfc3339, "${var.key_rotation_days * 24}h")
   }
 
   topics {
@@ -28,9 +33,15 @@ resource "google_secret_manager_secret" "client" {
   lifecycle {
     # Secret Manager moves the next rotation forward by itself.
     ignore_changes = [rotation[0].next_rotation_time]
+    # A key must outlive its rotation by the grace, or the old key expires
+    # before the new one is handed out.
+    precondition {
+      condition     = local.rotation_grace_hours < var.key_rotation_days * 24
+      error_message = "rotation_grace must be shorter than key_rotation_days."
+    }
   }
 
-  depends_on = [google_pubsub_topic_iam_member.secretmanager_publishes]
+  depends_on = [google_project_service.apis, google_pubsub_topic_iam_member.secretmanager_publishes]
 }
 
 # Signed-URL keys: every enabled version verifies, the newest signs.
@@ -60,6 +71,8 @@ resource "google_project_service_identity" "secretmanager" {
   provider = google-beta
   project  = var.project_id
   service  = "secretmanager.googleapis.com"
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_pubsub_topic_iam_member" "secretmanager_publishes" {
@@ -94,5 +107,5 @@ resource "google_eventarc_trigger" "rotation" {
     }
   }
 
-  depends_on = [google_cloud_run_v2_service_iam_member.events_invoke_rotate]
+  depends_on = [google_project_service.apis, google_cloud_run_v2_service_iam_member.events_invoke_rotate]
 }

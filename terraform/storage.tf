@@ -19,10 +19,10 @@ resource "google_storage_bucket" "captures" {
     }
   }
 
-  # A deleted object (a client's DELETE, or a mistake) can be restored for
-  # seven days: the backup of the checklist for data that lives a week.
+  # Off by default: a client's DELETE /captures/{id} is a data-deletion
+  # request, and soft delete would keep the capture restorable for days.
   soft_delete_policy {
-    retention_duration_seconds = 604800
+    retention_duration_seconds = var.capture_soft_delete_days * 86400
   }
 
   versioning {

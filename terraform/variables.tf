@@ -212,6 +212,13 @@ variable "allow_ip_ranges" {
     condition     = alltrue([for r in var.allow_ip_ranges : can(cidrhost(r, 0))])
     error_message = "allow_ip_ranges must be CIDR ranges."
   }
+
+  # One negated expression of inIpRange calls; Cloud Armor allows at most 5
+  # subexpressions in one rule (a negation cannot be split over rules).
+  validation {
+    condition     = length(var.allow_ip_ranges) <= 5
+    error_message = "allow_ip_ranges takes at most 5 ranges (Cloud Armor's limit on one expression); use wider ranges."
+  }
 }
 
 variable "deny_ip_ranges" {
@@ -223,6 +230,23 @@ variable "deny_ip_ranges" {
     condition     = alltrue([for r in var.deny_ip_ranges : can(cidrhost(r, 0))])
     error_message = "deny_ip_ranges must be CIDR ranges."
   }
+}
+
+variable "capture_soft_delete_days" {
+  description = "Days a deleted capture stays restorable (Cloud Storage soft delete). 0, the default: DELETE /captures/{id} removes it for good."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.capture_soft_delete_days == 0 || (var.capture_soft_delete_days >= 7 && var.capture_soft_delete_days <= 90)
+    error_message = "capture_soft_delete_days must be 0 (off) or 7 to 90 (Cloud Storage's range)."
+  }
+}
+
+variable "audit_bucket_locked" {
+  description = "Lock the audit log bucket: its retention can then never be shortened nor the bucket deleted. Irreversible."
+  type        = bool
+  default     = false
 }
 
 variable "key_rotation_days" {

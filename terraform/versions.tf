@@ -37,4 +37,9 @@ locals {
   # The name `pixashot keys` uses, whatever var.name is.
   client_secret_ids = { for c in var.clients : c => "pixashot-client-${c}" }
   labels            = { app = var.name, managed-by = "terraform" }
+  # A key version is refused past AUTH_TOKEN_MAX_AGE: a rotation period, the
+  # grace the old version keeps after a rotation, and a day for the
+  # rotation event to be delivered and handled.
+  rotation_grace_hours = tonumber(trimsuffix(var.rotation_grace, "h"))
+  token_max_age        = "${var.key_rotation_days * 24 + local.rotation_grace_hours + 24}h"
 }

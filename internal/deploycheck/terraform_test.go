@@ -78,6 +78,9 @@ func (t *tf) resource(tt *testing.T, typ, name string) block {
 
 // nested is the first nested block of that type, or a zero block.
 func (b block) nested(typ string) block {
+	if b.Block == nil {
+		return block{}
+	}
 	for _, n := range b.Body.Blocks {
 		if n.Type == typ || (n.Type == "dynamic" && len(n.Labels) == 1 && n.Labels[0] == typ) {
 			return block{n, b.src}
@@ -369,12 +372,12 @@ func TestLeastPrivilege(t *testing.T) {
 		}
 		if typ == "google_project_iam_member" {
 			// The only project-wide grants: writing logs, listing secret
-			// metadata (custom role), and the audit sink's bucket writer
-			// (conditioned on its bucket).
+			// metadata (custom role), and reading Cloud Build's source
+			// bucket (conditioned on that bucket, which gcloud creates).
 			switch {
 			case role == "roles/logging.logWriter":
 			case strings.Contains(b.source("role"), "google_project_iam_custom_role.secret_lister"):
-			case role == "roles/logging.bucketWriter" && b.nested("condition").Block != nil:
+			case role == "roles/storage.objectViewer" && strings.Contains(b.nested("condition").source("expression"), "_cloudbuild"):
 			default:
 				t.Errorf("%s: project-wide grant of %s %s", b.name(), role, b.source("role"))
 			}
@@ -394,10 +397,15 @@ func TestLeastPrivilege(t *testing.T) {
 		tf.resource(t, "google_secret_manager_secret_iam_member", "run_reads").source("for_each") != "local.run_secret_grants" {
 		t.Error("the run account needs accessor and viewer on the client secrets and the signing secret, and only there")
 	}
-	// The rotation function manages versions of the client secrets only.
+	// The rotation function adds, lists, enables and disables versions of
+	// the client secrets, and never destroys one.
 	rot := tf.resource(t, "google_secret_manager_secret_iam_member", "rotate_versions")
-	if rot.source("for_each") != "google_secret_manager_secret.client" || rot.str("role") != "roles/secretmanager.secretVersionManager" {
-		t.Error("rotate_versions must be version manager on the client secrets")
+	if rot.source("for_each") != "google_secret_manager_secret.client" || rot.source("role") != "google_project_iam_custom_role.key_rotator.id" {
+		t.Error("rotate_versions must be the key_rotator role on the client secrets")
+	}
+	if got := tf.resource(t, "google_project_iam_custom_role", "key_rotator").source("permissions"); got != `["secretmanager.versions.add", "secretmanager.versions.list", "secretmanager.versions.enable", "secretmanager.versions.disable"]` ||
+		strings.Contains(tf.text, "secretVersionManager") {
+		t.Errorf("key_rotator permissions %s (no versions.destroy, no Version Manager)", got)
 	}
 	// URL signing holds signBlob and nothing else: Token Creator would let
 	// the account mint tokens for itself.
