@@ -6,7 +6,7 @@ SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # What a capture needs, exactly as the Dockerfile installs it (the fonts
 # included, so local and production renders match), and what the tests add.
 PKGS_BROWSER := chromium-headless-shell fonts-liberation fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji
-PKGS_TEST    := $(PKGS_BROWSER) redis-server ca-certificates
+PKGS_TEST    := $(PKGS_BROWSER) redis-server ca-certificates poppler-utils
 
 # Linters for the infrastructure, built from source through the module proxy.
 TOOLS          := $(CURDIR)/.tools

@@ -4,6 +4,7 @@ package capture
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os/exec"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	brw "github.com/pixashot/pixashot-cloudrun/internal/browser"
 	"github.com/pixashot/pixashot-cloudrun/internal/egress"
+	"github.com/pixashot/pixashot-cloudrun/internal/extract"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
 	"github.com/pixashot/pixashot-cloudrun/internal/useragent"
 )
@@ -33,9 +35,10 @@ type Engine struct {
 
 // Result is a finished capture.
 type Result struct {
-	Data   []byte
-	Egress egress.Stats
-	Phases Phases // where the time went, for the log
+	Data     []byte
+	Metadata *Metadata // for response_type json (and format metadata)
+	Egress   egress.Stats
+	Phases   Phases // where the time went, for the log
 }
 
 // Phases are the milliseconds each step of a capture took.
@@ -90,7 +93,8 @@ func (e *Engine) captureOnce(ctx context.Context, id string, o *options.Options)
 	tctx, cancel := tab.Steps(ctx)
 	defer cancel()
 	var navigating bool
-	data, err := e.render(tctx, tab, o, &ph, t, &navigating)
+	var md *Metadata
+	data, err := e.render(tctx, tab, o, &ph, t, &navigating, &md)
 	if err != nil {
 		switch cause := tab.Err(); {
 		case cause != nil && ctx.Err() == nil && !navigating:
@@ -104,12 +108,12 @@ func (e *Engine) captureOnce(ctx context.Context, id string, o *options.Options)
 		}
 		return nil, release, classify(tctx, err)
 	}
-	return &Result{Data: data, Egress: sess.Stats(), Phases: ph}, release, nil
+	return &Result{Data: data, Metadata: md, Egress: sess.Stats(), Phases: ph}, release, nil
 }
 
 // render runs the steps on tab; *navigating turns true when the target is
 // first asked for.
-func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, ph *Phases, t time.Time, navigating *bool) ([]byte, error) {
+func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, ph *Phases, t time.Time, navigating *bool, md **Metadata) ([]byte, error) {
 	ctx = withWorld(ctx)
 	w, err := newWatch(ctx)
 	if err != nil {
@@ -131,7 +135,12 @@ func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, p
 		return nil, err
 	}
 	ph.Prepare = lap(&t)
-	data, err := e.output(ctx, o)
+	if o.ResponseType == "json" || o.Format == "metadata" {
+		if *md, err = metadata(ctx, w, o); err != nil {
+			return nil, err
+		}
+	}
+	data, err := e.output(ctx, w, o, *md)
 	ph.Output = lap(&t)
 	if err != nil || w.stayed(mark, idleLimit(o.WaitForNetwork)) {
 		return data, err
@@ -142,7 +151,7 @@ func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, p
 	_ = w.idle(waitCtx, idleLimit(o.WaitForNetwork))
 	cancel()
 	ph.Idle += lap(&t)
-	data, err = e.output(ctx, o)
+	data, err = e.output(ctx, w, o, *md)
 	ph.Output += lap(&t)
 	return data, err
 }
@@ -154,7 +163,13 @@ const minOutputTime = 5 * time.Second
 // output takes the capture, bounded by the request's wait_for_timeout (at
 // least minOutputTime): a page whose script hangs the renderer answers 504
 // then, not at CAPTURE_TIMEOUT.
-func (e *Engine) output(ctx context.Context, o *options.Options) ([]byte, error) {
+func (e *Engine) output(ctx context.Context, w *watch, o *options.Options, md *Metadata) ([]byte, error) {
+	switch o.Format {
+	case "metadata":
+		return json.Marshal(md)
+	case "markdown", "text":
+		return e.mainContent(ctx, w, o)
+	}
 	var data []byte
 	err := bounded(ctx, max(o.WaitForTimeout, minOutputTime), "the page did not let itself be captured within wait_for_timeout",
 		func(ctx context.Context) error {
@@ -284,6 +299,34 @@ func classify(ctx context.Context, err error) error {
 		return &Error{Kind: Unavailable, Message: "the browser is restarting; retry shortly", Cause: err}
 	}
 	return &Error{Kind: Internal, Message: "the capture failed", Cause: err}
+}
+
+// mainContent is the page's article as Markdown or text, from the rendered
+// DOM (bounded like HTML output) through readability.
+func (e *Engine) mainContent(ctx context.Context, w *watch, o *options.Options) ([]byte, error) {
+	var page []byte
+	err := bounded(ctx, max(o.WaitForTimeout, minOutputTime), "the page did not let itself be read within wait_for_timeout",
+		func(ctx context.Context) error {
+			var err error
+			page, err = serializeHTML(ctx, e.Limits.MaxOutputBytes)
+			return err
+		})
+	if err != nil {
+		return nil, err
+	}
+	_, pageURL := w.document()
+	convert := extract.Markdown
+	if o.Format == "text" {
+		convert = extract.Text
+	}
+	out, err := convert(page, pageURL)
+	if errors.Is(err, extract.ErrNoContent) {
+		return nil, invalid("format", "found no main content in the page to extract")
+	}
+	if err == nil && e.Limits.MaxOutputBytes > 0 && int64(len(out)) > e.Limits.MaxOutputBytes {
+		return nil, tooLarge(e.Limits.MaxOutputBytes)
+	}
+	return out, err
 }
 
 // ErrRendererCrashed is the cause of a capture whose renderer crashed.

@@ -4,15 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	cdpio "github.com/chromedp/cdproto/io"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/pdfcpu/pdfcpu/pkg/api"
+	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
 )
@@ -105,6 +109,18 @@ func printPDF(ctx context.Context, o *options.Options, max int64) ([]byte, error
 	for _, opt := range opts {
 		opt(&p)
 	}
+	if o.PDF.HeaderHTML != "" || o.PDF.FooterHTML != "" {
+		// An empty template is Chrome's default (title, date, URL): a side
+		// the client left out stays empty instead.
+		p.DisplayHeaderFooter = new(true)
+		p.HeaderTemplate, p.FooterTemplate = orEmpty(o.PDF.HeaderHTML), orEmpty(o.PDF.FooterHTML)
+	}
+	if m := o.PDF.Margin; m != nil {
+		p.MarginTop, p.MarginRight, p.MarginBottom, p.MarginLeft = new(m.Top), new(m.Right), new(m.Bottom), new(m.Left)
+	}
+	p.PreferCSSPageSize = new(o.PDF.PreferCSSPageSize)
+	p.GenerateTaggedPDF = new(o.PDF.Tagged)
+	p.GenerateDocumentOutline = new(o.PDF.Outline)
 	res, err := chromedp.Call(ctx, page.PrintToPDF, p)
 	if err != nil && o.PDF.PageRanges != "" && strings.Contains(strings.ToLower(err.Error()), "page range") {
 		return nil, invalid("pdf_page_ranges", "selects no page of the document")
@@ -112,7 +128,39 @@ func printPDF(ctx context.Context, o *options.Options, max int64) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	return readStream(ctx, res.Stream, max)
+	b, err := readStream(ctx, res.Stream, max)
+	if err != nil {
+		return nil, err
+	}
+	// Counted by a PDF parser before a byte is sent: a document over the
+	// client's (or the default) page limit is refused, not truncated.
+	n, err := api.PageCount(bytes.NewReader(b), pdfConfig())
+	if err != nil {
+		return nil, fmt.Errorf("reading back the PDF: %w", err)
+	}
+	if n > o.PDF.MaxPages {
+		return nil, invalid("pdf_max_pages", fmt.Sprintf("is %d, and the document has %d pages", o.PDF.MaxPages, n))
+	}
+	return b, nil
+}
+
+// pdfConfig is pdfcpu's configuration without its config directory: the
+// library would otherwise write one under the user's config dir (on Cloud
+// Run, memory) on first use.
+// A fresh one per document: pdfcpu writes into it as it reads.
+func pdfConfig() *model.Configuration {
+	disableConfigDir.Do(api.DisableConfigDir)
+	return model.NewDefaultConfiguration()
+}
+
+var disableConfigDir sync.Once
+
+// orEmpty is a template that prints nothing, for a side left unset.
+func orEmpty(t string) string {
+	if t == "" {
+		return "<span></span>"
+	}
+	return t
 }
 
 // readStream reads a browser stream of at most max bytes, and closes it

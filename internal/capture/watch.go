@@ -38,6 +38,9 @@ type watch struct {
 	mainFrame cdp.FrameID
 	started   int
 	commits   int
+	// What the main document answered, for metadata.
+	status   map[cdp.LoaderID]int64
+	finalURL string
 }
 
 func newWatch(ctx context.Context) (*watch, error) {
@@ -47,6 +50,7 @@ func newWatch(ctx context.Context) (*watch, error) {
 		lastChange: time.Now(),
 		lifecycle:  map[cdp.LoaderID]map[string]bool{},
 		blocked:    map[cdp.LoaderID]bool{},
+		status:     map[cdp.LoaderID]int64{},
 	}
 	return w, chromedp.Listen(ctx, w.on)
 }
@@ -76,6 +80,9 @@ func (w *watch) on(ev any) {
 			if _, ok := ev.Response.Headers[egress.BlockedHeader]; ok {
 				w.blocked[ev.LoaderID] = true
 			}
+			if ev.FrameID == w.mainFrame || w.mainFrame == "" {
+				w.status[ev.LoaderID] = ev.Response.Status
+			}
 		}
 		return
 	case *page.EventFrameNavigated:
@@ -84,6 +91,7 @@ func (w *watch) on(ev any) {
 			w.failed = ev.Frame.UnreachableURL != "" || strings.HasPrefix(ev.Frame.URL, "chrome-error:")
 			w.mainFrame = ev.Frame.ID
 			w.commits++
+			w.finalURL = ev.Frame.URL
 		}
 	case *page.EventFrameStartedNavigating:
 		same := ev.NavigationType == page.FrameStartedNavigatingNavigationTypeSameDocument ||
@@ -142,6 +150,13 @@ func (w *watch) loaded(ctx context.Context, loader cdp.LoaderID) error {
 		}
 		return time.Hour
 	})
+}
+
+// document is the main document's HTTP status and URL, as last committed.
+func (w *watch) document() (int, string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return int(w.status[w.current]), w.finalURL
 }
 
 // navCount is how many main-frame navigations had started and committed.

@@ -44,6 +44,7 @@ func (e *env) pages() http.Handler {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, `<html><body style="margin:0;background:#00ff00"><p id="done">got %s</p></body></html>`, html.EscapeString(r.URL.RawQuery))
 	})
+	page("/preview", previewPage)
 	page("/dark", `<html><head><style>body{margin:0;background:#ffffff} @media (prefers-color-scheme: dark){body{background:#000000}}</style></head><body></body></html>`)
 	page("/media", `<html><body style="margin:0;background:#ffffff"><img src="/asset/image.png" width="10" height="10"><video src="/asset/video.mp4"></video><p id="ok">text</p></body></html>`)
 	// Red until a request made 100 ms after load answers (300 ms later), then

@@ -70,7 +70,20 @@ type PDF struct {
 	PageRanges      string
 	Width, Height   float64 // inches; 0 means from Format
 	Landscape       bool
+
+	HeaderHTML, FooterHTML string // Chrome's templates; no network (data: images only)
+	Margin                 *Margin
+	PreferCSSPageSize      bool
+	Tagged                 bool // default true: accessible PDF
+	Outline                bool // a document outline from the headings
+	MaxPages               int  // more is a 400; DefaultMaxPages when unset
 }
+
+// Margin is the page margin, in inches.
+type Margin struct{ Top, Right, Bottom, Left float64 }
+
+// DefaultMaxPages is pdf_max_pages when a request sets none.
+const DefaultMaxPages = 500
 
 // Geolocation is what navigator.geolocation reports.
 type Geolocation struct {
@@ -95,6 +108,22 @@ type WaitFor struct {
 	Duration time.Duration // network and timeout waits; a selector wait's own limit (0: wait_for_timeout)
 }
 
+// Extension is the file name extension of the capture's download.
+func (o *Options) Extension() string {
+	switch o.Format {
+	case "markdown":
+		return "md"
+	case "text":
+		return "txt"
+	case "metadata":
+		return "json"
+	}
+	return o.Format
+}
+
+// IsHTMLContent reports whether the request renders html_content.
+func (o *Options) IsHTMLContent() bool { return o.HTMLContent != "" }
+
 // IsImage reports whether the format is a raster image.
 func (o *Options) IsImage() bool {
 	return o.Format == "png" || o.Format == "jpeg" || o.Format == "webp"
@@ -111,6 +140,12 @@ func (o *Options) ContentType() string {
 		return "application/pdf"
 	case "html":
 		return "text/html" // exactly as the original documents it
+	case "metadata":
+		return "application/json"
+	case "markdown":
+		return "text/markdown; charset=utf-8"
+	case "text":
+		return "text/plain; charset=utf-8"
 	}
 	return "image/png"
 }

@@ -55,6 +55,13 @@ type raw struct {
 	PDFWidth           *string           `json:"pdf_width"`
 	PDFHeight          *string           `json:"pdf_height"`
 	PDFLandscape       *bool             `json:"pdf_landscape"`
+	PDFHeaderHTML      *string           `json:"pdf_header_html"`
+	PDFFooterHTML      *string           `json:"pdf_footer_html"`
+	PDFMargin          *rawMargin        `json:"pdf_margin"`
+	PDFPreferCSSSize   *bool             `json:"pdf_prefer_css_page_size"`
+	PDFTagged          *bool             `json:"pdf_tagged"`
+	PDFOutline         *bool             `json:"pdf_outline"`
+	PDFMaxPages        *int              `json:"pdf_max_pages"`
 	DarkMode           *bool             `json:"dark_mode"`
 	BlockMedia         *bool             `json:"block_media"`
 	CustomJS           *string           `json:"custom_js"`
@@ -75,6 +82,13 @@ type raw struct {
 	BackgroundColor *string `json:"background_color"`
 	UsePopupBlocker *bool   `json:"use_popup_blocker"`
 	UseCookieBlock  *bool   `json:"use_cookie_blocker"`
+}
+
+type rawMargin struct {
+	Top    *string `json:"top"`
+	Right  *string `json:"right"`
+	Bottom *string `json:"bottom"`
+	Left   *string `json:"left"`
 }
 
 type rawInteraction struct {
@@ -187,11 +201,17 @@ func (r *raw) build(lim Limits) (*Options, error) {
 		Geolocation:        r.Geolocation,
 		ResponseType:       deref(r.ResponseType, "by_format"),
 		PDF: PDF{
-			Format:          deref(r.PDFFormat, "A4"),
-			PrintBackground: deref(r.PDFPrintBackground, true),
-			Scale:           deref(r.PDFScale, 1.0),
-			PageRanges:      deref(r.PDFPageRanges, ""),
-			Landscape:       deref(r.PDFLandscape, false),
+			Format:            deref(r.PDFFormat, "A4"),
+			PrintBackground:   deref(r.PDFPrintBackground, true),
+			Scale:             deref(r.PDFScale, 1.0),
+			PageRanges:        deref(r.PDFPageRanges, ""),
+			Landscape:         deref(r.PDFLandscape, false),
+			HeaderHTML:        deref(r.PDFHeaderHTML, ""),
+			FooterHTML:        deref(r.PDFFooterHTML, ""),
+			PreferCSSPageSize: deref(r.PDFPreferCSSSize, false),
+			Tagged:            deref(r.PDFTagged, true),
+			Outline:           deref(r.PDFOutline, false),
+			MaxPages:          deref(r.PDFMaxPages, DefaultMaxPages),
 		},
 	}
 	v := validator{lim: lim}
@@ -212,6 +232,7 @@ func (r *raw) build(lim Limits) (*Options, error) {
 	o.PDF.Width = v.length("pdf_width", deref(r.PDFWidth, ""))
 	o.PDF.Height = v.length("pdf_height", deref(r.PDFHeight, ""))
 	v.pdf(o)
+	o.PDF.Margin = v.margin(r.PDFMargin)
 	v.script(o)
 	v.headers(o)
 	v.userAgent(o)

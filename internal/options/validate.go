@@ -126,7 +126,7 @@ func (v *validator) selector(field, s string) {
 }
 
 func (v *validator) formats(o *Options) {
-	v.oneOf("format", o.Format, "png", "jpeg", "webp", "pdf", "html")
+	v.oneOf("format", o.Format, "png", "jpeg", "webp", "pdf", "html", "metadata", "markdown", "text")
 	v.oneOf("wait_for_network", o.WaitForNetwork, "idle", "mostly_idle")
 	v.oneOf("response_type", o.ResponseType, "by_format", "json", "empty", "url")
 }
@@ -187,6 +187,65 @@ func (v *validator) pdf(o *Options) {
 	if o.PDF.PageRanges != "" && !pageRangesRe.MatchString(o.PDF.PageRanges) {
 		v.fail("pdf_page_ranges", `must look like "1-5, 8, 11-13"`)
 	}
+	if o.PDF.MaxPages < 1 || o.PDF.MaxPages > maxPDFPages {
+		v.fail("pdf_max_pages", "must be between 1 and %d", maxPDFPages)
+	}
+	v.template("pdf_header_html", o.PDF.HeaderHTML)
+	v.template("pdf_footer_html", o.PDF.FooterHTML)
+}
+
+// maxPDFPages bounds pdf_max_pages; maxTemplate a header or footer.
+const (
+	maxPDFPages = 5000
+	maxTemplate = 100 << 10
+)
+
+// templateRef finds what a header or footer template could load.
+var templateRef = regexp.MustCompile(`(?i)(?:\b(?:src|href|srcset|poster|background|action|data)\s*=\s*["']?\s*([^"'\s>]*)|url\(\s*["']?\s*([^"')\s]*)|@import\s+["']?([^"';\s]*))`)
+
+// template checks a header or footer: bounded, and loading nothing but
+// data: URLs. Chrome renders them apart from the page; this keeps them off
+// the network whatever it does.
+func (v *validator) template(field, html string) {
+	if len(html) > maxTemplate {
+		v.fail(field, "is larger than %d bytes", maxTemplate)
+		return
+	}
+	for _, m := range templateRef.FindAllStringSubmatch(html, -1) {
+		ref := strings.ToLower(strings.TrimSpace(m[1] + m[2] + m[3]))
+		if ref != "" && !strings.HasPrefix(ref, "data:") && !strings.HasPrefix(ref, "#") {
+			v.fail(field, "may load images only as data: URLs, not %q", truncateRef(ref))
+			return
+		}
+	}
+}
+
+func truncateRef(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "…"
+	}
+	return s
+}
+
+// margin reads pdf_margin: each side a length with a unit, 0 allowed.
+func (v *validator) margin(r *rawMargin) *Margin {
+	if r == nil {
+		return nil
+	}
+	side := func(name string, s *string) float64 {
+		if s == nil {
+			return 0
+		}
+		if strings.TrimSpace(strings.TrimRight(strings.TrimSpace(*s), "amcinpx")) == "0" {
+			return 0
+		}
+		n := v.length("pdf_margin."+name, *s)
+		if n > 20 {
+			v.fail("pdf_margin."+name, "must be at most 20 inches")
+		}
+		return n
+	}
+	return &Margin{Top: side("top", r.Top), Right: side("right", r.Right), Bottom: side("bottom", r.Bottom), Left: side("left", r.Left)}
 }
 
 func (v *validator) script(o *Options) {

@@ -69,6 +69,7 @@ type captureOutcome struct {
 	id    string     // the capture's id, once there is one
 	cache string     // "hit" or "miss" when the request asked for the cache
 	data  []byte     // the capture, for every response_type but url
+	meta  *capture.Metadata
 	link  store.Link // for response_type url
 	err   error
 	done  func() // disposal after the response: the tab, then the slot
@@ -133,7 +134,7 @@ func (s *Server) pipeline(ctx context.Context, o *options.Options) captureOutcom
 	log.Info("capture done", "bytes", len(res.Data), "ms", time.Since(start).Milliseconds(),
 		"egress_bytes", res.Egress.Bytes, "egress_conns", res.Egress.Conns, "egress_blocked", res.Egress.Blocked,
 		"phase_ms", res.Phases)
-	out.data = res.Data
+	out.data, out.meta = res.Data, res.Metadata
 	if o.ResponseType != "url" && fingerprint == "" {
 		return out
 	}
@@ -200,7 +201,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, o *options.Opti
 	case o.ResponseType == "url":
 		writeLink(w, r, http.StatusCreated, out.link)
 	default:
-		writeCapture(w, o, out.data)
+		writeCapture(w, o, out.data, out.meta)
 	}
 }
 
@@ -223,20 +224,24 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// writeCapture answers in the client's response_type.
-func writeCapture(w http.ResponseWriter, o *options.Options, data []byte) {
+// writeCapture answers in the client's response_type; metadata, when the
+// capture read it, goes with a json answer.
+func writeCapture(w http.ResponseWriter, o *options.Options, data []byte, md *capture.Metadata) {
 	switch o.ResponseType {
 	case "empty":
 		w.WriteHeader(http.StatusNoContent)
 	case "json":
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]string{ //nolint:errcheck // the client may be gone
-			"file":   base64.StdEncoding.EncodeToString(data),
-			"format": o.Format,
-		})
+		body := map[string]any{"file": base64.StdEncoding.EncodeToString(data), "format": o.Format}
+		if md != nil {
+			body["metadata"] = md
+		}
+		json.NewEncoder(w).Encode(body) //nolint:errcheck // the client may be gone
 	default:
 		w.Header().Set("Content-Type", o.ContentType())
-		w.Header().Set("Content-Disposition", "attachment; filename=screenshot."+o.Format)
+		if o.Format != "metadata" { // a link preview is an answer, not a download
+			w.Header().Set("Content-Disposition", "attachment; filename=screenshot."+o.Extension())
+		}
 		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 		w.Write(data) //nolint:errcheck // the client may be gone
 	}
