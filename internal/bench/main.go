@@ -44,61 +44,118 @@ func main() {
 	peerDir := flag.String("peer-dir", ".tools/peer", "where playwright-core is installed for the peer")
 	withPeer := flag.Bool("peer", true, "run the playwright-core peer")
 	pause := flag.Duration("pause", 750*time.Millisecond, "idle time between captures in the one-at-a-time series")
+	nSites := flag.Int("sites", 8, "distinct sites of the many-site workload")
 	flag.Parse()
 	log.SetFlags(0)
 
 	chrome := findChrome()
 	pages := startPages()
-	url := pages + "/page"
-	fmt.Printf("Pixashot benchmark: %s, %d CPUs, %s\npage: %s (HTML, a stylesheet, an image), 1920x1080 PNG\n\n",
-		cpuModel(), runtime.NumCPU(), chromeVersion(chrome), url)
+	sites := startSites(*nSites)
+	workloads := []workload{
+		{name: "many sites", about: fmt.Sprintf("%d sites on distinct loopback addresses (each its own site to Chrome), "+
+			"Cache-Control: no-store, a unique query per capture, every capture a different site from the one before", len(sites)),
+			urls: sites, rotate: true},
+		{name: "same page", about: "one page over and over: a warm renderer and HTTP cache for the floor", urls: []string{pages + "/page"}},
+	}
+	fmt.Printf("Pixashot benchmark: %s, %d CPUs, %s\npage: a report (HTML, a stylesheet, an image), 1920x1080 PNG\n"+
+		"only ratios from this one run count: this machine drifts by up to 2x between days\n\n",
+		cpuModel(), runtime.NumCPU(), chromeVersion(chrome))
 
 	// The floor's Chrome stays up beside the service so that the two can be
 	// measured in turns: the machine drifts by ±10% within the hour, and a
-	// ratio is only sound between figures taken in the same minutes.
-	log.Printf("floor: plain chromedp, one reused tab, %d captures back to back...", *runs)
-	fl := startFloor(chrome, url)
+	// ratio is only sound between figures taken in the same minutes. Its CPU
+	// is counted before the service starts, so none of the service's
+	// processes are in it.
+	fl := startFloor(chrome, workloads[1].urls[0])
 	defer fl.stop()
-	c0 := snapCPU(os.Getpid()) // before the service is started as our child
-	floor := series("floor", *runs, 0, fl.one)
-	floorCPU := c0.per(snapCPU(os.Getpid()), *runs)
+	for i := range workloads {
+		w := &workloads[i]
+		log.Printf("floor (%s): plain chromedp, one reused tab, %d captures back to back...", w.name, *runs)
+		next := w.next()
+		c0 := snapCPU(os.Getpid())
+		w.floor = series("floor", *runs, 0, func() error { return fl.one(next()) })
+		w.floorCPU = c0.per(snapCPU(os.Getpid()), *runs)
+	}
 
 	log.Print("service: cold start...")
-	svc := startService(*bin, chrome, pages)
+	svc := startService(*bin, chrome, pages, sites)
 	defer svc.stop()
-	log.Printf("service: %d captures back to back...", *runs)
-	for range 3 {
-		svc.capture(url) // warm-up
-	}
-	one := func() error { return svc.capture(url) }
-	c0 = snapCPU(svc.cmd.Process.Pid)
-	seq := series("service", *runs, 0, one)
-	// Disposal of the last tab runs after its response; wait for it so the
-	// CPU it costs is counted.
-	time.Sleep(time.Second)
-	seqCPU := c0.per(snapCPU(svc.cmd.Process.Pid), *runs)
-	log.Printf("floor: %d captures back to back again, so that it brackets the service's...", *runs)
-	floor = append(floor, series("floor", *runs, 0, fl.one)...)
-	log.Printf("floor and service: %d captures each one at a time, %s apart, in turns...", *runs, *pause)
-	floorPaced, paced := inTurns(*runs, *pause, fl.one, one)
-	fl.stop()
-	time.Sleep(2 * time.Second)
-	idleMem := pss(svc.cmd.Process.Pid)
-
-	log.Print("service: throughput...")
+	var idleMem int64
 	var peak atomic.Int64
-	stopSampling := sample(svc.cmd.Process.Pid, &peak)
-	tput := map[int]rate{}
-	for _, c := range levels {
-		tput[c] = throughput(c, c**perLevel, svc.cmd.Process.Pid, one)
+	for i := range workloads {
+		w := &workloads[i]
+		next := w.next()
+		one := func() error { return svc.capture(next()) }
+		log.Printf("service (%s): %d captures back to back...", w.name, *runs)
+		for range 3 {
+			one() // warm-up
+		}
+		c0 := snapCPU(svc.cmd.Process.Pid)
+		w.seq = series("service", *runs, 0, one)
+		// Disposal of the last tab runs after its response; wait for it so
+		// the CPU it costs is counted.
+		time.Sleep(time.Second)
+		w.seqCPU = c0.per(snapCPU(svc.cmd.Process.Pid), *runs)
+		log.Printf("floor (%s): %d captures back to back again, so that it brackets the service's...", w.name, *runs)
+		w.floor = append(w.floor, series("floor", *runs, 0, func() error { return fl.one(next()) })...)
+		log.Printf("floor and service (%s): %d captures each one at a time, %s apart, in turns...", w.name, *runs, *pause)
+		w.floorPaced, w.paced = inTurns(*runs, *pause, func() error { return fl.one(next()) }, one)
+		if i == 0 {
+			time.Sleep(2 * time.Second)
+			idleMem = pss(svc.cmd.Process.Pid)
+		}
+		log.Printf("service (%s): throughput...", w.name)
+		stopSampling := sample(svc.cmd.Process.Pid, &peak)
+		w.tput = map[int]rate{}
+		for _, c := range levels {
+			w.tput[c] = throughput(c, c**perLevel, svc.cmd.Process.Pid, one)
+		}
+		stopSampling()
 	}
-	stopSampling()
-
-	peer, peerErr := peerResult{}, fmt.Errorf("-peer=false")
-	if *withPeer {
-		peer, peerErr = runPeer(*peerDir, chrome, url, *runs, *perLevel)
+	fl.stop()
+	for i := range workloads {
+		w := &workloads[i]
+		w.peerErr = fmt.Errorf("-peer=false")
+		if *withPeer {
+			w.peer, w.peerErr = runPeer(*peerDir, chrome, w.urls, w.rotate, *runs, *perLevel)
+		}
 	}
+	for _, w := range workloads {
+		w.print(*pause)
+	}
+	fmt.Printf("\n%-34s %9.2f s\n", "cold start to first capture", svc.cold.Seconds())
+	fmt.Printf("%-34s %9.0f MB idle, %.0f MB peak under load\n", "memory (PSS, service + Chrome)",
+		float64(idleMem)/(1<<20), float64(peak.Load())/(1<<20))
+}
 
+// workload is one kind of traffic and what was measured on it.
+type workload struct {
+	name, about string
+	urls        []string
+	rotate      bool // a different site each time, with a unique query
+
+	floor, seq, floorPaced, paced []time.Duration
+	floorCPU, seqCPU              cpuUse
+	tput                          map[int]rate
+	peer                          peerResult
+	peerErr                       error
+}
+
+// next returns the workload's URL generator: the same page, or the next
+// site in turn with a query never used before (nothing can be cached).
+func (w *workload) next() func() string {
+	var n atomic.Int64
+	return func() string {
+		i := n.Add(1)
+		if !w.rotate {
+			return w.urls[0]
+		}
+		return w.urls[int(i)%len(w.urls)] + "/page?q=" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.FormatInt(i, 10)
+	}
+}
+
+func (w workload) print(pause time.Duration) {
+	fmt.Printf("\n== workload: %s ==\n%s\n\n", w.name, w.about)
 	header := func(title string) {
 		fmt.Printf("%-34s %9s %9s %9s\n", title, "median", "p95", "÷ floor")
 	}
@@ -106,33 +163,33 @@ func main() {
 		fmt.Printf("%-34s %9s %9s %9.2f\n", name, ms(median(d)), ms(p95(d)), float64(median(d))/float64(median(floor)))
 	}
 	header("per capture, back to back")
-	row("floor: chromedp, one reused tab", floor, floor)
-	row("service over HTTP", seq, floor)
-	if peerErr == nil {
-		row("peer: playwright-core, networkidle", peer.seq, floor)
+	row("floor: chromedp, one reused tab", w.floor, w.floor)
+	row("service over HTTP", w.seq, w.floor)
+	if w.peerErr == nil {
+		row("peer: playwright-core, networkidle", w.peer.seq, w.floor)
 	}
 	// A capture on an instance with a moment to spare: what a client sees
 	// when the service is not saturated (throughput covers saturation).
 	fmt.Println()
-	header(fmt.Sprintf("per capture, %s idle, in turns", *pause))
-	row("floor: chromedp, one reused tab", floorPaced, floorPaced)
-	row("service over HTTP", paced, floorPaced)
+	header(fmt.Sprintf("per capture, %s idle, in turns", pause))
+	row("floor: chromedp, one reused tab", w.floorPaced, w.floorPaced)
+	row("service over HTTP", w.paced, w.floorPaced)
 	fmt.Printf("\n%-34s", "throughput (captures/s)")
 	for _, c := range levels {
 		fmt.Printf(" %9s", "c="+strconv.Itoa(c))
 	}
 	fmt.Printf("\n%-34s", "service")
 	for _, c := range levels {
-		fmt.Printf(" %9s", tput[c])
+		fmt.Printf(" %9s", w.tput[c])
 	}
-	if peerErr == nil {
+	if w.peerErr == nil {
 		fmt.Printf("\n%-34s", "peer")
 		for _, c := range levels {
-			fmt.Printf(" %9s", peer.tput[c])
+			fmt.Printf(" %9s", w.peer.tput[c])
 		}
-		fmt.Printf("\n%-34s %9.2f", "service ÷ peer at c=4", tput[4].perSecond/peer.tput[4].perSecond)
+		fmt.Printf("\n%-34s %9.2f", "service ÷ peer at c=4", w.tput[4].perSecond/w.peer.tput[4].perSecond)
 	} else {
-		fmt.Printf("\npeer skipped: %v", peerErr)
+		fmt.Printf("\npeer skipped: %v", w.peerErr)
 	}
 	// CPU per capture explains the throughput: with every core busy, no
 	// scheduling beats cores × 1000 ÷ CPU ms captures per second.
@@ -140,19 +197,20 @@ func main() {
 	for _, c := range levels {
 		fmt.Printf(" %9s", "c="+strconv.Itoa(c))
 	}
-	fmt.Printf("\n%-34s %9.0f", "floor", floorCPU.total)
-	fmt.Printf("\n%-34s %9.0f", "service", seqCPU.total)
+	fmt.Printf("\n%-34s %9.0f", "floor", w.floorCPU.total)
+	fmt.Printf("\n%-34s %9.0f", "service", w.seqCPU.total)
 	for _, c := range levels {
-		fmt.Printf(" %9.0f", tput[c].cpu.total)
+		fmt.Printf(" %9.0f", w.tput[c].cpu.total)
 	}
-	if peerErr == nil {
-		fmt.Printf("\n%-34s %9.0f", "peer", peer.seqCPU)
+	if w.peerErr == nil {
+		fmt.Printf("\n%-34s %9.0f", "peer", w.peer.seqCPU)
 		for _, c := range levels {
-			fmt.Printf(" %9.0f", peer.tput[c].cpu.total)
+			fmt.Printf(" %9.0f", w.peer.tput[c].cpu.total)
 		}
 	}
+	fmt.Printf("\n%-34s %9.2f", "service CPU at c=4 ÷ floor's", w.tput[4].cpu.total/w.floorCPU.total)
 	fmt.Printf("\n%-34s %9.2f captures/s (%d cores × 1000 ÷ service CPU at c=4)", "CPU ceiling of the service",
-		float64(runtime.NumCPU())*1000/tput[4].cpu.total, runtime.NumCPU())
+		float64(runtime.NumCPU())*1000/w.tput[4].cpu.total, runtime.NumCPU())
 	// Where it goes, by kind of process: Go is the service (the benchmark
 	// itself for the floor), rest is what no process of theirs spent.
 	fmt.Printf("\n\n%-34s", "CPU per capture by process (ms)")
@@ -165,12 +223,10 @@ func main() {
 			fmt.Printf(" %9.0f", u.roles[r])
 		}
 	}
-	byRole("floor", floorCPU)
-	byRole("service, sequential", seqCPU)
-	byRole("service, c=4", tput[4].cpu)
-	fmt.Printf("\n\n%-34s %9.2f s\n", "cold start to first capture", svc.cold.Seconds())
-	fmt.Printf("%-34s %9.0f MB idle, %.0f MB peak under load\n", "memory (PSS, service + Chrome)",
-		float64(idleMem)/(1<<20), float64(peak.Load())/(1<<20))
+	byRole("floor", w.floorCPU)
+	byRole("service, sequential", w.seqCPU)
+	byRole("service, c=4", w.tput[4].cpu)
+	fmt.Println()
 }
 
 // --- the page ---
@@ -182,6 +238,50 @@ func startPages() string {
 	if err != nil {
 		log.Fatal(err)
 	}
+	go http.Serve(ln, pageMux(false))
+	return "http://" + ln.Addr().String()
+}
+
+// siteBase is where the many-site workload's sites live: 127.0.0.16 and
+// up, one address each (a site of its own to Chrome), all on one port.
+const siteBase = 16
+
+// startSites serves the page on n loopback addresses with one port, every
+// answer marked no-store.
+func startSites(n int) []string {
+	for attempt := 0; attempt < 20; attempt++ {
+		first, err := net.Listen("tcp", "127.0.0."+strconv.Itoa(siteBase)+":0")
+		if err != nil {
+			log.Fatal(err)
+		}
+		port := strconv.Itoa(first.Addr().(*net.TCPAddr).Port)
+		lns := []net.Listener{first}
+		for i := 1; i < n; i++ {
+			ln, err := net.Listen("tcp", "127.0.0."+strconv.Itoa(siteBase+i)+":"+port)
+			if err != nil {
+				break
+			}
+			lns = append(lns, ln)
+		}
+		if len(lns) < n {
+			for _, ln := range lns {
+				ln.Close()
+			}
+			continue
+		}
+		var urls []string
+		for _, ln := range lns {
+			go http.Serve(ln, pageMux(true))
+			urls = append(urls, "http://"+ln.Addr().String())
+		}
+		return urls
+	}
+	log.Fatal("no port free on every site address")
+	return nil
+}
+
+// pageMux serves the report page, its stylesheet and its image.
+func pageMux(noStore bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/page", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -195,8 +295,13 @@ func startPages() string {
 		w.Header().Set("Content-Type", "image/png")
 		w.Write(onePixelPNG)
 	})
-	go http.Serve(ln, mux)
-	return "http://" + ln.Addr().String()
+	if !noStore {
+		return mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		mux.ServeHTTP(w, r)
+	})
 }
 
 const pageHTML = `<!doctype html><html><head><meta charset="utf-8"><title>Quarterly report</title>
@@ -220,7 +325,6 @@ var onePixelPNG = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x0
 // wait for load, screenshot. No HTTP, no isolation, no guard.
 type floorTab struct {
 	ctx  context.Context
-	url  string
 	stop context.CancelFunc // closes the tab and its Chrome
 }
 
@@ -233,16 +337,16 @@ func startFloor(chrome, url string) *floorTab {
 	}
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel2 := chromedp.NewContext(actx)
-	f := &floorTab{ctx: ctx, url: url, stop: func() { cancel2(); cancel() }}
+	f := &floorTab{ctx: ctx, stop: func() { cancel2(); cancel() }}
 	if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
 		log.Fatalf("floor: %v", err)
 	}
-	series("floor", 3, 0, f.one) // warm-up
+	series("floor", 3, 0, func() error { return f.one(url) }) // warm-up
 	return f
 }
 
-func (f *floorTab) one() error {
-	if _, err := chromedp.Run(f.ctx, chromedp.Navigate(f.url)); err != nil {
+func (f *floorTab) one(url string) error {
+	if _, err := chromedp.Run(f.ctx, chromedp.Navigate(url)); err != nil {
 		return err
 	}
 	_, err := chromedp.Run(f.ctx, chromedp.CaptureScreenshot())
@@ -288,7 +392,7 @@ type service struct {
 // startService runs the binary as a user would, on embedded defaults plus
 // what the benchmark page needs through the egress guard, and measures
 // process start to the first successful capture.
-func startService(bin, chrome, pages string) *service {
+func startService(bin, chrome, pages string, sites []string) *service {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
@@ -299,8 +403,13 @@ func startService(bin, chrome, pages string) *service {
 	_, pagePort, _ := net.SplitHostPort(strings.TrimPrefix(pages, "http://"))
 	s := &service{base: "http://127.0.0.1:" + port, token: strconv.FormatInt(time.Now().UnixNano(), 36) + "-bench-token", dir: dir}
 	s.cmd = exec.Command(bin)
+	_, sitePort, _ := net.SplitHostPort(strings.TrimPrefix(sites[0], "http://"))
+	// One client runs every capture of the benchmark: its share of the
+	// slots is all of them.
+	slots := strconv.Itoa(min(max(2*runtime.NumCPU(), 2), 16))
 	s.cmd.Env = append(os.Environ(), "PORT="+port, "AUTH_TOKEN="+s.token, "CHROME_PATH="+chrome, "RATE_LIMIT=0",
-		"EGRESS_ALLOW_CIDRS=127.0.0.2/32", "EGRESS_ALLOW_PORTS="+pagePort, "STORAGE_DIR="+filepath.Join(dir, "captures"))
+		"EGRESS_ALLOW_CIDRS=127.0.0.2/32,127.0.0.16/28", "EGRESS_ALLOW_PORTS="+pagePort+","+sitePort,
+		"MAX_CONCURRENCY="+slots, "CLIENT_MAX_CONCURRENCY="+slots, "STORAGE_DIR="+filepath.Join(dir, "captures"))
 	logf, _ := os.Create(filepath.Join(dir, "service.log"))
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	start := time.Now()
@@ -393,7 +502,7 @@ type peerResult struct {
 }
 
 // runPeer installs playwright-core with npm (once) and runs peer.js.
-func runPeer(dir, chrome, url string, runs, perLevel int) (peerResult, error) {
+func runPeer(dir, chrome string, urls []string, rotate bool, runs, perLevel int) (peerResult, error) {
 	if _, err := exec.LookPath("npm"); err != nil {
 		return peerResult{}, fmt.Errorf("npm is not installed")
 	}
@@ -417,7 +526,8 @@ func runPeer(dir, chrome, url string, runs, perLevel int) (peerResult, error) {
 	for _, c := range levels {
 		ls = append(ls, strconv.Itoa(c))
 	}
-	cmd := exec.Command("node", script, chrome, url, strconv.Itoa(runs), strings.Join(ls, ","), strconv.Itoa(perLevel))
+	cmd := exec.Command("node", script, chrome, strings.Join(urls, ","), strconv.Itoa(runs), strings.Join(ls, ","), strconv.Itoa(perLevel),
+		strconv.FormatBool(rotate))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {

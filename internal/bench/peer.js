@@ -1,7 +1,8 @@
 // The peer: playwright-core driving the same Chrome the way the original
 // Pixashot does: one browser, one shared context, a new page per capture,
 // networkidle (the original's default wait_for_network) before the shot.
-// Usage: node peer.js <chrome> <url> <runs> <levels,comma-separated> <count per level>
+// Usage: node peer.js <chrome> <urls,comma-separated> <runs> <levels,comma-separated> <count per level> <rotate>
+// With rotate, each capture takes the next URL in turn with a query never used before.
 const { chromium } = require('playwright-core');
 const fs = require('fs');
 
@@ -13,7 +14,13 @@ function busyMS() {
 }
 
 async function main() {
-  const [exe, url, runs, levels, count] = process.argv.slice(2);
+  const [exe, urlList, runs, levels, count, rotate] = process.argv.slice(2);
+  const urls = urlList.split(',');
+  let n = 0;
+  const nextURL = () => {
+    n++;
+    return rotate === 'true' ? `${urls[n % urls.length]}/page?q=${Date.now().toString(36)}-${n}` : urls[0];
+  };
   const browser = await chromium.launch({
     executablePath: exe,
     args: ['--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -22,7 +29,7 @@ async function main() {
   const one = async () => {
     const page = await context.newPage();
     try {
-      await page.goto(url, { waitUntil: 'networkidle', timeout: 30000 });
+      await page.goto(nextURL(), { waitUntil: 'networkidle', timeout: 30000 });
       return await page.screenshot({ type: 'png' });
     } finally {
       await page.close();

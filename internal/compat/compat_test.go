@@ -31,6 +31,7 @@ var expected = map[string]string{
 	"P-beh4": "a click on a missing element is a 504 within wait_for_timeout",
 	"P-beh5": "a refused connection is a 502 NavigationError",
 	"P-beh6": "the same over https",
+	"RH-1":   "response_type json carries the page's metadata beside file and format (the runner wants exactly those two keys)",
 	// Informational: the runner runs with RATE_LIMIT=0, so there are no
 	// rate-limit headers to see; with a limit the 400 carries them (server tests).
 	"GS-c1": "informational",
