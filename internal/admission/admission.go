@@ -55,8 +55,32 @@ func (g *Gate) WithClientShare(perClient int, fleet Fleet) *Gate {
 	return g
 }
 
-// Enter waits for a slot for client; the returned func gives it back.
-func (g *Gate) Enter(ctx context.Context, client string) (func(), error) {
+// Pass is an admitted capture: Answered gives back the client's share as
+// soon as its answer is written, Leave the slot once its tab is disposed of
+// (and the share too, if not yet). Both are safe to call more than once.
+type Pass struct {
+	answered, left sync.Once
+	unclaim, leave func()
+}
+
+// NewPass is a pass whose share and slot are given back by answered and
+// leave (another admitter than Gate, or a test's).
+func NewPass(answered, leave func()) *Pass { return &Pass{unclaim: answered, leave: leave} }
+
+// Answered ends the capture for its client: the client may start another
+// while this one's tab is still being disposed of.
+func (p *Pass) Answered() { p.answered.Do(p.unclaim) }
+
+// Leave gives back the slot.
+func (p *Pass) Leave() {
+	p.left.Do(func() {
+		p.leave()
+		p.Answered()
+	})
+}
+
+// Enter waits for a slot for client.
+func (g *Gate) Enter(ctx context.Context, client string) (*Pass, error) {
 	if !g.claim(client) {
 		return nil, ErrClientBusy
 	}
@@ -75,14 +99,10 @@ func (g *Gate) Enter(ctx context.Context, client string) (func(), error) {
 		g.unclaim(client)
 		return nil, err
 	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			leave()
-			fleetRelease()
-			g.unclaim(client)
-		})
-	}, nil
+	return &Pass{leave: leave, unclaim: func() {
+		fleetRelease()
+		g.unclaim(client)
+	}}, nil
 }
 
 func (g *Gate) claim(client string) bool {

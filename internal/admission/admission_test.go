@@ -18,7 +18,7 @@ func TestGateQueuesBrieflyThenRefuses(t *testing.T) {
 	go func() {
 		l, err := g.Enter(context.Background(), "acme")
 		if err == nil {
-			l()
+			l.Leave()
 		}
 		got <- err
 	}()
@@ -31,13 +31,13 @@ func TestGateQueuesBrieflyThenRefuses(t *testing.T) {
 	if _, err := g.Enter(context.Background(), "acme"); !errors.Is(err, ErrOverloaded) || time.Since(start) > 50*time.Millisecond {
 		t.Fatalf("full queue: %v after %s", err, time.Since(start))
 	}
-	leave()
+	leave.Leave()
 	if err := <-got; err != nil {
 		t.Fatalf("the queued request: %v", err)
 	}
 	// A wait longer than the queue wait is refused.
 	leave, _ = g.Enter(context.Background(), "acme")
-	defer leave()
+	defer leave.Leave()
 	start = time.Now()
 	if _, err := g.Enter(context.Background(), "acme"); !errors.Is(err, ErrOverloaded) || time.Since(start) < 150*time.Millisecond {
 		t.Fatalf("timed-out wait: %v after %s", err, time.Since(start))
@@ -48,7 +48,7 @@ func TestGateQueuesBrieflyThenRefuses(t *testing.T) {
 // gets a slot at once.
 func TestClientShare(t *testing.T) {
 	g := New(4, 8, time.Second).WithClientShare(2, nil)
-	var leaves []func()
+	var leaves []*Pass
 	for range 2 {
 		l, err := g.Enter(context.Background(), "greedy")
 		if err != nil {
@@ -64,15 +64,15 @@ func TestClientShare(t *testing.T) {
 	if err != nil {
 		t.Fatalf("another client was starved: %v", err)
 	}
-	other()
-	leaves[0]()
-	leaves[0]() // twice is once
+	other.Leave()
+	leaves[0].Leave()
+	leaves[0].Leave() // twice is once
 	l, err := g.Enter(context.Background(), "greedy")
 	if err != nil {
 		t.Fatalf("after one finished: %v", err)
 	}
-	l()
-	leaves[1]()
+	l.Leave()
+	leaves[1].Leave()
 	if g.InUse() != 0 || len(g.running) != 0 {
 		t.Fatalf("left in use: %d %v", g.InUse(), g.running)
 	}
@@ -89,5 +89,26 @@ func TestFleetShareRefuses(t *testing.T) {
 	}
 	if g.InUse() != 0 || len(g.running) != 0 {
 		t.Fatal("a refused request kept its claim")
+	}
+}
+
+// A client's share is given back when its answer is written, before its tab
+// is disposed of: a client that sends its next request at once is not
+// refused for a capture it already has.
+func TestShareIsBackAtTheAnswer(t *testing.T) {
+	g := New(2, 2, time.Second).WithClientShare(1, nil)
+	p, err := g.Enter(context.Background(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Answered()
+	p2, err := g.Enter(context.Background(), "acme")
+	if err != nil {
+		t.Fatalf("the next request after the answer: %v", err)
+	}
+	p.Leave()
+	p2.Leave()
+	if g.InUse() != 0 || len(g.running) != 0 {
+		t.Fatalf("left in use: %d %v", g.InUse(), g.running)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pixashot/pixashot-cloudrun/internal/admission"
 	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
 	"github.com/pixashot/pixashot-cloudrun/internal/capture"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
@@ -37,7 +38,7 @@ type (
 	}
 	// Admitter hands out capture slots.
 	Admitter interface {
-		Enter(ctx context.Context, client string) (leave func(), err error)
+		Enter(ctx context.Context, client string) (*admission.Pass, error)
 		InUse() int
 		Waiting() int
 	}
@@ -71,8 +72,9 @@ type captureOutcome struct {
 	data  []byte // the capture, for every response_type but url
 	meta  *capture.Metadata
 	link  store.Link // for response_type url
-	err   error
-	done  func() // disposal after the response: the tab, then the slot
+	err      error
+	answered func() // after the response: the client's share comes back
+	done     func() // disposal after the response: the tab, then the slot
 }
 
 // serveCapture runs the pipeline, answers, and only then disposes of the tab
@@ -84,6 +86,9 @@ func (s *Server) serveCapture(w http.ResponseWriter, r *http.Request, o *options
 		out = s.pipeline(r.Context(), o)
 	}
 	s.respond(w, r, o, out)
+	if out.answered != nil {
+		out.answered()
+	}
 	if out.done != nil {
 		go out.done()
 	}
@@ -103,11 +108,12 @@ func (s *Server) pipeline(ctx context.Context, o *options.Options) captureOutcom
 		out.cache = "miss"
 	}
 
-	leave, err := s.Gate.Enter(ctx, client)
+	pass, err := s.Gate.Enter(ctx, client)
 	if err != nil {
 		out.err = err
 		return out
 	}
+	out.answered = pass.Answered
 	cctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	out.id = newID()
@@ -117,7 +123,7 @@ func (s *Server) pipeline(ctx context.Context, o *options.Options) captureOutcom
 	res, release, err := s.Engine.Capture(cctx, out.id, o)
 	out.done = func() {
 		release()
-		leave()
+		pass.Leave()
 	}
 	log := s.Logger.With("capture", out.id, "client", client, "format", o.Format)
 	if err != nil {

@@ -88,11 +88,11 @@ type fakeGate struct {
 	left int
 }
 
-func (g *fakeGate) Enter(context.Context, string) (func(), error) {
+func (g *fakeGate) Enter(context.Context, string) (*admission.Pass, error) {
 	if g.err != nil {
 		return nil, g.err
 	}
-	return func() { g.mu.Lock(); g.left++; g.mu.Unlock() }, nil
+	return admission.NewPass(func() {}, func() { g.mu.Lock(); g.left++; g.mu.Unlock() }), nil
 }
 func (g *fakeGate) InUse() int   { return 0 }
 func (g *fakeGate) Waiting() int { return 0 }
