@@ -67,11 +67,11 @@ func (s *Server) getCapture(w http.ResponseWriter, r *http.Request) {
 
 // captureOutcome is how a capture request ended; respond writes it.
 type captureOutcome struct {
-	id    string // the capture's id, once there is one
-	cache string // "hit" or "miss" when the request asked for the cache
-	data  []byte // the capture, for every response_type but url
-	meta  *capture.Metadata
-	link  store.Link // for response_type url
+	id       string // the capture's id, once there is one
+	cache    string // "hit" or "miss" when the request asked for the cache
+	data     []byte // the capture, for every response_type but url
+	meta     *capture.Metadata
+	link     store.Link // for response_type url
 	err      error
 	answered func() // after the response: the client's share comes back
 	done     func() // disposal after the response: the tab, then the slot
