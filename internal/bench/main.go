@@ -406,10 +406,11 @@ func startService(bin, chrome, pages string, sites []string) *service {
 	_, sitePort, _ := net.SplitHostPort(strings.TrimPrefix(sites[0], "http://"))
 	// One client runs every capture of the benchmark: its share of the
 	// slots is all of them.
-	slots := strconv.Itoa(min(max(2*runtime.NumCPU(), 2), 16))
+	slots := min(max(2*runtime.NumCPU(), 2), 16)
 	s.cmd.Env = append(os.Environ(), "PORT="+port, "AUTH_TOKEN="+s.token, "CHROME_PATH="+chrome, "RATE_LIMIT=0",
 		"EGRESS_ALLOW_CIDRS=127.0.0.2/32,127.0.0.16/28", "EGRESS_ALLOW_PORTS="+pagePort+","+sitePort,
-		"MAX_CONCURRENCY="+slots, "CLIENT_MAX_CONCURRENCY="+slots, "STORAGE_DIR="+filepath.Join(dir, "captures"))
+		"MAX_CONCURRENCY="+strconv.Itoa(slots), "QUEUE_SIZE="+strconv.Itoa(2*slots),
+		"CLIENT_MAX_CONCURRENCY="+strconv.Itoa(3*slots), "STORAGE_DIR="+filepath.Join(dir, "captures"))
 	logf, _ := os.Create(filepath.Join(dir, "service.log"))
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	start := time.Now()

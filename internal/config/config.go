@@ -148,8 +148,10 @@ func Load(getenv func(string) string) (*Config, error) {
 		r.fail("CHROME_PATH", "no browser found at %s; install chromium-headless-shell or set CHROME_PATH", strings.Join(chromeCandidates, " or "))
 	case c.MaxConcurrency < 1 || c.MaxConcurrency > maxConcurrency:
 		r.fail("MAX_CONCURRENCY", "must be between 1 and %d", maxConcurrency)
-	case c.ClientMaxConc < 1 || c.ClientMaxConc > c.MaxConcurrency:
-		r.fail("CLIENT_MAX_CONCURRENCY", "must be between 1 and MAX_CONCURRENCY")
+	case c.ClientMaxConc < 1 || c.ClientMaxConc > c.MaxConcurrency+c.QueueSize:
+		// It counts a client's captures running and waiting: up to all
+		// the slots and the queue (which is no share at all).
+		r.fail("CLIENT_MAX_CONCURRENCY", "must be between 1 and MAX_CONCURRENCY + QUEUE_SIZE")
 	case c.ClientMaxFleet > 0 && c.RedisURL == "":
 		r.fail("CLIENT_MAX_CONCURRENCY_GLOBAL", "needs REDIS_URL: the count is kept there")
 	case c.QueueSize > 16*maxConcurrency:

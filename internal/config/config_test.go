@@ -40,7 +40,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		// Unbounded or meaningless values a typo would let through.
 		"MAX_BODY_BYTES": "0", "SHUTDOWN_GRACE": "30s", "MAX_PIXELS": "10",
 		"MAX_OUTPUT_BYTES": "99999999999", "RENDERER_MAX_MEMORY_MB": "5", "TRUSTED_PROXY_HOPS": "9",
-		"CLIENT_MAX_CONCURRENCY": "100", "CLIENT_MAX_CONCURRENCY_GLOBAL": "3", "QUEUE_WAIT": "2h"} {
+		"CLIENT_MAX_CONCURRENCY": "1000", "CLIENT_MAX_CONCURRENCY_GLOBAL": "3", "QUEUE_WAIT": "2h"} {
 		m := map[string]string{"CHROME_PATH": "/bin/true", name: val}
 		if name == "CHROME_PATH" {
 			m["CHROME_PATH"] = ""
