@@ -13,6 +13,8 @@ import (
 
 	"github.com/pdfcpu/pdfcpu/pkg/api"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/capture"
 )
 
 // threePages is a document of three pages with headings, for the PDF tests.
@@ -150,17 +152,7 @@ const previewPage = `<html lang="en-GB"><head><title>Tide tables</title>
 func TestMetadataAndText(t *testing.T) {
 	e := shared
 	r := e.capture(t, opts{"url": e.page + "/preview", "format": "metadata"})
-	var md struct {
-		Status      int               `json:"status"`
-		FinalURL    string            `json:"final_url"`
-		Title       string            `json:"title"`
-		Description string            `json:"description"`
-		Canonical   string            `json:"canonical"`
-		Language    string            `json:"language"`
-		OpenGraph   map[string]string `json:"open_graph"`
-		Twitter     map[string]string `json:"twitter"`
-		Icons       []struct{ Href, Sizes string }
-	}
+	var md capture.Metadata
 	if r.status != 200 || r.header.Get("Content-Type") != "application/json" || json.Unmarshal(r.body, &md) != nil {
 		t.Fatalf("format metadata: %d %s", r.status, r.body)
 	}

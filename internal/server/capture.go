@@ -114,6 +114,16 @@ func (s *Server) pipeline(ctx context.Context, o *options.Options) captureOutcom
 		return out
 	}
 	out.answered = pass.Answered
+	release := func() {}
+	defer func() {
+		// A panic on the way (answered as a 500 by the guard) must not
+		// keep the slot or the tab.
+		if p := recover(); p != nil {
+			release()
+			pass.Leave()
+			panic(p)
+		}
+	}()
 	cctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	out.id = newID()

@@ -311,3 +311,26 @@ func TestCompatHeaders(t *testing.T) {
 		t.Fatalf("a typo: %d %v", a.status, a.body)
 	}
 }
+
+type panicEngine struct{ fakeEngine }
+
+func (p *panicEngine) Capture(context.Context, string, *options.Options) (*capture.Result, func(), error) {
+	panic("engine bug")
+}
+
+// A panic in the capture path is a 500 in the error format, and gives back
+// the slot it held.
+func TestCapturePanicGivesBackTheSlot(t *testing.T) {
+	e := newRouteEnv(t, nil)
+	pe := &panicEngine{}
+	e2 := newRouteEnv(t, func(s *Server) { s.Engine = pe; s.Gate = e.gate })
+	a := e2.post(t, `{"url":"https://example.com"}`)
+	if a.status != 500 || a.body["error_type"] != "InternalError" {
+		t.Fatalf("%d %v", a.status, a.body)
+	}
+	e.gate.mu.Lock()
+	defer e.gate.mu.Unlock()
+	if e.gate.left != 1 {
+		t.Fatalf("the slot was not given back: %d", e.gate.left)
+	}
+}
