@@ -66,6 +66,14 @@ func TestMain(m *testing.M) {
 	}
 	shared = e
 	code := m.Run()
+	if code != 0 {
+		// A failure's 5xx answers, with their causes, for the next reader.
+		for _, line := range strings.Split(e.logs.String(), "\n") {
+			if strings.Contains(line, `"capture failed"`) && (strings.Contains(line, `"status":50`)) {
+				fmt.Fprintln(os.Stderr, "e2e service log:", line)
+			}
+		}
+	}
 	e.close()
 	os.Exit(code)
 }
