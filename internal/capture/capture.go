@@ -93,8 +93,7 @@ func (e *Engine) captureOnce(ctx context.Context, id string, o *options.Options)
 	tctx, cancel := tab.Steps(ctx)
 	defer cancel()
 	var navigating bool
-	var md *Metadata
-	data, err := e.render(tctx, tab, o, &ph, t, &navigating, &md)
+	data, md, err := e.render(tctx, tab, o, &ph, t, &navigating)
 	if err != nil {
 		switch cause := tab.Err(); {
 		case cause != nil && ctx.Err() == nil && !navigating:
@@ -111,39 +110,40 @@ func (e *Engine) captureOnce(ctx context.Context, id string, o *options.Options)
 	return &Result{Data: data, Metadata: md, Egress: sess.Stats(), Phases: ph}, release, nil
 }
 
-// render runs the steps on tab; *navigating turns true when the target is
-// first asked for.
-func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, ph *Phases, t time.Time, navigating *bool, md **Metadata) ([]byte, error) {
+// render runs the steps on tab and returns the capture, with the page's
+// metadata when the answer carries it; *navigating turns true when the
+// target is first asked for.
+func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, ph *Phases, t time.Time, navigating *bool) (data []byte, md *Metadata, err error) {
 	ctx = withWorld(ctx)
 	w, err := newWatch(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := setup(ctx, tab.BrowserContextID(), o); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := newInterceptor(o).start(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ph.Setup = lap(&t)
 	*navigating = true
 	mark, err := navigate(ctx, w, o, ph, &t)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := prepare(ctx, w, o); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ph.Prepare = lap(&t)
 	if o.ResponseType == "json" || o.Format == "metadata" {
-		if *md, err = metadata(ctx, w, o); err != nil {
-			return nil, err
+		if md, err = metadata(ctx, w, o); err != nil {
+			return nil, nil, err
 		}
 	}
-	data, err := e.output(ctx, w, o, *md)
+	data, err = e.output(ctx, w, o, md)
 	ph.Output = lap(&t)
 	if err != nil || w.stayed(mark, idleLimit(o.WaitForNetwork)) {
-		return data, err
+		return data, md, err
 	}
 	// The page started loading again while it was captured: wait for the
 	// network to be quiet for the full window, then capture it again.
@@ -151,9 +151,9 @@ func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, p
 	_ = w.idle(waitCtx, idleLimit(o.WaitForNetwork))
 	cancel()
 	ph.Idle += lap(&t)
-	data, err = e.output(ctx, w, o, *md)
+	data, err = e.output(ctx, w, o, md)
 	ph.Output += lap(&t)
-	return data, err
+	return data, md, err
 }
 
 // minOutputTime is the least the output step is given, whatever
@@ -164,17 +164,18 @@ const minOutputTime = 5 * time.Second
 // least minOutputTime): a page whose script hangs the renderer answers 504
 // then, not at CAPTURE_TIMEOUT.
 func (e *Engine) output(ctx context.Context, w *watch, o *options.Options, md *Metadata) ([]byte, error) {
-	switch o.Format {
-	case "metadata":
+	if o.Format == "metadata" {
 		return json.Marshal(md)
-	case "markdown", "text":
-		return e.mainContent(ctx, w, o)
 	}
 	var data []byte
 	err := bounded(ctx, max(o.WaitForTimeout, minOutputTime), "the page did not let itself be captured within wait_for_timeout",
 		func(ctx context.Context) error {
 			var err error
-			data, err = output(ctx, o, e.Limits)
+			if o.Format == "markdown" || o.Format == "text" {
+				data, err = e.mainContent(ctx, w, o)
+			} else {
+				data, err = output(ctx, o, e.Limits)
+			}
 			return err
 		})
 	return data, err
@@ -304,13 +305,7 @@ func classify(ctx context.Context, err error) error {
 // mainContent is the page's article as Markdown or text, from the rendered
 // DOM (bounded like HTML output) through readability.
 func (e *Engine) mainContent(ctx context.Context, w *watch, o *options.Options) ([]byte, error) {
-	var page []byte
-	err := bounded(ctx, max(o.WaitForTimeout, minOutputTime), "the page did not let itself be read within wait_for_timeout",
-		func(ctx context.Context) error {
-			var err error
-			page, err = serializeHTML(ctx, e.Limits.MaxOutputBytes)
-			return err
-		})
+	page, err := serializeHTML(ctx, e.Limits.MaxOutputBytes)
 	if err != nil {
 		return nil, err
 	}

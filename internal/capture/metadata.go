@@ -3,6 +3,8 @@ package capture
 import (
 	"context"
 	"encoding/json"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/options"
 )
 
 // Metadata is what a link preview needs of the rendered page. It is read in
@@ -55,7 +57,7 @@ const metadataLimit = 2048
 
 // metadata reads the page's metadata, with the main document's status and
 // URL from the browser's own events.
-func metadata(ctx context.Context, w *watch, o interface{ IsHTMLContent() bool }) (*Metadata, error) {
+func metadata(ctx context.Context, w *watch, o *options.Options) (*Metadata, error) {
 	raw, err := callJS[json.RawMessage](ctx, metadataJS, metadataLimit)
 	if err != nil {
 		return nil, err
@@ -64,7 +66,7 @@ func metadata(ctx context.Context, w *watch, o interface{ IsHTMLContent() bool }
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, err
 	}
-	if !o.IsHTMLContent() {
+	if o.HTMLContent == "" { // html_content has no document of its own to report
 		m.Status, m.FinalURL = w.document()
 		m.FinalURL = truncate(m.FinalURL, metadataLimit)
 	}

@@ -144,10 +144,10 @@ func printPDF(ctx context.Context, o *options.Options, max int64) ([]byte, error
 	return b, nil
 }
 
-// pdfConfig is pdfcpu's configuration without its config directory: the
-// library would otherwise write one under the user's config dir (on Cloud
-// Run, memory) on first use.
-// A fresh one per document: pdfcpu writes into it as it reads.
+// pdfConfig is pdfcpu's configuration without its config directory (the
+// library would otherwise write one under the user's config dir, on Cloud
+// Run memory, on first use); a fresh one per document, since pdfcpu writes
+// into it as it reads.
 func pdfConfig() *model.Configuration {
 	disableConfigDir.Do(api.DisableConfigDir)
 	return model.NewDefaultConfiguration()

@@ -121,9 +121,6 @@ func (o *Options) Extension() string {
 	return o.Format
 }
 
-// IsHTMLContent reports whether the request renders html_content.
-func (o *Options) IsHTMLContent() bool { return o.HTMLContent != "" }
-
 // IsImage reports whether the format is a raster image.
 func (o *Options) IsImage() bool {
 	return o.Format == "png" || o.Format == "jpeg" || o.Format == "webp"
