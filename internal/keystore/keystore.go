@@ -184,20 +184,15 @@ func (s *Store) keepPrevious(ctx context.Context, set *keySet, prev *keySet, sec
 
 // enabledNames lists the enabled versions of secret without reading them.
 func (s *Store) enabledNames(ctx context.Context, secret string) (map[string]bool, bool) {
-	out := map[string]bool{}
-	it := s.client.ListSecretVersions(ctx, &secretmanagerpb.ListSecretVersionsRequest{Parent: secret, Filter: "state:ENABLED"})
-	for {
-		v, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			return out, true
-		}
-		if err != nil {
-			return nil, false
-		}
-		if v.GetState() == secretmanagerpb.SecretVersion_ENABLED {
-			out[versionID(v.GetName())] = true
-		}
+	vs, err := listEnabled(ctx, s.client, secret)
+	if err != nil {
+		return nil, false
 	}
+	out := make(map[string]bool, len(vs))
+	for _, v := range vs {
+		out[versionID(v.GetName())] = true
+	}
+	return out, true
 }
 
 // loadVersions adds the enabled versions of one client's secret to set.
@@ -231,19 +226,12 @@ type Version struct {
 // EnabledVersions reads every ENABLED version of secret, newest first, and
 // checks each payload's CRC32C.
 func EnabledVersions(ctx context.Context, client *secretmanager.Client, secret string) ([]Version, error) {
+	vs, err := listEnabled(ctx, client, secret)
+	if err != nil {
+		return nil, err
+	}
 	var out []Version
-	it := client.ListSecretVersions(ctx, &secretmanagerpb.ListSecretVersionsRequest{Parent: secret, Filter: "state:ENABLED"})
-	for {
-		v, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list versions of %s: %w", secret, err)
-		}
-		if v.GetState() != secretmanagerpb.SecretVersion_ENABLED {
-			continue
-		}
+	for _, v := range vs {
 		res, err := client.AccessSecretVersion(ctx, &secretmanagerpb.AccessSecretVersionRequest{Name: v.GetName()})
 		if err != nil {
 			return nil, fmt.Errorf("access %s: %w", v.GetName(), err)
@@ -256,6 +244,24 @@ func EnabledVersions(ctx context.Context, client *secretmanager.Client, secret s
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
 	return out, nil
+}
+
+// listEnabled lists the ENABLED versions of secret, without their payloads.
+func listEnabled(ctx context.Context, client *secretmanager.Client, secret string) ([]*secretmanagerpb.SecretVersion, error) {
+	var out []*secretmanagerpb.SecretVersion
+	it := client.ListSecretVersions(ctx, &secretmanagerpb.ListSecretVersionsRequest{Parent: secret, Filter: "state:ENABLED"})
+	for {
+		v, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list versions of %s: %w", secret, err)
+		}
+		if v.GetState() == secretmanagerpb.SecretVersion_ENABLED {
+			out = append(out, v)
+		}
+	}
 }
 
 // versionID is "<secret>/<n>" from a full version name, for logs and audit.
