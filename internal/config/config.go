@@ -90,8 +90,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		RendererMaxMB:  r.integer("RENDERER_MAX_MEMORY_MB", 1024),
 		TrustedHops:    r.integer("TRUSTED_PROXY_HOPS", 0),
 		MaxBodyBytes:   int64(r.integer("MAX_BODY_BYTES", 10<<20)),
-		EgressMaxBytes: int64(r.integer("EGRESS_MAX_BYTES", 128<<20)),
-		EgressMaxConns: int64(r.integer("EGRESS_MAX_CONNECTIONS", 256)),
+		EgressMaxBytes: int64(r.integer("EGRESS_MAX_BYTES", egress.DefaultMaxBytes)),
+		EgressMaxConns: int64(r.integer("EGRESS_MAX_CONNECTIONS", egress.DefaultMaxConns)),
 	}
 	c.AuditProject = r.str("AUDIT_PROJECT", c.AuthSecretProject)
 	c.URLSigningSecret = r.str("URL_SIGNING_SECRET", "")
