@@ -11,8 +11,8 @@ import (
 	"testing"
 )
 
-// expected are the runner's FAIL lines that stay, each with its reason (README
-// "Compatibility" says the same to users). Anything else failing is a
+// expected are the runner's FAIL lines that stay, each with its reason
+// (docs/compatibility.md says the same to users). Anything else failing is a
 // regression; an id listed here that passes is fine.
 var expected = map[string]string{
 	// Security differences.
