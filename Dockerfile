@@ -13,10 +13,18 @@ COPY function ./function
 COPY internal ./internal
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/pixashot ./function/cmd/pixashot
 
-# --- runtime: Chromium, fonts, an init, and the binary; nothing else ---
+# --- assets: DuckDuckGo's autoconsent from the committed npm lock file ---
+FROM node:22-${DEBIAN_RELEASE}-slim AS assets
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# --- runtime: Chromium, fonts, the filter lists, an init, and the binary ---
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 # Fonts for Latin, Cyrillic, Greek, CJK and emoji, so pages render as their
-# authors meant; tini reaps zombies as PID 1 and forwards SIGTERM.
+# authors meant; EasyList, EasyPrivacy and URLhaus as Debian ships them with
+# uBlock Origin (block_ads, block_trackers); tini reaps zombies as PID 1 and
+# forwards SIGTERM.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       chromium-headless-shell \
@@ -26,15 +34,22 @@ RUN apt-get update \
       fonts-noto-core \
       fonts-noto-cjk \
       fonts-noto-color-emoji \
+      webext-ublock-origin-chromium \
       tini \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --create-home --home-dir /home/pixashot --shell /usr/sbin/nologin pixashot
 
 COPY --from=build /out/pixashot /usr/local/bin/pixashot
+# autoconsent's content script and rules (block_cookie_banners), with its
+# MPL-2.0 licence.
+COPY --from=assets /src/node_modules/@duckduckgo/autoconsent/dist/autoconsent.playwright.js /usr/share/pixashot/autoconsent/dist/
+COPY --from=assets /src/node_modules/@duckduckgo/autoconsent/rules/compact-rules.json /usr/share/pixashot/autoconsent/rules/
+COPY --from=assets /src/node_modules/@duckduckgo/autoconsent/LICENSE /usr/share/pixashot/autoconsent/
 
 ENV PORT=8080 \
     CHROME_PATH=/usr/bin/chromium-headless-shell \
     STORAGE_DIR=/home/pixashot/captures \
+    AUTOCONSENT_DIR=/usr/share/pixashot/autoconsent \
     HOME=/home/pixashot
 
 USER 10001:10001

@@ -5,7 +5,8 @@ BIN   := bin/pixashot
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # What a capture needs, exactly as the Dockerfile installs it (the fonts
 # included, so local and production renders match), and what the tests add.
-PKGS_BROWSER := chromium-headless-shell fonts-liberation fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji
+PKGS_BROWSER := chromium-headless-shell fonts-liberation fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji \
+                webext-ublock-origin-chromium
 PKGS_TEST    := $(PKGS_BROWSER) redis-server ca-certificates poppler-utils
 
 # Linters for the infrastructure, built from source through the module proxy.
@@ -13,7 +14,7 @@ TOOLS          := $(CURDIR)/.tools
 TFLINT_VERSION := v0.64.0
 TFSEC_VERSION  := v1.26.0
 
-.PHONY: build run test lint-infra bench deps-browser deps-test clean
+.PHONY: build run test lint-infra bench deps-browser deps-test deps-npm clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./function/cmd/pixashot
@@ -35,9 +36,19 @@ deps-browser:
 deps-test:
 	$(call apt_install,$(PKGS_TEST))
 
+# DuckDuckGo's autoconsent (block_cookie_banners), exactly as the committed
+# lock file pins it; Debian's npm when none is installed.
+AUTOCONSENT := node_modules/@duckduckgo/autoconsent/package.json
+deps-npm: $(AUTOCONSENT)
+$(AUTOCONSENT): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "Installing npm from Debian's packages"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm >/dev/null; }
+	npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
 # Local run on embedded defaults: no cloud account. A dev token is generated
 # unless AUTH_TOKEN is set.
-run: build deps-browser
+run: build deps-browser deps-npm
 	@token="$${AUTH_TOKEN:-$$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')}"; \
 	port="$${PORT:-8080}"; \
 	echo "Pixashot on http://localhost:$$port  (dev token: $$token)"; \
@@ -45,13 +56,13 @@ run: build deps-browser
 	echo "        -d '{\"url\":\"https://example.com\"}' -o shot.png http://localhost:$$port/capture"; \
 	AUTH_TOKEN="$$token" PORT="$$port" exec ./$(BIN)
 
-test: deps-test lint-infra
+test: deps-test deps-npm lint-infra
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 
 # The benchmark (not part of test): the service against the engine's floor
 # and a playwright-core peer on the same page and Chrome; prints a table.
-bench: build deps-browser
+bench: build deps-browser deps-npm
 	$(GO) run ./internal/bench -bin $(BIN) -peer-dir $(TOOLS)/peer
 
 # terraform fmt (when terraform is installed), tflint with its bundled
@@ -72,4 +83,4 @@ $(TOOLS)/tfsec:
 	GOBIN=$(TOOLS) $(GO) install github.com/aquasecurity/tfsec/cmd/tfsec@$(TFSEC_VERSION)
 
 clean:
-	rm -rf bin captures $(TOOLS)
+	rm -rf bin captures $(TOOLS) node_modules

@@ -24,6 +24,8 @@ const (
 	Navigation       = "NavigationError"
 	Overloaded       = "Overloaded"
 	Internal         = "InternalError"
+	TargetStatus     = "TargetStatusError"  // fail_on_http_status matched
+	Unconfigured     = "FeatureUnavailable" // the deployment lacks what an option needs
 )
 
 // Error is an error meant for the client.
@@ -32,6 +34,7 @@ type Error struct {
 	Type       string
 	Message    string
 	Field      string        // validation errors only
+	Target     int           // the target's HTTP status, for TargetStatus
 	RetryAfter time.Duration // 429 and 503
 	Cause      error         // for logs, never sent
 }
@@ -61,6 +64,7 @@ type body struct {
 	Message    string `json:"message"`
 	Field      string `json:"field,omitempty"`
 	RetryAfter int    `json:"retry_after,omitempty"`
+	Target     int    `json:"target_status,omitempty"`
 	Timestamp  string `json:"timestamp"`
 }
 
@@ -76,7 +80,7 @@ func As(err error) *Error {
 // Write sends err in the contract's format.
 func Write(w http.ResponseWriter, err error) {
 	e := As(err)
-	b := body{Status: "error", ErrorType: e.Type, Message: e.Message, Field: e.Field,
+	b := body{Status: "error", ErrorType: e.Type, Message: e.Message, Field: e.Field, Target: e.Target,
 		Timestamp: time.Now().UTC().Format(time.RFC3339)}
 	if e.RetryAfter > 0 {
 		secs := int((e.RetryAfter + time.Second - 1) / time.Second)

@@ -16,9 +16,11 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/admission"
 	"github.com/pixashot/pixashot-cloudrun/internal/audit"
 	"github.com/pixashot/pixashot-cloudrun/internal/auth"
+	"github.com/pixashot/pixashot-cloudrun/internal/blocklist"
 	"github.com/pixashot/pixashot-cloudrun/internal/browser"
 	"github.com/pixashot/pixashot-cloudrun/internal/capture"
 	"github.com/pixashot/pixashot-cloudrun/internal/config"
+	"github.com/pixashot/pixashot-cloudrun/internal/consent"
 	"github.com/pixashot/pixashot-cloudrun/internal/egress"
 	"github.com/pixashot/pixashot-cloudrun/internal/keystore"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
@@ -106,7 +108,8 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		return nil, err
 	}
 	engine := &capture.Engine{Browsers: a.Browsers, Guard: a.Guard,
-		Limits: capture.Limits{MaxPixels: cfg.MaxPixels, MaxOutputBytes: cfg.MaxOutputBytes}}
+		Limits: capture.Limits{MaxPixels: cfg.MaxPixels, MaxOutputBytes: cfg.MaxOutputBytes},
+		Assets: loadAssets(cfg, log)}
 	a.closers = append(a.closers, engine.StartWarm(cfg.WarmTabs))
 	var limiter ratelimit.Allower = ratelimit.NewLimiter(cfg.RateLimit)
 	gate := admission.New(cfg.MaxConcurrency, cfg.QueueSize, cfg.QueueWait)
@@ -296,4 +299,27 @@ func (a *App) Close() {
 		a.closers[i]()
 	}
 	a.closers = nil
+}
+
+// loadAssets starts loading the data of the page options in the background;
+// a missing one is an error in the log at start, and an answer naming it to
+// every request that asks for it.
+func loadAssets(cfg *config.Config, log *slog.Logger) capture.Assets {
+	logged := func(name string, err error) {
+		if err != nil {
+			log.Error("a page option's data is missing; requests that use it will be refused", "event", "asset_missing", "asset", name, "error", err)
+		}
+	}
+	return capture.Assets{
+		Blocklist: capture.Load(func() (*blocklist.Lists, error) {
+			l, err := blocklist.Load(cfg.BlocklistDir)
+			logged("blocklist", err)
+			return l, err
+		}),
+		Consent: capture.Load(func() (*consent.Script, error) {
+			s, err := consent.Load(consent.Find(cfg.AutoconsentDir))
+			logged("autoconsent", err)
+			return s, err
+		}),
+	}
 }

@@ -6,7 +6,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -45,12 +44,20 @@ func main() {
 	withPeer := flag.Bool("peer", true, "run the playwright-core peer")
 	pause := flag.Duration("pause", 750*time.Millisecond, "idle time between captures in the one-at-a-time series")
 	nSites := flag.Int("sites", 8, "distinct sites of the many-site workload")
+	onlyOptions := flag.Bool("only-options", false, "measure only the page options' table")
 	flag.Parse()
 	log.SetFlags(0)
 
 	chrome := findChrome()
 	pages := startPages()
 	sites := startSites(*nSites)
+	adSite = sites[1]
+	if *onlyOptions {
+		svc := startService(*bin, chrome, pages, sites)
+		defer svc.stop()
+		benchPageOptions(svc, pages, *runs)
+		return
+	}
 	workloads := []workload{
 		{name: "many sites", about: fmt.Sprintf("%d sites on distinct loopback addresses (each its own site to Chrome), "+
 			"Cache-Control: no-store, a unique query per capture, every capture a different site from the one before", len(sites)),
@@ -123,6 +130,7 @@ func main() {
 	for _, w := range workloads {
 		w.print(*pause)
 	}
+	benchPageOptions(svc, pages, *runs/2)
 	fmt.Printf("\n%-34s %9.2f s\n", "cold start to first capture", svc.cold.Seconds())
 	fmt.Printf("%-34s %9.0f MB idle, %.0f MB peak under load\n", "memory (PSS, service + Chrome)",
 		float64(idleMem)/(1<<20), float64(peak.Load())/(1<<20))
@@ -295,6 +303,7 @@ func pageMux(noStore bool) http.Handler {
 		w.Header().Set("Content-Type", "image/png")
 		w.Write(onePixelPNG)
 	})
+	adHandlers(mux, func() string { return adSite })
 	if !noStore {
 		return mux
 	}
@@ -430,22 +439,7 @@ func startService(bin, chrome, pages string, sites []string) *service {
 
 var client = &http.Client{Timeout: 60 * time.Second}
 
-func (s *service) capture(url string) error {
-	body, _ := json.Marshal(map[string]any{"url": url})
-	req, _ := http.NewRequest(http.MethodPost, s.base+"/capture", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || !bytes.HasPrefix(b, []byte("\x89PNG")) {
-		return fmt.Errorf("status %d: %.200s", resp.StatusCode, b)
-	}
-	return nil
-}
+func (s *service) capture(url string) error { return s.captureWith(url, nil) }
 
 func (s *service) stop() {
 	_ = s.cmd.Process.Signal(os.Interrupt)

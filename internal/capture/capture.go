@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os/exec"
+	"strconv"
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
@@ -28,6 +29,7 @@ type Engine struct {
 	Browsers *brw.Manager
 	Guard    *egress.Guard
 	Limits   Limits
+	Assets   Assets // the data block_* options use
 
 	warm   chan warmTab  // ready tabs (StartWarm); nil opens every tab on demand
 	refill chan struct{} // asks the filler for another
@@ -37,8 +39,12 @@ type Engine struct {
 type Result struct {
 	Data     []byte
 	Metadata *Metadata // for response_type json (and format metadata)
-	Egress   egress.Stats
-	Phases   Phases // where the time went, for the log
+	// The main document's HTTP status (0 for html_content) and, where the
+	// target redirected, the URL it ended at.
+	TargetStatus int
+	FinalURL     string
+	Egress       egress.Stats
+	Phases       Phases // where the time went, for the log
 }
 
 // Phases are the milliseconds each step of a capture took.
@@ -93,7 +99,7 @@ func (e *Engine) captureOnce(ctx context.Context, id string, o *options.Options)
 	tctx, cancel := tab.Steps(ctx)
 	defer cancel()
 	var navigating bool
-	data, md, err := e.render(tctx, tab, o, &ph, t, &navigating)
+	r, err := e.render(tctx, tab, o, &ph, t, &navigating)
 	if err != nil {
 		switch cause := tab.Err(); {
 		case cause != nil && ctx.Err() == nil && !navigating:
@@ -107,43 +113,74 @@ func (e *Engine) captureOnce(ctx context.Context, id string, o *options.Options)
 		}
 		return nil, release, classify(tctx, err)
 	}
-	return &Result{Data: data, Metadata: md, Egress: sess.Stats(), Phases: ph}, release, nil
+	res := &Result{Data: r.data, Metadata: r.md, Egress: sess.Stats(), Phases: ph, TargetStatus: r.status}
+	if o.URL != "" && r.finalURL != o.URL {
+		res.FinalURL = r.finalURL
+	}
+	return res, release, nil
+}
+
+// rendered is what render made of the page.
+type rendered struct {
+	data     []byte
+	md       *Metadata
+	status   int
+	finalURL string
 }
 
 // render runs the steps on tab and returns the capture, with the page's
 // metadata when the answer carries it; *navigating turns true when the
 // target is first asked for.
-func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, ph *Phases, t time.Time, navigating *bool) (data []byte, md *Metadata, err error) {
+func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, ph *Phases, t time.Time, navigating *bool) (r rendered, err error) {
 	ctx = withWorld(ctx)
 	w, err := newWatch(ctx)
 	if err != nil {
-		return nil, nil, err
+		return r, err
 	}
 	if err := setup(ctx, tab.BrowserContextID(), o); err != nil {
-		return nil, nil, err
+		return r, err
 	}
-	if err := newInterceptor(o).start(ctx); err != nil {
-		return nil, nil, err
+	blk, err := e.newBlocker(ctx, o, func() string { return w.source(o) })
+	if err != nil {
+		return r, err
+	}
+	if err := newInterceptor(o, blk).start(ctx); err != nil {
+		return r, err
+	}
+	cr, err := e.startConsent(ctx, o)
+	if err != nil {
+		return r, err
 	}
 	ph.Setup = lap(&t)
 	*navigating = true
 	mark, err := navigate(ctx, w, o, ph, &t)
 	if err != nil {
-		return nil, nil, err
+		return r, err
+	}
+	r.status, r.finalURL = w.document()
+	if o.HTMLContent != "" {
+		r.status = 0 // the synthetic origin's, not a target's
+	}
+	if o.HTMLContent == "" && options.Matches(o.Page.FailOnStatus, r.status) {
+		return r, &Error{Kind: TargetStatus, Status: r.status,
+			Message: "the target answered HTTP " + strconv.Itoa(r.status) + ", which fail_on_http_status names"}
+	}
+	if err := e.clean(ctx, w, o, cr); err != nil {
+		return r, err
 	}
 	if err := prepare(ctx, w, o); err != nil {
-		return nil, nil, err
+		return r, err
 	}
 	ph.Prepare = lap(&t)
 	if o.ResponseType == "json" || o.Format == "metadata" {
-		if md, err = metadata(ctx, w, o); err != nil {
-			return nil, nil, err
+		if r.md, err = metadata(ctx, w, o); err != nil {
+			return r, err
 		}
 	}
-	data, err = e.output(ctx, w, o, md)
+	r.data, err = e.output(ctx, w, o, r.md)
 	ph.Output = lap(&t)
 	if err != nil || w.stayed(mark, idleLimit(o.WaitForNetwork)) {
-		return data, md, err
+		return r, err
 	}
 	// The page started loading again while it was captured: wait for the
 	// network to be quiet for the full window, then capture it again.
@@ -151,9 +188,25 @@ func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, p
 	_ = w.idle(waitCtx, idleLimit(o.WaitForNetwork))
 	cancel()
 	ph.Idle += lap(&t)
-	data, err = e.output(ctx, w, o, md)
+	r.data, err = e.output(ctx, w, o, r.md)
 	ph.Output += lap(&t)
-	return data, md, err
+	return r, err
+}
+
+// clean makes the loaded page look as a person sees it: the cookie dialog
+// answered, ads and widgets hidden, the client's styles applied, lazy
+// content loaded.
+func (e *Engine) clean(ctx context.Context, w *watch, o *options.Options, cr *consentRun) error {
+	if err := cr.wait(ctx, o); err != nil {
+		return err
+	}
+	if err := e.restyle(ctx, w, o); err != nil {
+		return err
+	}
+	if o.Page.ScrollPage {
+		return scrollPage(ctx, w, o)
+	}
+	return nil
 }
 
 // minOutputTime is the least the output step is given, whatever
@@ -194,9 +247,10 @@ func setup(ctx context.Context, bc cdp.BrowserContextID, o *options.Options) err
 	if ua == "" && o.UseRandomUserAgent {
 		ua = useragent.Random(o.UserAgentDevice, o.UserAgentPlatform, o.UserAgentBrowser)
 	}
-	if ua != "" {
-		steps = append(steps, call(emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: ua}))
+	if ua != "" || o.Page.Locale != "" {
+		steps = append(steps, userAgent(ua, o.Page.Locale))
 	}
+	steps = append(steps, emulate(o)...)
 	if o.DarkMode {
 		steps = append(steps, call(emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
 			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},

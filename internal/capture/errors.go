@@ -8,17 +8,20 @@ type Kind int
 
 // The kinds of a failed capture.
 const (
-	Internal    Kind = iota // the service's fault
-	Navigation              // the target failed, was refused, is a download, or crashed its renderer
-	Timeout                 // a wait ran past the request's time or CAPTURE_TIMEOUT
-	TooLarge                // the output is over MAX_OUTPUT_BYTES
-	Unavailable             // no browser now (it died or is restarting): retry
+	Internal     Kind = iota // the service's fault
+	Navigation               // the target failed, was refused, is a download, or crashed its renderer
+	Timeout                  // a wait ran past the request's time or CAPTURE_TIMEOUT
+	TooLarge                 // the output is over MAX_OUTPUT_BYTES
+	Unavailable              // no browser now (it died or is restarting): retry
+	TargetStatus             // the main document's status matched fail_on_http_status
+	Unconfigured             // an option needs data this deployment did not install
 )
 
 // Error is a failed capture: Message is for the client, Cause only for logs.
 type Error struct {
 	Kind    Kind
 	Message string
+	Status  int // the target's HTTP status, for TargetStatus
 	Cause   error
 }
 

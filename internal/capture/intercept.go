@@ -6,8 +6,10 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
@@ -32,11 +34,14 @@ type interceptor struct {
 	html       []byte
 	blockMedia bool
 	headers    []*fetch.HeaderEntry
-	headerPat  string // origin pattern the custom headers are scoped to
+	headerPat  string   // origin pattern the custom headers are scoped to
+	headerPre  string   // the same origin as a URL prefix, for requests paused by another pattern
+	block      *blocker // nil: no list applies
+	mainFrame  cdp.FrameID
 }
 
-func newInterceptor(o *options.Options) *interceptor {
-	ic := &interceptor{blockMedia: o.BlockMedia}
+func newInterceptor(o *options.Options, b *blocker) *interceptor {
+	ic := &interceptor{blockMedia: o.BlockMedia, block: b}
 	if o.HTMLContent != "" {
 		ic.html = []byte(o.HTMLContent)
 	}
@@ -53,6 +58,7 @@ func newInterceptor(o *options.Options) *interceptor {
 				}
 			}
 			ic.headerPat = scheme + "://" + escapePattern(host) + "/*"
+			ic.headerPre = scheme + "://" + host + "/"
 			for name, val := range o.CustomHeaders {
 				ic.headers = append(ic.headers, &fetch.HeaderEntry{Name: name, Value: val})
 			}
@@ -83,11 +89,23 @@ func (ic *interceptor) patterns() []*fetch.RequestPattern {
 	if ic.headerPat != "" {
 		ps = append(ps, &fetch.RequestPattern{URLPattern: ic.headerPat})
 	}
+	if ic.block != nil {
+		// Every request, to be matched against the lists: this costs a
+		// round trip per request, only for captures that block.
+		ps = append(ps, &fetch.RequestPattern{URLPattern: "*"})
+	}
 	return ps
 }
 
 // start enables interception and answers paused requests until ctx ends.
 func (ic *interceptor) start(ctx context.Context) error {
+	if ic.block != nil {
+		tree, err := chromedp.Call(ctx, page.GetFrameTree, cdp.Empty{})
+		if err != nil {
+			return err
+		}
+		ic.mainFrame = tree.FrameTree.Frame.ID
+	}
 	paused := chromedp.Events(ctx, fetch.RequestPaused)
 	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: ic.patterns()}); err != nil {
 		return err
@@ -122,12 +140,27 @@ func (ic *interceptor) decide(ctx context.Context, ev *fetch.EventRequestPaused)
 		}
 	case ic.blockMedia && (ev.ResourceType == network.ResourceTypeImage || ev.ResourceType == network.ResourceTypeMedia):
 		_, err = chromedp.Call(ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: id, ErrorReason: network.ErrorReasonBlockedByClient})
-	case ic.headers != nil:
+	case ic.block != nil && ic.blocked(ev):
+		_, err = chromedp.Call(ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: id, ErrorReason: network.ErrorReasonBlockedByClient})
+	case ic.headers != nil && strings.HasPrefix(u, ic.headerPre):
 		_, err = chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: id, Headers: ic.withHeaders(ev.Request.Headers)})
 	default:
 		_, err = chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: id})
 	}
 	_ = err // the tab may be gone; a stuck request ends with the capture deadline
+}
+
+// blocked asks the lists about a request; the top frame's document is the
+// client's target and is never blocked.
+func (ic *interceptor) blocked(ev *fetch.EventRequestPaused) bool {
+	typ := string(ev.ResourceType)
+	if ev.ResourceType == network.ResourceTypeDocument {
+		if ev.FrameID == ic.mainFrame {
+			return false
+		}
+		typ = "SubFrame"
+	}
+	return ic.block.blocks(ev.Request.URL, typ)
 }
 
 // withHeaders merges the custom headers into the request's own, replacing any

@@ -204,7 +204,7 @@ func screenshot(ctx context.Context, o *options.Options, maxPixels int64) ([]byt
 	if o.Format != "png" {
 		p.Quality = new(int64(o.ImageQuality))
 	}
-	if o.Selector != "" || o.FullPage {
+	if o.Selector != "" || o.FullPage || o.Page.Clip != nil {
 		// The document's size comes from the browser's layout, not from
 		// page script.
 		m, err := chromedp.Call(ctx, page.GetLayoutMetrics, cdp.Empty{})
@@ -228,8 +228,14 @@ func screenshot(ctx context.Context, o *options.Options, maxPixels int64) ([]byt
 			}
 			clip = page.Viewport{X: box[0], Y: box[1], Width: box[2], Height: box[3]}
 		}
+		if c := o.Page.Clip; c != nil {
+			clip = page.Viewport{X: c.X, Y: c.Y, Width: c.Width, Height: c.Height}
+		}
 		clip = clamp(clip, doc, o, maxPixels)
-		if clip.Width < 1 || clip.Height < 1 {
+		switch {
+		case (clip.Width < 1 || clip.Height < 1) && o.Page.Clip != nil:
+			return nil, invalid("clip", "lies outside the page")
+		case clip.Width < 1 || clip.Height < 1:
 			return nil, invalid("selector", "matched no element with a size")
 		}
 		clip.Scale = 1

@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/egress"
+	"github.com/pixashot/pixashot-cloudrun/internal/options"
 )
 
 // quietWindow is how long the network must stay quiet to count as idle; the
@@ -150,6 +151,18 @@ func (w *watch) loaded(ctx context.Context, loader cdp.LoaderID) error {
 		}
 		return time.Hour
 	})
+}
+
+// source is the URL the page's requests come from: the top document's, or
+// the target's before it commits.
+func (w *watch) source(o *options.Options) string {
+	if _, u := w.document(); u != "" {
+		return u
+	}
+	if o.HTMLContent != "" {
+		return htmlURL
+	}
+	return o.URL
 }
 
 // document is the main document's HTTP status and URL, as last committed.

@@ -1,6 +1,8 @@
 package compat
 
 import (
+	"github.com/pixashot/pixashot-cloudrun/internal/consent"
+
 	"bufio"
 	"bytes"
 	"os"
@@ -64,7 +66,11 @@ func TestOriginalPixashotCorpus(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../../function/cmd/pixashot").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	out, err := exec.Command("bash", runner, bin).CombinedOutput()
+	run := exec.Command("bash", runner, bin)
+	// The runner starts the service in a directory of its own, where npm's
+	// node_modules is not found: use_cookie_blocker needs autoconsent.
+	run.Env = append(os.Environ(), "AUTOCONSENT_DIR="+consent.Find(""))
+	out, err := run.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the runner: %v\n%s", err, out)
 	}

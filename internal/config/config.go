@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pixashot/pixashot-cloudrun/internal/blocklist"
 	"github.com/pixashot/pixashot-cloudrun/internal/egress"
 	"github.com/pixashot/pixashot-cloudrun/internal/ratelimit"
 )
@@ -58,6 +59,9 @@ type Config struct {
 	RendererMaxMB  int           // resident memory of one capture's renderer
 	TrustedHops    int           // proxies whose X-Forwarded-For entries are believed
 
+	BlocklistDir   string // EasyList, EasyPrivacy, URLhaus (block_ads, block_trackers)
+	AutoconsentDir string // DuckDuckGo's autoconsent (block_cookie_banners); empty: found
+
 	EgressAllowCIDRs []netip.Prefix
 	EgressAllowPorts []int
 	EgressMaxBytes   int64
@@ -92,6 +96,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		MaxBodyBytes:   int64(r.integer("MAX_BODY_BYTES", 10<<20)),
 		EgressMaxBytes: int64(r.integer("EGRESS_MAX_BYTES", egress.DefaultMaxBytes)),
 		EgressMaxConns: int64(r.integer("EGRESS_MAX_CONNECTIONS", egress.DefaultMaxConns)),
+		BlocklistDir:   r.str("BLOCKLIST_DIR", blocklist.DefaultDir),
+		AutoconsentDir: r.str("AUTOCONSENT_DIR", ""),
 	}
 	c.AuditProject = r.str("AUDIT_PROJECT", c.AuthSecretProject)
 	c.URLSigningSecret = r.str("URL_SIGNING_SECRET", "")

@@ -82,11 +82,24 @@ func TestDockerfile(t *testing.T) {
 			}
 		case "run":
 			line := strings.Join(in.args, " ")
-			for _, pkg := range []string{"chromium-headless-shell", "tini", "fonts-noto-cjk", "fonts-noto-color-emoji"} {
+			for _, pkg := range []string{"chromium-headless-shell", "tini", "fonts-noto-cjk", "fonts-noto-color-emoji", "webext-ublock-origin-chromium"} {
 				if strings.Contains(line, "apt-get install") && !strings.Contains(line, pkg) {
 					t.Errorf("the runtime does not install %s", pkg)
 				}
 			}
+		}
+	}
+	// block_cookie_banners' script and rules, and their licence, come from
+	// the npm stage.
+	var copied string
+	for _, in := range final {
+		if in.cmd == "copy" {
+			copied += strings.Join(in.args, " ") + " "
+		}
+	}
+	for _, f := range []string{"autoconsent/dist/autoconsent.playwright.js", "autoconsent/rules/compact-rules.json", "autoconsent/LICENSE"} {
+		if !strings.Contains(copied, f) {
+			t.Errorf("the runtime does not copy %s", f)
 		}
 	}
 	if uid := strings.SplitN(user, ":", 2)[0]; user == "" || uid == "root" || uid == "0" {

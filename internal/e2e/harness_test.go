@@ -116,6 +116,10 @@ func newEnv(mod func(*config.Config), opt ...func(*app.Options)) (*env, error) {
 		"secret.test": {"127.0.0.1"},
 		"meta.test":   {"169.254.169.254"},
 		"rebind.test": {"127.0.0.2", "127.0.0.1"},
+		// Hosts the lists name (clean_test.go), served by the page server.
+		"2leep.com":     {"127.0.0.2"},
+		"00px.net":      {"127.0.0.2"},
+		"embed.tawk.to": {"127.0.0.2"},
 	})
 	cfg, err := config.Load(func(k string) string {
 		switch k {

@@ -128,6 +128,7 @@ func (e *env) pages() http.Handler {
 	mux.HandleFunc("/vector", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, vectorPage(r.URL.Query().Get("kind"), r.URL.Query().Get("t")))
 	})
+	e.cleanPages(mux)
 	return mux
 }
 

@@ -48,6 +48,8 @@ type Options struct {
 	ResponseType string // by_format, json, empty, url
 	CacheTTL     time.Duration
 
+	Page Page
+
 	// Background is the page's default background (background_color), nil
 	// for the browser's white.
 	Background *Color

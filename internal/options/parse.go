@@ -82,6 +82,19 @@ type raw struct {
 	BackgroundColor *string `json:"background_color"`
 	UsePopupBlocker *bool   `json:"use_popup_blocker"`
 	UseCookieBlock  *bool   `json:"use_cookie_blocker"`
+	// What the capture leaves out or changes of the page (page.go).
+	BlockAds           *bool             `json:"block_ads"`
+	BlockTrackers      *bool             `json:"block_trackers"`
+	BlockCookieBanners *bool             `json:"block_cookie_banners"`
+	BlockChats         *bool             `json:"block_chats"`
+	HideSelectors      []string          `json:"hide_selectors"`
+	CustomCSS          *string           `json:"custom_css"`
+	ScrollPage         *bool             `json:"scroll_page"`
+	Timezone           *string           `json:"timezone"`
+	Locale             *string           `json:"locale"`
+	Cookies            []json.RawMessage `json:"cookies"` // decoded one by one, like interactions
+	Clip               *rawClip          `json:"clip"`
+	FailOnHTTPStatus   *string           `json:"fail_on_http_status"`
 }
 
 type rawMargin struct {
@@ -237,10 +250,21 @@ func (r *raw) build(lim Limits) (*Options, error) {
 	v.headers(o)
 	v.userAgent(o)
 	v.geolocation(o)
+	if len(r.Cookies) > maxCookies {
+		return nil, fieldErr("cookies", "has more than %d cookies", maxCookies)
+	}
+	cookies, err := decodeItems[rawCookie]("cookies", r.Cookies)
+	if err != nil {
+		return nil, err
+	}
+	v.page(r, cookies, o)
 	if v.err != nil {
 		return nil, v.err
 	}
-	steps, err := decodeInteractions(r.Interactions)
+	if len(r.Interactions) > maxInteractions {
+		return nil, fieldErr("interactions", "has more than %d steps", maxInteractions)
+	}
+	steps, err := decodeItems[rawInteraction]("interactions", r.Interactions)
 	if err != nil {
 		return nil, err
 	}
@@ -251,22 +275,19 @@ func (r *raw) build(lim Limits) (*Options, error) {
 	return o, nil
 }
 
-// decodeInteractions decodes each step on its own, so an error names it
-// as interactions[i].field, the way validation errors do.
-func decodeInteractions(in []json.RawMessage) ([]rawInteraction, error) {
-	if len(in) > maxInteractions {
-		return nil, fieldErr("interactions", "has more than %d steps", maxInteractions)
-	}
-	out := make([]rawInteraction, len(in))
+// decodeItems decodes each element of an array option on its own, so an
+// error names it as field[i].name, the way validation errors do.
+func decodeItems[T any](field string, in []json.RawMessage) ([]T, error) {
+	out := make([]T, len(in))
 	for i, b := range in {
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&out[i]); err != nil {
 			var fe *FieldError
 			if !errors.As(decodeError(err), &fe) {
-				return nil, fieldErr("interactions", "is not valid")
+				return nil, fieldErr(field, "is not valid")
 			}
-			prefix := "interactions[" + strconv.Itoa(i) + "]"
+			prefix := field + "[" + strconv.Itoa(i) + "]"
 			if fe.Field == "body" {
 				fe.Field = prefix
 				fe.Reason = "must be an object"

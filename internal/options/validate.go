@@ -332,8 +332,8 @@ var hexColor = regexp.MustCompile(`^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{
 
 // compat takes the original's options that have no field of their own:
 // background_color becomes the page's default background; use_popup_blocker
-// is always true here (popups are blocked); use_cookie_blocker has no effect
-// yet and is reported as ignored.
+// is always true here (popups are blocked); use_cookie_blocker is
+// block_cookie_banners (applied in page).
 func (v *validator) compat(r *raw, o *Options) {
 	if r.BackgroundColor != nil {
 		c, ok := parseHex(*r.BackgroundColor)
@@ -344,9 +344,6 @@ func (v *validator) compat(r *raw, o *Options) {
 	}
 	if r.UsePopupBlocker != nil && !*r.UsePopupBlocker {
 		o.Ignored = append(o.Ignored, "use_popup_blocker") // popups are always blocked
-	}
-	if r.UseCookieBlock != nil && *r.UseCookieBlock {
-		o.Ignored = append(o.Ignored, "use_cookie_blocker")
 	}
 }
 

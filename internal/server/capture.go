@@ -71,6 +71,8 @@ type captureOutcome struct {
 	cache    string // "hit" or "miss" when the request asked for the cache
 	data     []byte // the capture, for every response_type but url
 	meta     *capture.Metadata
+	target   int        // the main document's HTTP status, when captured live
+	finalURL string     // where the target redirected to, if it did
 	link     store.Link // for response_type url
 	err      error
 	answered func() // after the response: the client's share comes back
@@ -150,7 +152,7 @@ func (s *Server) pipeline(ctx context.Context, o *options.Options) captureOutcom
 	log.Info("capture done", "bytes", len(res.Data), "ms", time.Since(start).Milliseconds(),
 		"egress_bytes", res.Egress.Bytes, "egress_conns", res.Egress.Conns, "egress_blocked", res.Egress.Blocked,
 		"phase_ms", res.Phases)
-	out.data, out.meta = res.Data, res.Metadata
+	out.data, out.meta, out.target, out.finalURL = res.Data, res.Metadata, res.TargetStatus, res.FinalURL
 	if o.ResponseType != "url" && fingerprint == "" {
 		return out
 	}
@@ -200,6 +202,9 @@ const (
 	ignoredHeader = "X-Pixashot-Ignored-Options"
 )
 
+// maxFinalURL bounds X-Target-Final-Url; a longer URL is left out.
+const maxFinalURL = 4096
+
 // respond writes an captureOutcome: the one writer of the capture route.
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, o *options.Options, out captureOutcome) {
 	if o != nil && len(o.Ignored) > 0 {
@@ -210,6 +215,14 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, o *options.Opti
 	}
 	if out.id != "" {
 		w.Header().Set("X-Capture-Id", out.id)
+	}
+	if out.target != 0 {
+		w.Header().Set("X-Target-Status", strconv.Itoa(out.target))
+	}
+	// The page's URL is the target's word: sent only as a well-formed,
+	// bounded header value.
+	if u := out.finalURL; u != "" && len(u) <= maxFinalURL && !strings.ContainsFunc(u, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+		w.Header().Set("X-Target-Final-Url", u)
 	}
 	switch {
 	case out.err != nil:

@@ -303,8 +303,8 @@ func TestCompatHeaders(t *testing.T) {
 	if a.status != 400 || a.header.Get("X-RateLimit-Limit") != "5" || a.header.Get("X-RateLimit-Remaining") != "4" {
 		t.Fatalf("no body: %d %v", a.status, a.header)
 	}
-	a = e.post(t, `{"url":"https://example.com","use_cookie_blocker":true,"use_popup_blocker":true,"background_color":"#fff"}`)
-	if a.status != 200 || a.header.Get("X-Pixashot-Ignored-Options") != "use_cookie_blocker" {
+	a = e.post(t, `{"url":"https://example.com","use_cookie_blocker":true,"use_popup_blocker":false,"background_color":"#fff"}`)
+	if a.status != 200 || a.header.Get("X-Pixashot-Ignored-Options") != "use_popup_blocker" {
 		t.Fatalf("%d ignored %q", a.status, a.header.Get("X-Pixashot-Ignored-Options"))
 	}
 	if a := e.post(t, `{"url":"https://example.com","use_cookie_blockr":true}`); a.status != 400 || a.body["field"] != "use_cookie_blockr" {

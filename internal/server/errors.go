@@ -65,6 +65,10 @@ func captureError(ce *capture.Error) *apierror.Error {
 		e.Status, e.Type = http.StatusGatewayTimeout, apierror.CaptureTimeout
 	case capture.TooLarge:
 		e.Status, e.Type = http.StatusRequestEntityTooLarge, apierror.PayloadTooLarge
+	case capture.TargetStatus:
+		e.Status, e.Type, e.Target = http.StatusBadGateway, apierror.TargetStatus, ce.Status
+	case capture.Unconfigured:
+		e.Status, e.Type = http.StatusNotImplemented, apierror.Unconfigured
 	case capture.Unavailable:
 		e.Status, e.Type, e.RetryAfter = http.StatusServiceUnavailable, apierror.Overloaded, time.Second
 	default:

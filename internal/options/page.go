@@ -1,0 +1,248 @@
+package options
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // timezone names are checked against the IANA database, whatever the image has
+
+	"golang.org/x/text/language"
+)
+
+// Page is what a capture leaves out of the page or changes in it: the
+// options the commercial APIs share. Every field is off when unset.
+type Page struct {
+	BlockAds           bool
+	BlockTrackers      bool
+	BlockCookieBanners bool
+	BlockChats         bool
+	HideSelectors      []string
+	CustomCSS          string
+	ScrollPage         bool   // default: full_page
+	Timezone           string // IANA name
+	Locale             string // BCP 47 tag, canonical form
+	Cookies            []Cookie
+	Clip               *Clip
+	FailOnStatus       []StatusRange // from fail_on_http_status
+}
+
+// Blocking reports whether any request of the page may be refused by a list.
+func (p *Page) Blocking() bool {
+	return p.BlockAds || p.BlockTrackers || p.BlockChats
+}
+
+// Cookie is set in the capture's own browser context before navigation.
+type Cookie struct {
+	Name     string  `json:"name"`
+	Value    string  `json:"value"`
+	Domain   string  `json:"domain,omitempty"` // empty: the target's host only
+	Path     string  `json:"path,omitempty"`
+	Secure   bool    `json:"secure,omitempty"`
+	HTTPOnly bool    `json:"http_only,omitempty"`
+	SameSite string  `json:"same_site,omitempty"` // Strict, Lax, None
+	Expires  float64 `json:"expires,omitempty"`   // Unix seconds; 0: a session cookie
+}
+
+// Clip is a rectangle of the page, in CSS pixels from its top left corner.
+type Clip struct {
+	X      float64 `json:"x"`
+	Y      float64 `json:"y"`
+	Width  float64 `json:"width"`
+	Height float64 `json:"height"`
+}
+
+// StatusRange is an inclusive range of HTTP statuses.
+type StatusRange struct{ From, To int }
+
+// Matches reports whether status is in any of the ranges.
+func Matches(rs []StatusRange, status int) bool {
+	for _, r := range rs {
+		if status >= r.From && status <= r.To {
+			return true
+		}
+	}
+	return false
+}
+
+type rawCookie struct {
+	Name     *string  `json:"name"`
+	Value    *string  `json:"value"`
+	Domain   string   `json:"domain"`
+	Path     string   `json:"path"`
+	Secure   bool     `json:"secure"`
+	HTTPOnly bool     `json:"http_only"`
+	SameSite string   `json:"same_site"`
+	Expires  *float64 `json:"expires"`
+}
+
+type rawClip struct {
+	X      *float64 `json:"x"`
+	Y      *float64 `json:"y"`
+	Width  *float64 `json:"width"`
+	Height *float64 `json:"height"`
+}
+
+const (
+	maxHideSelectors = 50
+	maxCustomCSS     = 100 << 10
+	maxCookies       = 50
+	maxCookieBytes   = 4096 // name and value, as browsers bound them
+	maxLocale        = 35
+	maxStatusList    = 200
+)
+
+// page validates the Page options.
+func (v *validator) page(r *raw, cookies []rawCookie, o *Options) {
+	p := &o.Page
+	p.BlockAds = deref(r.BlockAds, false)
+	p.BlockTrackers = deref(r.BlockTrackers, false)
+	// The original's use_cookie_blocker is the same request.
+	p.BlockCookieBanners = deref(r.BlockCookieBanners, false) || deref(r.UseCookieBlock, false)
+	p.BlockChats = deref(r.BlockChats, false)
+	p.ScrollPage = deref(r.ScrollPage, o.FullPage)
+	if len(r.HideSelectors) > maxHideSelectors {
+		v.fail("hide_selectors", "has more than %d selectors", maxHideSelectors)
+	}
+	for i, s := range r.HideSelectors {
+		field := "hide_selectors[" + strconv.Itoa(i) + "]"
+		if strings.TrimSpace(s) == "" {
+			v.fail(field, "is empty")
+		}
+		// A brace would close the rule and open another: only selectors here.
+		if strings.ContainsAny(s, "{}") {
+			v.fail(field, "must be a CSS selector, without braces")
+		}
+		v.selector(field, s)
+	}
+	p.HideSelectors = r.HideSelectors
+	p.CustomCSS = deref(r.CustomCSS, "")
+	if len(p.CustomCSS) > maxCustomCSS {
+		v.fail("custom_css", "is larger than %d bytes", maxCustomCSS)
+	}
+	p.Timezone = v.timezone(deref(r.Timezone, ""))
+	p.Locale = v.locale(deref(r.Locale, ""))
+	p.Cookies = v.cookies(cookies)
+	p.Clip = v.clip(r.Clip, o)
+	p.FailOnStatus = v.statuses(deref(r.FailOnHTTPStatus, ""))
+}
+
+func (v *validator) timezone(name string) string {
+	if name == "" {
+		return ""
+	}
+	// "Local" is the server's zone, not a name a client can mean.
+	if _, err := time.LoadLocation(name); err != nil || name == "Local" || len(name) > 64 {
+		v.fail("timezone", "must be an IANA time zone name such as Europe/Berlin")
+	}
+	return name
+}
+
+func (v *validator) locale(tag string) string {
+	if tag == "" {
+		return ""
+	}
+	t, err := language.Parse(tag)
+	if err != nil || len(tag) > maxLocale {
+		v.fail("locale", "must be a BCP 47 language tag such as en-US")
+		return ""
+	}
+	return t.String()
+}
+
+var sameSite = map[string]string{"strict": "Strict", "lax": "Lax", "none": "None"}
+
+func (v *validator) cookies(in []rawCookie) []Cookie {
+	out := make([]Cookie, 0, len(in))
+	for i, r := range in {
+		field := "cookies[" + strconv.Itoa(i) + "]"
+		c := Cookie{Name: deref(r.Name, ""), Value: deref(r.Value, ""), Domain: strings.ToLower(r.Domain),
+			Path: r.Path, Secure: r.Secure, HTTPOnly: r.HTTPOnly, Expires: deref(r.Expires, 0)}
+		switch {
+		case !validToken(c.Name):
+			v.fail(field+".name", "must be a cookie name (letters, digits and !#$%%&'*+-.^_`|~)")
+		case r.Value == nil:
+			v.fail(field+".value", "is required")
+		case len(c.Name)+len(c.Value) > maxCookieBytes:
+			v.fail(field, "name and value are more than %d bytes", maxCookieBytes)
+		case strings.ContainsFunc(c.Value, func(r rune) bool { return r < 0x21 || r == ';' || r == ',' || r == '"' || r == '\\' || r > 0x7e }):
+			v.fail(field+".value", "must be printable ASCII without spaces, quotes, commas, semicolons or backslashes")
+		case c.Domain != "" && !validCookieDomain(c.Domain):
+			v.fail(field+".domain", "must be a host name such as example.com or .example.com")
+		case c.Path != "" && (!strings.HasPrefix(c.Path, "/") || len(c.Path) > 1024 || strings.ContainsAny(c.Path, "; \t\r\n")):
+			v.fail(field+".path", "must start with / and hold no spaces or semicolons")
+		case r.Expires != nil && (c.Expires < 0 || c.Expires > 253402300799):
+			v.fail(field+".expires", "must be Unix seconds")
+		}
+		if r.SameSite != "" {
+			ss, ok := sameSite[strings.ToLower(r.SameSite)]
+			if !ok {
+				v.fail(field+".same_site", "must be one of Strict, Lax, None")
+			}
+			if ss == "None" && !c.Secure {
+				v.fail(field+".same_site", "None needs secure: true, as browsers require")
+			}
+			c.SameSite = ss
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// validCookieDomain accepts a host name, with an optional leading dot.
+func validCookieDomain(d string) bool {
+	d = strings.TrimPrefix(d, ".")
+	if d == "" || len(d) > 253 {
+		return false
+	}
+	u, err := url.Parse("http://" + d + "/")
+	return err == nil && u.Hostname() == d && !strings.ContainsAny(d, ":[]%")
+}
+
+func (v *validator) clip(r *rawClip, o *Options) *Clip {
+	if r == nil {
+		return nil
+	}
+	if r.X == nil || r.Y == nil || r.Width == nil || r.Height == nil {
+		v.fail("clip", "needs x, y, width and height")
+		return nil
+	}
+	c := &Clip{X: *r.X, Y: *r.Y, Width: *r.Width, Height: *r.Height}
+	switch {
+	case c.X < 0 || c.Y < 0 || c.X > 1e6 || c.Y > 1e6:
+		v.fail("clip", "x and y must be between 0 and 1000000")
+	case !(c.Width >= 1 && c.Width <= MaxDimension) || !(c.Height >= 1 && c.Height <= 65535):
+		v.fail("clip", "width must be between 1 and %d, height between 1 and 65535", MaxDimension)
+	case o.Selector != "":
+		v.fail("clip", "and selector cannot both be given")
+	case !o.IsImage():
+		v.fail("clip", "applies to png, jpeg and webp only")
+	}
+	return c
+}
+
+// statuses parses "404,500-599".
+func (v *validator) statuses(s string) []StatusRange {
+	if s == "" {
+		return nil
+	}
+	if len(s) > maxStatusList {
+		v.fail("fail_on_http_status", "is longer than %d characters", maxStatusList)
+		return nil
+	}
+	var out []StatusRange
+	for part := range strings.SplitSeq(s, ",") {
+		from, to, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, errA := strconv.Atoi(strings.TrimSpace(from))
+		b, errB := a, error(nil)
+		if isRange {
+			b, errB = strconv.Atoi(strings.TrimSpace(to))
+		}
+		if errA != nil || errB != nil || a < 100 || b > 599 || a > b {
+			v.fail("fail_on_http_status", "must be statuses or ranges between 100 and 599, such as \"404,500-599\"")
+			return nil
+		}
+		out = append(out, StatusRange{a, b})
+	}
+	return out
+}
