@@ -161,11 +161,11 @@ func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, p
 	if o.HTMLContent != "" {
 		r.status = 0 // the synthetic origin's, not a target's
 	}
-	if o.HTMLContent == "" && options.Matches(o.Page.FailOnStatus, r.status) {
+	if options.Matches(o.Page.FailOnStatus, r.status) {
 		return r, &Error{Kind: TargetStatus, Status: r.status,
 			Message: "the target answered HTTP " + strconv.Itoa(r.status) + ", which fail_on_http_status names"}
 	}
-	if err := e.clean(ctx, w, o, cr); err != nil {
+	if err := clean(ctx, w, o, cr, blk); err != nil {
 		return r, err
 	}
 	if err := prepare(ctx, w, o); err != nil {
@@ -196,11 +196,11 @@ func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, p
 // clean makes the loaded page look as a person sees it: the cookie dialog
 // answered, ads and widgets hidden, the client's styles applied, lazy
 // content loaded.
-func (e *Engine) clean(ctx context.Context, w *watch, o *options.Options, cr *consentRun) error {
+func clean(ctx context.Context, w *watch, o *options.Options, cr *consentRun, blk *blocker) error {
 	if err := cr.wait(ctx, o); err != nil {
 		return err
 	}
-	if err := e.restyle(ctx, w, o); err != nil {
+	if err := restyle(ctx, w, o, blk); err != nil {
 		return err
 	}
 	if o.Page.ScrollPage {
@@ -290,13 +290,9 @@ func setup(ctx context.Context, bc cdp.BrowserContextID, o *options.Options) err
 // started meanwhile. A quiet page costs no waiting; a busy one is captured
 // as it settles.
 func navigate(ctx context.Context, w *watch, o *options.Options, ph *Phases, t *time.Time) (quietMark, error) {
-	target := o.URL
-	if o.HTMLContent != "" {
-		target = htmlURL
-	}
 	waitCtx, cancel := context.WithTimeout(ctx, o.WaitForTimeout)
 	defer cancel()
-	res, err := chromedp.Call(waitCtx, page.Navigate, page.NavigateParams{URL: target})
+	res, err := chromedp.Call(waitCtx, page.Navigate, page.NavigateParams{URL: targetURL(o)})
 	switch {
 	case err != nil:
 		return quietMark{}, waitErr(ctx, err, "the page did not start loading within wait_for_timeout")

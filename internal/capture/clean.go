@@ -66,29 +66,25 @@ func (b *blocker) blocks(target, typ string) bool {
 	return b.lists != nil && b.lists.Blocked(b.cats, target, b.page(), typ)
 }
 
-// hiddenCSS is the page's hiding stylesheet: the lists' element-hiding
-// rules for its host, the chat widgets' containers and hide_selectors. One
-// rule per selector, so a selector this browser cannot parse drops only
-// itself.
-func (e *Engine) hiddenCSS(ctx context.Context, o *options.Options, host string) (string, error) {
+// hiddenCSS is the page's hiding stylesheet: the element-hiding rules of
+// the lists the blocker uses, for the page's host, the chat widgets'
+// containers and hide_selectors. One rule per selector, so a selector this
+// browser cannot parse drops only itself.
+func hiddenCSS(blk *blocker, hide []string, host string) string {
 	var sels []string
-	if c := categories(&o.Page); c != 0 {
-		l, err := e.Assets.lists(ctx, listField(&o.Page))
-		if err != nil {
-			return "", err
-		}
-		sels = append(sels, l.Hidden(c, host)...)
+	if blk != nil && blk.lists != nil {
+		sels = append(sels, blk.lists.Hidden(blk.cats, host)...)
 	}
-	if o.Page.BlockChats {
+	if blk != nil && blk.chats {
 		sels = append(sels, blocklist.ChatSelectors...)
 	}
-	sels = append(sels, o.Page.HideSelectors...)
+	sels = append(sels, hide...)
 	var b strings.Builder
 	for _, s := range sels {
 		b.WriteString(s)
 		b.WriteString("{display:none!important}\n")
 	}
-	return b.String(), nil
+	return b.String()
 }
 
 // adoptCSSJS adds a constructed stylesheet to the document: not subject to
@@ -102,12 +98,9 @@ const adoptCSSJS = `(css) => {
 }`
 
 // restyle applies the hiding rules and custom_css.
-func (e *Engine) restyle(ctx context.Context, w *watch, o *options.Options) error {
+func restyle(ctx context.Context, w *watch, o *options.Options, blk *blocker) error {
 	_, page := w.document()
-	hidden, err := e.hiddenCSS(ctx, o, hostOf(page))
-	if err != nil {
-		return err
-	}
+	hidden := hiddenCSS(blk, o.Page.HideSelectors, hostOf(page))
 	for _, css := range []string{hidden, o.Page.CustomCSS} {
 		if css == "" {
 			continue

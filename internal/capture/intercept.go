@@ -24,6 +24,15 @@ const htmlOrigin = "https://render.pixashot.invalid"
 // htmlURL is the document of an html_content capture.
 const htmlURL = htmlOrigin + "/"
 
+// targetURL is what the tab navigates to: the client's URL, or the
+// synthetic document of html_content.
+func targetURL(o *options.Options) string {
+	if o.HTMLContent != "" {
+		return htmlURL
+	}
+	return o.URL
+}
+
 // refusedSchemes are intercepted and failed wherever they appear in a page.
 // Chrome already refuses most of them from an http(s) page; this is the belt.
 var refusedSchemes = []string{"file:", "filesystem:", "view-source:", "chrome:", "chrome-extension:", "devtools:", "ftp:"}

@@ -64,10 +64,7 @@ func emulate(o *options.Options) []chromedp.Action[chromedp.Void] {
 // cookieParams scopes each cookie to the target's host unless it names a
 // domain: set in the capture's own incognito context, gone with it.
 func cookieParams(o *options.Options) []*network.CookieParam {
-	target := o.URL
-	if target == "" {
-		target = htmlURL
-	}
+	target := targetURL(o)
 	out := make([]*network.CookieParam, 0, len(o.Page.Cookies))
 	for _, c := range o.Page.Cookies {
 		cp := &network.CookieParam{Name: c.Name, Value: c.Value, Path: c.Path, Secure: c.Secure, HTTPOnly: c.HTTPOnly,

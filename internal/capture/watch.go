@@ -159,10 +159,7 @@ func (w *watch) source(o *options.Options) string {
 	if _, u := w.document(); u != "" {
 		return u
 	}
-	if o.HTMLContent != "" {
-		return htmlURL
-	}
-	return o.URL
+	return targetURL(o)
 }
 
 // document is the main document's HTTP status and URL, as last committed.
