@@ -28,6 +28,10 @@ const (
 	Unconfigured     = "FeatureUnavailable" // the deployment lacks what an option needs
 )
 
+// Types lists every error type, for the API description.
+var Types = []string{Validation, Authentication, InvalidSignature, SignatureExpired, NotFound, MethodNotAllowed,
+	PayloadTooLarge, RateLimit, CaptureTimeout, Navigation, Overloaded, Internal, TargetStatus, Unconfigured}
+
 // Error is an error meant for the client.
 type Error struct {
 	Status     int

@@ -150,8 +150,6 @@ func (v *validator) locale(tag string) string {
 	return t.String()
 }
 
-var sameSite = map[string]string{"strict": "Strict", "lax": "Lax", "none": "None"}
-
 func (v *validator) cookies(in []rawCookie) []Cookie {
 	out := make([]Cookie, 0, len(in))
 	for i, r := range in {
@@ -175,9 +173,9 @@ func (v *validator) cookies(in []rawCookie) []Cookie {
 			v.fail(field+".expires", "must be Unix seconds")
 		}
 		if r.SameSite != "" {
-			ss, ok := sameSite[strings.ToLower(r.SameSite)]
+			ss, ok := folded(sameSites, r.SameSite)
 			if !ok {
-				v.fail(field+".same_site", "must be one of Strict, Lax, None")
+				v.fail(field+".same_site", "must be one of %s", strings.Join(sameSites, ", "))
 			}
 			if ss == "None" && !c.Secure {
 				v.fail(field+".same_site", "None needs secure: true, as browsers require")

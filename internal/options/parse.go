@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -332,7 +331,7 @@ func applyTemplate(r *raw, name string) error {
 	default:
 		d, ok := devices[name]
 		if !ok {
-			return fieldErr("template", "must be one of mobile, desktop_full, article_pdf, or a device: %s", deviceNames())
+			return fieldErr("template", "must be one of %s", strings.Join(templates(), ", "))
 		}
 		unset(&r.WindowWidth, d.w)
 		unset(&r.WindowHeight, d.h)
@@ -363,15 +362,6 @@ var devices = map[string]device{
 	"galaxy_s21":        {360, 800, 3, "android"},
 	"ipad":              {810, 1080, 2, "ios"},
 	"ipad_pro":          {1024, 1366, 2, "ios"},
-}
-
-func deviceNames() string {
-	names := make([]string, 0, len(devices))
-	for n := range devices {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return strings.Join(names, ", ")
 }
 
 // unset gives *dst the value v if the request left it unset.

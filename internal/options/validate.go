@@ -126,9 +126,9 @@ func (v *validator) selector(field, s string) {
 }
 
 func (v *validator) formats(o *Options) {
-	v.oneOf("format", o.Format, "png", "jpeg", "webp", "pdf", "html", "metadata", "markdown", "text")
-	v.oneOf("wait_for_network", o.WaitForNetwork, "idle", "mostly_idle")
-	v.oneOf("response_type", o.ResponseType, "by_format", "json", "empty", "url")
+	v.oneOf("format", o.Format, formats...)
+	v.oneOf("wait_for_network", o.WaitForNetwork, networkWaits...)
+	v.oneOf("response_type", o.ResponseType, responseTypes...)
 }
 
 // millis converts a millisecond field, bounded by the capture timeout.
@@ -171,15 +171,10 @@ func (v *validator) length(field, s string) float64 {
 var pageRangesRe = regexp.MustCompile(`^\s*\d+\s*(-\s*\d+\s*)?(,\s*\d+\s*(-\s*\d+\s*)?)*$`)
 
 func (v *validator) pdf(o *Options) {
-	switch strings.ToLower(o.PDF.Format) {
-	case "a4":
-		o.PDF.Format = "A4"
-	case "letter":
-		o.PDF.Format = "Letter"
-	case "legal":
-		o.PDF.Format = "Legal"
-	default:
-		v.fail("pdf_format", "must be one of A4, Letter, Legal")
+	if f, ok := folded(pdfFormats, o.PDF.Format); ok {
+		o.PDF.Format = f
+	} else {
+		v.fail("pdf_format", "must be one of %s", strings.Join(pdfFormats, ", "))
 	}
 	if !(o.PDF.Scale >= 0.1 && o.PDF.Scale <= 2) {
 		v.fail("pdf_scale", "must be between 0.1 and 2")
@@ -303,11 +298,11 @@ func (v *validator) userAgent(o *Options) {
 	if len(o.UserAgent) > maxUserAgent || strings.IndexFunc(o.UserAgent, unicode.IsControl) >= 0 {
 		v.fail("user_agent", "must be at most %d printable characters", maxUserAgent)
 	}
-	v.oneOf("user_agent_device", o.UserAgentDevice, "desktop", "mobile")
+	v.oneOf("user_agent_device", o.UserAgentDevice, uaDevices...)
 	if o.UserAgentPlatform != "" {
-		v.oneOf("user_agent_platform", o.UserAgentPlatform, "windows", "macos", "ios", "linux", "android")
+		v.oneOf("user_agent_platform", o.UserAgentPlatform, uaPlatforms...)
 	}
-	v.oneOf("user_agent_browser", o.UserAgentBrowser, "chrome", "edge", "firefox", "safari")
+	v.oneOf("user_agent_browser", o.UserAgentBrowser, uaBrowsers...)
 }
 
 func (v *validator) geolocation(o *Options) {
@@ -362,6 +357,16 @@ func parseHex(s string) (*Color, bool) {
 	return &Color{R: uint8(n >> 24), G: uint8(n >> 16), B: uint8(n >> 8), A: float64(uint8(n)) / 255}, true
 }
 
+// folded finds s among allowed, ignoring case, in its canonical spelling.
+func folded(allowed []string, s string) (string, bool) {
+	for _, a := range allowed {
+		if strings.EqualFold(a, s) {
+			return a, true
+		}
+	}
+	return "", false
+}
+
 func (v *validator) interactions(in []rawInteraction) []Interaction {
 	if len(in) > maxInteractions {
 		v.fail("interactions", "has more than %d steps", maxInteractions)
@@ -389,7 +394,7 @@ func (v *validator) interactions(in []rawInteraction) []Interaction {
 		case "wait_for":
 			it.WaitFor = v.waitFor(field+".wait_for", r.WaitFor)
 		default:
-			v.fail(field+".action", "must be one of click, type, hover, scroll, wait_for")
+			v.fail(field+".action", "must be one of %s", strings.Join(actions, ", "))
 		}
 		out = append(out, it)
 	}
@@ -418,7 +423,7 @@ func (v *validator) waitFor(field string, r *rawWaitFor) *WaitFor {
 		}
 		w.Duration = v.millis(field+".value", ms, 0)
 	default:
-		v.fail(field+".type", "must be one of network_idle, network_mostly_idle, selector, timeout")
+		v.fail(field+".type", "must be one of %s", strings.Join(waitTypes, ", "))
 	}
 	return w
 }

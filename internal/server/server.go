@@ -55,6 +55,9 @@ func (s *Server) Handler() http.Handler {
 	if s.Files != nil {
 		s.mux.HandleFunc("GET "+store.FilesPath+"{client}/{id}", s.getFile)
 	}
+	s.mux.HandleFunc("GET /openapi.json", s.openAPI())
+	s.mux.HandleFunc("GET /{$}", s.playground)
+	s.mux.HandleFunc("GET /playground/{file}", s.playground)
 	s.mux.HandleFunc("GET /health", s.health)
 	s.mux.HandleFunc("GET /health/live", s.live)
 	s.mux.HandleFunc("GET /health/ready", s.ready)
@@ -63,7 +66,8 @@ func (s *Server) Handler() http.Handler {
 	// HEAD /capture would run a whole capture to send no body.
 	for path, allow := range map[string]string{
 		"/capture": "GET, POST", "/sign": "POST", "/captures/{id}": "GET, DELETE",
-		"/health": "GET", "/health/live": "GET", "/health/ready": "GET",
+		"/health": "GET", "/health/live": "GET", "/health/ready": "GET", "/openapi.json": "GET", "/{$}": "GET",
+		"/playground/{file}": "GET",
 	} {
 		s.mux.HandleFunc("HEAD "+path, methodNotAllowed(allow))
 		s.mux.HandleFunc(path, methodNotAllowed(allow))

@@ -1,4 +1,5 @@
-// Command pixashot serves the Capture function on $PORT.
+// Command pixashot serves the Capture function on $PORT; its subcommands
+// are the key administration (keys) and the API client (capture, sign).
 package main
 
 import (
@@ -15,12 +16,18 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 
 	"github.com/pixashot/pixashot-cloudrun/function"
+	"github.com/pixashot/pixashot-cloudrun/internal/cli"
 	"github.com/pixashot/pixashot-cloudrun/internal/keyadmin"
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "keys" {
-		os.Exit(keyadmin.Main(context.Background(), os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "keys":
+			os.Exit(keyadmin.Main(context.Background(), os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+		case "capture", "sign":
+			os.Exit(cli.Main(context.Background(), os.Args[1], os.Args[2:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
+		}
 	}
 	// Serve Capture at "/" so it routes every path; without a target the
 	// framework would mount each function under its own name.

@@ -1,0 +1,347 @@
+// Package cli is `pixashot capture` and `pixashot sign`: the service's API
+// from a shell, through the client generated from its OpenAPI document. The
+// flags are the capture options, read off the option parser's description.
+package cli
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/openapi/client"
+	"github.com/pixashot/pixashot-cloudrun/internal/options"
+)
+
+// Exit codes: one per kind of failure, so scripts can tell a bad request
+// from a page that failed from a service that is busy.
+const (
+	exitOK          = 0
+	exitOther       = 1  // transport errors, unexpected answers
+	exitUsage       = 2  // the command line itself
+	exitInvalid     = 3  // ValidationError, PayloadTooLarge
+	exitAuth        = 4  // AuthenticationError, InvalidSignatureError, SignatureExpiredError
+	exitNotFound    = 5  // NotFound, MethodNotAllowed
+	exitBusy        = 6  // RateLimitError, Overloaded: retry later
+	exitTimeout     = 7  // CaptureTimeout
+	exitTarget      = 8  // NavigationError, TargetStatusError: the page failed
+	exitUnavailable = 9  // FeatureUnavailable
+	exitInternal    = 10 // InternalError
+)
+
+var exitCodes = map[client.ErrorErrorType]int{
+	"ValidationError": exitInvalid, "PayloadTooLarge": exitInvalid,
+	"AuthenticationError": exitAuth, "InvalidSignatureError": exitAuth, "SignatureExpiredError": exitAuth,
+	"NotFound": exitNotFound, "MethodNotAllowed": exitNotFound,
+	"RateLimitError": exitBusy, "Overloaded": exitBusy,
+	"CaptureTimeout":  exitTimeout,
+	"NavigationError": exitTarget, "TargetStatusError": exitTarget,
+	"FeatureUnavailable": exitUnavailable,
+	"InternalError":      exitInternal,
+}
+
+const usage = `usage:
+  pixashot capture [flags] URL|-     capture a page (- reads HTML from stdin; or --html FILE)
+  pixashot sign [flags] URL          print a signed GET /capture URL (no token needed to use it)
+The service is PIXASHOT_URL (default http://localhost:8080), the token PIXASHOT_TOKEN.
+Every scalar capture option is a flag (--window-width 1280 --full-page --format pdf); the rest
+go in --options '{"cookies":[...]}'. pixashot capture -h lists them.`
+
+// Main runs a subcommand and returns the exit code.
+func Main(ctx context.Context, cmd string, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c := &command{name: cmd, getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	code, err := c.run(ctx, args)
+	if err != nil {
+		fmt.Fprintln(stderr, "pixashot "+cmd+": "+err.Error())
+	}
+	return code
+}
+
+type command struct {
+	name           string
+	getenv         func(string) string
+	stdin          io.Reader
+	stdout, stderr io.Writer
+
+	fs       *flag.FlagSet
+	set      map[string]any // the option flags given
+	server   string
+	token    string
+	output   string
+	htmlFile string
+	raw      string
+	expires  int
+	timeout  time.Duration
+}
+
+func (c *command) flags() {
+	c.fs = flag.NewFlagSet("pixashot "+c.name, flag.ContinueOnError)
+	c.fs.SetOutput(c.stderr)
+	c.set = map[string]any{}
+	c.fs.StringVar(&c.server, "server", "", "the service (default: PIXASHOT_URL, else http://localhost:8080)")
+	// Never the token as a default: the help would print it.
+	c.fs.StringVar(&c.token, "token", "", "a client token (default: PIXASHOT_TOKEN)")
+	c.fs.StringVar(&c.htmlFile, "html", "", "capture this HTML file instead of a URL (- for stdin)")
+	c.fs.StringVar(&c.raw, "options", "", "more options as a JSON object; flags override it")
+	c.fs.DurationVar(&c.timeout, "timeout", 2*time.Minute, "give up after this long")
+	if c.name == "capture" {
+		c.fs.StringVar(&c.output, "o", "", "write the capture here (- for stdout; default screenshot.<format>)")
+	} else {
+		c.fs.IntVar(&c.expires, "expires-in", 3600, "seconds the URL stays valid (at most 86400)")
+	}
+	for _, f := range options.Fields(options.Limits{MaxTimeout: time.Minute}) {
+		if f.Name == "url" || f.Name == "html_content" || f.Type == "object" || f.Type == "array" {
+			continue
+		}
+		c.fs.Var(&optionFlag{f: f, set: c.set}, strings.ReplaceAll(f.Name, "_", "-"), help(f))
+	}
+	c.fs.Usage = func() { fmt.Fprintf(c.stderr, "pixashot %s -h lists the flags\n", c.name) }
+}
+
+func help(f options.Field) string {
+	h := f.Description
+	if f.Enum != nil {
+		h += " One of " + strings.Join(f.Enum, ", ") + "."
+	}
+	if f.Default != nil {
+		h += fmt.Sprintf(" Service default: %v.", f.Default)
+	}
+	return h
+}
+
+// optionFlag is one capture option; only the flags given reach the request.
+type optionFlag struct {
+	f   options.Field
+	set map[string]any
+}
+
+func (o *optionFlag) String() string { return "" }
+
+func (o *optionFlag) IsBoolFlag() bool { return o.f.Type == "boolean" }
+
+func (o *optionFlag) Set(s string) error {
+	var v any
+	var err error
+	switch o.f.Type {
+	case "boolean":
+		v, err = strconv.ParseBool(s)
+	case "integer":
+		v, err = strconv.Atoi(s)
+	case "number":
+		v, err = strconv.ParseFloat(s, 64)
+	default:
+		v = s
+	}
+	if err != nil {
+		return fmt.Errorf("must be %s", map[string]string{"boolean": "true or false", "integer": "an integer", "number": "a number"}[o.f.Type])
+	}
+	o.set[o.f.Name] = v
+	return nil
+}
+
+// parse reads flags before and after the positional arguments.
+func (c *command) parse(args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := c.fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = c.fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func (c *command) run(ctx context.Context, args []string) (int, error) {
+	c.flags()
+	pos, err := c.parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(c.stderr, usage)
+		c.fs.PrintDefaults()
+		return exitOK, nil
+	}
+	if err != nil {
+		return exitUsage, nil // flag has said why
+	}
+	c.server = cmp.Or(c.server, c.getenv("PIXASHOT_URL"), "http://localhost:8080")
+	c.token = cmp.Or(c.token, c.getenv("PIXASHOT_TOKEN"))
+	body, err := c.body(pos)
+	if err != nil {
+		return exitUsage, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	api, err := client.NewClientWithResponses(c.server, client.WithHTTPClient(&http.Client{}),
+		client.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
+			if c.token != "" {
+				r.Header.Set("Authorization", "Bearer "+c.token)
+			}
+			return nil
+		}))
+	if err != nil {
+		return exitUsage, fmt.Errorf("--server: %w", err)
+	}
+	if c.name == "sign" {
+		return c.sign(ctx, api, body)
+	}
+	return c.capture(ctx, api, body)
+}
+
+// body is the request: --options, then the flags, then the target.
+func (c *command) body(pos []string) (map[string]any, error) {
+	body := map[string]any{}
+	if c.raw != "" {
+		dec := json.NewDecoder(strings.NewReader(c.raw))
+		dec.UseNumber()
+		if err := dec.Decode(&body); err != nil {
+			return nil, usageError{"--options must be a JSON object: " + err.Error()}
+		}
+	}
+	for k, v := range c.set {
+		body[k] = v
+	}
+	switch {
+	case c.htmlFile != "" && len(pos) > 0, len(pos) > 1:
+		return nil, usageError{"give one URL, - or --html FILE\n" + usage}
+	case c.htmlFile != "":
+		html, err := c.read(c.htmlFile)
+		if err != nil {
+			return nil, err
+		}
+		body["html_content"] = html
+	case len(pos) == 1 && pos[0] == "-":
+		html, err := c.read("-")
+		if err != nil {
+			return nil, err
+		}
+		body["html_content"] = html
+	case len(pos) == 1:
+		body["url"] = pos[0]
+	case body["url"] == nil && body["html_content"] == nil:
+		return nil, usageError{"what to capture: a URL, - or --html FILE\n" + usage}
+	}
+	return body, nil
+}
+
+// maxHTML bounds what is read for html_content (the service's body limit).
+const maxHTML = 10 << 20
+
+func (c *command) read(name string) (string, error) {
+	r := c.stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return "", usageError{"--html: " + err.Error()}
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxHTML+1))
+	switch {
+	case err != nil:
+		return "", usageError{"reading HTML: " + err.Error()}
+	case len(b) > maxHTML:
+		return "", usageError{"the HTML is larger than 10 MiB"}
+	}
+	return string(b), nil
+}
+
+func (c *command) capture(ctx context.Context, api *client.ClientWithResponses, body map[string]any) (int, error) {
+	b, _ := json.Marshal(body) // decoded JSON and flag values: cannot fail
+	resp, err := api.CaptureWithBodyWithResponse(ctx, "application/json", bytes.NewReader(b))
+	if err != nil {
+		return exitOther, err
+	}
+	h := resp.HTTPResponse.Header
+	switch resp.StatusCode() {
+	case http.StatusOK:
+		name := c.output
+		if name == "" {
+			name = downloadName(h.Get("Content-Disposition"), body)
+		}
+		if err := c.write(name, resp.Body); err != nil {
+			return exitOther, err
+		}
+		if name != "-" {
+			fmt.Fprintf(c.stderr, "%s: %d bytes, %s (capture %s)\n", name, len(resp.Body), h.Get("Content-Type"), h.Get("X-Capture-Id"))
+		}
+		return exitOK, nil
+	case http.StatusCreated:
+		fmt.Fprintf(c.stdout, "%s\n", resp.JSON201.Url)
+		fmt.Fprintf(c.stderr, "stored as %s (%d bytes), the link expires at %s\n", resp.JSON201.Id, resp.JSON201.Bytes, resp.JSON201.ExpiresAt.Format(time.RFC3339))
+		return exitOK, nil
+	case http.StatusNoContent:
+		return exitOK, nil
+	}
+	return failure(resp.StatusCode(), h.Get("Content-Type"), resp.Body)
+}
+
+func (c *command) sign(ctx context.Context, api *client.ClientWithResponses, body map[string]any) (int, error) {
+	b, _ := json.Marshal(map[string]any{"params": body, "expires_in": c.expires})
+	resp, err := api.SignWithBodyWithResponse(ctx, "application/json", bytes.NewReader(b))
+	if err != nil {
+		return exitOther, err
+	}
+	if resp.JSON200 == nil {
+		return failure(resp.StatusCode(), resp.HTTPResponse.Header.Get("Content-Type"), resp.Body)
+	}
+	fmt.Fprintln(c.stdout, resp.JSON200.Url)
+	fmt.Fprintf(c.stderr, "valid until %s\n", resp.JSON200.ExpiresAt.Format(time.RFC3339))
+	return exitOK, nil
+}
+
+// failure turns an error answer into its message and exit code.
+func failure(status int, contentType string, body []byte) (int, error) {
+	var e client.Error
+	if mt, _, _ := mime.ParseMediaType(contentType); mt != "application/json" || json.Unmarshal(body, &e) != nil || e.ErrorType == "" {
+		return exitOther, fmt.Errorf("the service answered %d %s", status, http.StatusText(status))
+	}
+	msg := string(e.ErrorType) + ": " + e.Message
+	if e.RetryAfter != nil {
+		msg += fmt.Sprintf(" (retry after %d s)", *e.RetryAfter)
+	}
+	code, ok := exitCodes[e.ErrorType]
+	if !ok {
+		code = exitOther
+	}
+	return code, errors.New(msg)
+}
+
+// downloadName is the service's file name, else screenshot.<format>.
+func downloadName(disposition string, body map[string]any) string {
+	if _, p, err := mime.ParseMediaType(disposition); err == nil && p["filename"] != "" {
+		return filepath.Base(p["filename"])
+	}
+	format, _ := body["format"].(string)
+	ext := map[string]string{"": "png", "metadata": "json", "markdown": "md", "text": "txt"}[format]
+	if ext == "" {
+		ext = format
+	}
+	return "screenshot." + filepath.Base(ext)
+}
+
+func (c *command) write(name string, data []byte) error {
+	if name == "-" {
+		_, err := c.stdout.Write(data)
+		return err
+	}
+	return os.WriteFile(name, data, 0o644)
+}

@@ -1,0 +1,328 @@
+// Package openapi describes the service's HTTP contract as an OpenAPI 3.1
+// document. The capture options come from the option parser's own
+// description (options.Fields), so the document cannot drift from what the
+// service accepts; docs/openapi.json is this package's output for the
+// default limits (go generate ./internal/openapi).
+package openapi
+
+//go:generate go run ./gen -o ../../docs/openapi.json
+//go:generate go tool oapi-codegen -config client/oapi-codegen.yaml ../../docs/openapi.json
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
+	"github.com/pixashot/pixashot-cloudrun/internal/capture"
+	"github.com/pixashot/pixashot-cloudrun/internal/config"
+	"github.com/pixashot/pixashot-cloudrun/internal/options"
+)
+
+type obj = map[string]any
+
+// Document is the OpenAPI document for a deployment with these limits, as
+// indented JSON.
+func Document(lim options.Limits) []byte {
+	b, err := json.MarshalIndent(build(lim), "", "  ")
+	if err != nil {
+		panic(err) // plain maps of plain values
+	}
+	return append(b, '\n')
+}
+
+func ref(name string) obj { return obj{"$ref": "#/components/schemas/" + name} }
+
+func build(lim options.Limits) obj {
+	fields := options.Fields(lim)
+	return obj{
+		"openapi": "3.1.0",
+		"info": obj{
+			"title":   "Pixashot",
+			"version": "2.0.0",
+			"summary": "Screenshots, PDFs, HTML, Markdown, text and metadata of web pages.",
+			"description": "A capture API compatible with the original Pixashot's options. Every error is JSON " +
+				"(Error). Limits shown are this deployment's; another CAPTURE_TIMEOUT changes the millisecond bounds.",
+			"license": obj{"name": "MIT", "identifier": "MIT"},
+		},
+		"security": []any{obj{"bearer": []any{}}},
+		"paths":    paths(fields),
+		"components": obj{
+			"securitySchemes": obj{
+				"bearer": obj{"type": "http", "scheme": "bearer", "description": "A client token (Authorization: Bearer …)."},
+				"signedURL": obj{"type": "apiKey", "in": "query", "name": "signature",
+					"description": "A URL minted by POST /sign (or signed with the URL signing key): it is the credential."},
+			},
+			"schemas": obj{
+				"CaptureOptions": optionsSchema(fields),
+				"Error":          errorSchema(),
+				"Link": object("A stored capture and a short-lived download URL.", []string{"id", "url", "expires_at", "format", "bytes"}, obj{
+					"id": str("The capture's id."), "url": str("Download URL; expires at expires_at."),
+					"expires_at": dateTime("When url stops working."), "format": str("The capture's format."),
+					"bytes": obj{"type": "integer", "description": "Size of the capture."},
+				}),
+				"CaptureJSON": object("response_type json: the capture in base64.", []string{"file", "format"}, obj{
+					"file":   obj{"type": "string", "contentEncoding": "base64", "description": "The capture."},
+					"format": str("The capture's format."), "metadata": ref("Metadata"),
+				}),
+				"Metadata":    reflectSchema(reflect.TypeFor[capture.Metadata](), "What the page says about itself (format metadata)."),
+				"SignRequest": signRequest(),
+				"SignedURL": object("A signed GET /capture URL.", []string{"url", "expires_at"}, obj{
+					"url": str("GET this URL to capture, no token needed."), "expires_at": dateTime("When the URL stops working."),
+				}),
+				"Health": object("The service's state; checks only for a caller with a valid token.", []string{"status", "timestamp", "version"}, obj{
+					"status": obj{"type": "string", "enum": []string{"healthy", "starting"}}, "timestamp": dateTime("Now."),
+					"version": str("The build's revision."), "checks": obj{"type": "object", "description": "Load, memory and queue."},
+				}),
+				"Status": object("A probe's answer.", []string{"status"}, obj{"status": str("alive, ready or not ready.")}),
+			},
+		},
+	}
+}
+
+func str(desc string) obj { return obj{"type": "string", "description": desc} }
+func dateTime(desc string) obj {
+	return obj{"type": "string", "format": "date-time", "description": desc}
+}
+
+func object(desc string, required []string, props obj) obj {
+	return obj{"type": "object", "description": desc, "required": required, "properties": props}
+}
+
+func optionsSchema(fields []options.Field) obj {
+	s := fieldSchema(options.Field{Type: "object", Properties: fields})
+	s["description"] = "What to capture and how. Exactly one of url and html_content. Unknown fields are a 400."
+	return s
+}
+
+// fieldSchema is one option's JSON Schema.
+func fieldSchema(f options.Field) obj {
+	s := obj{}
+	if f.Type != "" {
+		s["type"] = f.Type
+	} else {
+		s["oneOf"] = []any{obj{"type": "string"}, obj{"type": "integer"}}
+	}
+	if f.Description != "" {
+		s["description"] = f.Description
+	}
+	if f.Enum != nil {
+		s["enum"] = f.Enum
+	}
+	if f.Minimum != nil {
+		if f.ExclusiveMinimum {
+			s["exclusiveMinimum"] = *f.Minimum // a number in 3.1 (JSON Schema 2020-12)
+		} else {
+			s["minimum"] = *f.Minimum
+		}
+	}
+	if f.Maximum != nil {
+		s["maximum"] = *f.Maximum
+	}
+	if f.MaxLength > 0 {
+		s["maxLength"] = f.MaxLength
+	}
+	if f.MaxItems > 0 {
+		s["maxItems"] = f.MaxItems
+	}
+	if f.Default != nil {
+		s["default"] = f.Default
+	}
+	if len(f.Required) > 0 {
+		s["required"] = f.Required
+	}
+	if f.Items != nil {
+		s["items"] = fieldSchema(*f.Items)
+	}
+	if f.Properties != nil {
+		props := obj{}
+		for _, p := range f.Properties {
+			props[p.Name] = fieldSchema(p)
+		}
+		s["properties"] = props
+		s["additionalProperties"] = false
+	}
+	if f.Values != nil {
+		s["additionalProperties"] = fieldSchema(*f.Values)
+	}
+	return s
+}
+
+func errorSchema() obj {
+	return object("Every error the service answers.", []string{"status", "error_type", "message", "timestamp"}, obj{
+		"status":        obj{"type": "string", "const": "error"},
+		"error_type":    obj{"type": "string", "enum": apierror.Types},
+		"message":       str("What went wrong, for a person."),
+		"field":         str("The option at fault (ValidationError), such as cookies[1].same_site."),
+		"retry_after":   obj{"type": "integer", "description": "Seconds to wait (429, 503); also in Retry-After."},
+		"target_status": obj{"type": "integer", "description": "The page's HTTP status (TargetStatusError)."},
+		"timestamp":     dateTime("When."),
+	})
+}
+
+func signRequest() obj {
+	return object("Capture options to sign, and the URL's lifetime.", []string{"params"}, obj{
+		"params":     ref("CaptureOptions"),
+		"expires_in": obj{"type": "integer", "minimum": 1, "maximum": 86400, "default": 3600, "description": "Seconds."},
+	})
+}
+
+// reflectSchema describes a response struct by its JSON tags.
+func reflectSchema(t reflect.Type, desc string) obj {
+	switch t.Kind() {
+	case reflect.String:
+		return obj{"type": "string"}
+	case reflect.Int:
+		return obj{"type": "integer"}
+	case reflect.Map:
+		return obj{"type": "object", "additionalProperties": reflectSchema(t.Elem(), "")}
+	case reflect.Slice:
+		return obj{"type": "array", "items": reflectSchema(t.Elem(), "")}
+	}
+	props := obj{}
+	var required []string
+	for i := range t.NumField() {
+		name, opts, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		props[name] = reflectSchema(t.Field(i).Type, "")
+		if !strings.Contains(opts, "omitempty") {
+			required = append(required, name)
+		}
+	}
+	s := obj{"type": "object", "properties": props, "required": required}
+	if desc != "" {
+		s["description"] = desc
+	}
+	return s
+}
+
+var errorCodes = []int{400, 401, 403, 404, 405, 413, 429, 500, 501, 502, 503, 504}
+
+// errors are the answers of a route that fail, with Retry-After where it is sent.
+func errorResponses(codes ...int) obj {
+	out := obj{}
+	for _, c := range codes {
+		r := obj{"description": http.StatusText(c), "content": obj{"application/json": obj{"schema": ref("Error")}}}
+		if c == 429 || c == 503 {
+			r["headers"] = obj{"Retry-After": header("integer", "Seconds to wait.")}
+		}
+		out[strconv.Itoa(c)] = r
+	}
+	return out
+}
+
+func header(typ, desc string) obj { return obj{"description": desc, "schema": obj{"type": typ}} }
+
+func captureHeaders() obj {
+	return obj{
+		"X-Capture-Id":               header("string", "The capture's id."),
+		"X-Target-Status":            header("integer", "The page's HTTP status."),
+		"X-Target-Final-Url":         header("string", "Where the page redirected to, when it did."),
+		"X-Cache":                    obj{"description": "With cache_ttl: whether the answer came from the cache.", "schema": obj{"type": "string", "enum": []string{"hit", "miss"}}},
+		"X-Pixashot-Ignored-Options": header("string", "The original's options this request set that have no effect here."),
+		"X-RateLimit-Limit":          header("integer", "Requests per window for this client."),
+		"X-RateLimit-Remaining":      header("integer", "Requests left in the window."),
+		"X-RateLimit-Reset":          header("integer", "When the window resets, Unix seconds."),
+	}
+}
+
+// captureResponses are what a capture answers, by response_type and format.
+func captureResponses() obj {
+	binary := obj{}
+	for _, ct := range []string{"image/png", "image/jpeg", "image/webp", "application/pdf", "text/html", "text/markdown", "text/plain"} {
+		binary[ct] = obj{"schema": obj{"type": "string", "contentMediaType": ct}}
+	}
+	binary["application/json"] = obj{"schema": obj{"oneOf": []any{ref("CaptureJSON"), ref("Metadata")}}}
+	out := errorResponses(errorCodes...)
+	out["200"] = obj{"description": "The capture (response_type by_format), its JSON form (json), or the page's metadata (format metadata).",
+		"headers": captureHeaders(), "content": binary}
+	out["201"] = obj{"description": "response_type url: the capture is stored.", "headers": captureHeaders(),
+		"content": obj{"application/json": obj{"schema": ref("Link")}}}
+	out["204"] = obj{"description": "response_type empty.", "headers": captureHeaders()}
+	return out
+}
+
+func jsonBody(schema string) obj {
+	return obj{"required": true, "content": obj{"application/json": obj{"schema": ref(schema)}}}
+}
+
+func ok(desc, schema string) obj {
+	return obj{"description": desc, "content": obj{"application/json": obj{"schema": ref(schema)}}}
+}
+
+func merge(a, b obj) obj {
+	for k, v := range b {
+		a[k] = v
+	}
+	return a
+}
+
+func paths(fields []options.Field) obj {
+	idParam := []any{obj{"name": "id", "in": "path", "required": true, "schema": obj{"type": "string"}}}
+	public := []any{}
+	return obj{
+		"/capture": obj{
+			"post": obj{"operationId": "capture", "summary": "Capture a page", "requestBody": jsonBody("CaptureOptions"),
+				"responses": captureResponses()},
+			"get": obj{"operationId": "captureSigned", "summary": "Capture through a signed URL",
+				"description": "The options as query parameters (objects and arrays as JSON text), with the signature.",
+				"security":    []any{obj{"signedURL": []any{}}}, "parameters": queryParams(fields), "responses": captureResponses()},
+		},
+		"/sign": obj{"post": obj{"operationId": "sign", "summary": "Mint a signed capture URL", "requestBody": jsonBody("SignRequest"),
+			"responses": merge(errorResponses(400, 401, 403, 413, 429, 503), obj{"200": ok("The URL.", "SignedURL")})}},
+		"/captures/{id}": obj{
+			"get": obj{"operationId": "getStoredCapture", "summary": "A fresh link to a stored capture (its owner only)",
+				"parameters": idParam, "responses": merge(errorResponses(401, 403, 404, 429, 503), obj{"200": ok("The link.", "Link")})},
+			"delete": obj{"operationId": "deleteStoredCapture", "summary": "Delete a stored capture (its owner only)",
+				"parameters": idParam, "responses": merge(errorResponses(401, 403, 404, 429, 503), obj{"204": obj{"description": "Deleted."}})},
+		},
+		"/health": obj{"get": obj{"operationId": "health", "summary": "Health", "security": public,
+			"responses": obj{"200": ok("Healthy.", "Health"), "503": ok("Starting.", "Health")}}},
+		"/health/live": obj{"get": obj{"operationId": "live", "summary": "Liveness", "security": public,
+			"responses": obj{"200": ok("Serving.", "Status")}}},
+		"/health/ready": obj{"get": obj{"operationId": "ready", "summary": "Readiness: the browser answers", "security": public,
+			"responses": obj{"200": ok("Ready.", "Status"), "503": ok("Not ready.", "Status")}}},
+		"/openapi.json": obj{"get": obj{"operationId": "openapi", "summary": "This document", "security": public,
+			"responses": obj{"200": obj{"description": "OpenAPI 3.1.", "content": obj{"application/json": obj{"schema": obj{"type": "object"}}}}}}},
+		"/": obj{"get": obj{"operationId": "playground", "summary": "The playground page", "security": public,
+			"responses": obj{"200": obj{"description": "HTML.", "content": obj{"text/html": obj{"schema": obj{"type": "string"}}}}}}},
+	}
+}
+
+// queryParams are GET /capture's: every option, then the signature's own.
+func queryParams(fields []options.Field) []any {
+	var out []any
+	for _, f := range fields {
+		p := obj{"name": f.Name, "in": "query", "description": f.Description}
+		if f.Type == "object" || f.Type == "array" {
+			p["content"] = obj{"application/json": obj{"schema": fieldSchema(f)}}
+		} else {
+			p["schema"] = fieldSchema(f)
+		}
+		out = append(out, p)
+	}
+	return append(out,
+		obj{"name": "expires", "in": "query", "required": true, "description": "Unix seconds; at most 24 h ahead.", "schema": obj{"type": "integer"}},
+		obj{"name": "signature", "in": "query", "required": true, "description": "HMAC-SHA256, base64url without padding.", "schema": obj{"type": "string"}},
+		obj{"name": "signature_version", "in": "query", "description": "2: the escaped signed text (as POST /sign mints).", "schema": obj{"type": "string"}},
+		obj{"name": "client", "in": "query", "description": "The client a minted URL belongs to (signed).", "schema": obj{"type": "string"}},
+		obj{"name": "key_version", "in": "query", "description": "The key version that minted it (signed).", "schema": obj{"type": "string"}},
+	)
+}
+
+// DefaultLimits are the limits of a deployment on the default configuration,
+// which the committed document describes.
+func DefaultLimits() (options.Limits, error) {
+	cfg, err := config.Load(func(k string) string {
+		if k == "CHROME_PATH" {
+			return os.Args[0] // any file: the document does not depend on the browser
+		}
+		return ""
+	})
+	if err != nil {
+		return options.Limits{}, err
+	}
+	return options.Limits{MaxTimeout: cfg.CaptureTimeout, MaxPixels: cfg.MaxPixels}, nil
+}

@@ -1,0 +1,159 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/capture"
+	"github.com/pixashot/pixashot-cloudrun/internal/openapi"
+	"github.com/pixashot/pixashot-cloudrun/internal/options"
+	"github.com/pixashot/pixashot-cloudrun/internal/playground"
+	"github.com/pixashot/pixashot-cloudrun/internal/signing"
+)
+
+func TestOpenAPIAndPlaygroundRoutes(t *testing.T) {
+	e := newRouteEnv(t, nil)
+	get := func(path string) (*http.Response, []byte) {
+		resp, err := http.Get(e.ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	resp, doc := get("/openapi.json")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" ||
+		!bytes.Equal(doc, openapi.Document(options.Limits{MaxTimeout: 60e9})) {
+		t.Errorf("GET /openapi.json without a token: %d %s, not this deployment's document", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	for path, typ := range map[string]string{"/": "text/html", "/playground/app.js": "text/javascript", "/playground/app.css": "text/css"} {
+		resp, body := get(path)
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), typ) || len(body) < 100 {
+			t.Errorf("GET %s: %d %s", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		if resp.Header.Get("Content-Security-Policy") != playground.CSP || resp.Header.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("GET %s: CSP %q", path, resp.Header.Get("Content-Security-Policy"))
+		}
+	}
+	// The page's policy is its own: every other route keeps the service's.
+	for _, path := range []string{"/openapi.json", "/health", "/capture", "/playground/nope.js", "/playground/", "/x"} {
+		resp, _ := get(path)
+		if csp := resp.Header.Get("Content-Security-Policy"); csp != securityHeaders["Content-Security-Policy"] {
+			t.Errorf("GET %s: CSP %q", path, csp)
+		}
+	}
+	if resp, _ := get("/playground/nope.js"); resp.StatusCode != 404 {
+		t.Errorf("GET /playground/nope.js: %d", resp.StatusCode)
+	}
+	a := send(t, "POST", e.ts.URL+"/", "", "")
+	if a.status != 405 || a.header.Get("Allow") != "GET" {
+		t.Errorf("POST /: %d %q", a.status, a.header.Get("Allow"))
+	}
+}
+
+// Every route's answers, as the service gives them, conform to the document:
+// status, headers, content type and body schema.
+func TestAnswersConformToTheDocument(t *testing.T) {
+	for _, ct := range []string{"image/png", "image/jpeg", "image/webp", "application/pdf", "text/markdown", "text/plain", "text/html"} {
+		openapi3filter.RegisterBodyDecoder(ct, openapi3filter.FileBodyDecoder)
+	}
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(openapi.Document(options.Limits{MaxTimeout: 60e9}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	router, err := legacy.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := []byte("k-" + t.Name())
+	e := newRouteEnv(t, func(s *Server) { s.Signer = signing.New(key) })
+	var signed string
+	cases := []struct {
+		name, method, path, token, body string
+		valid                           bool // a request the document allows
+		setup                           func()
+		status                          int
+	}{
+		{"png", "POST", "/capture", e.token, `{"url":"https://example.com"}`, true, nil, 200},
+		{"json", "POST", "/capture", e.token, `{"url":"https://example.com","response_type":"json"}`, true, nil, 200},
+		{"url", "POST", "/capture", e.token, `{"url":"https://example.com","response_type":"url"}`, true, nil, 201},
+		{"empty", "POST", "/capture", e.token, `{"url":"https://example.com","response_type":"empty"}`, true, nil, 204},
+		{"invalid", "POST", "/capture", e.token, `{"url":"https://example.com","window_width":0}`, false, nil, 400},
+		{"no token", "POST", "/capture", "", `{"url":"https://example.com"}`, true, nil, 401},
+		{"bad token", "POST", "/capture", "nope", `{"url":"https://example.com"}`, true, nil, 403},
+		{"navigation", "POST", "/capture", e.token, `{"url":"https://example.com"}`, true,
+			func() { e.engine.err = &capture.Error{Kind: capture.Navigation, Message: "refused"} }, 502},
+		{"timeout", "POST", "/capture", e.token, `{"url":"https://example.com"}`, true,
+			func() { e.engine.err = &capture.Error{Kind: capture.Timeout, Message: "slow"} }, 504},
+		{"target status", "POST", "/capture", e.token, `{"url":"https://example.com","fail_on_http_status":"404"}`, true,
+			func() { e.engine.err = &capture.Error{Kind: capture.TargetStatus, Status: 404, Message: "404"} }, 502},
+		{"sign", "POST", "/sign", e.token, `{"params":{"url":"https://example.com","window_width":800}}`, true,
+			func() { e.engine.err = nil }, 200},
+		{"signed", "GET", "", "", "", true, nil, 200},
+		{"stored", "GET", "/captures/abc", e.token, "", true, nil, 404},
+		{"delete", "DELETE", "/captures/abc", e.token, "", true, nil, 404},
+		{"health", "GET", "/health", "", "", true, nil, 200},
+		{"health with token", "GET", "/health", e.token, "", true, nil, 200},
+		{"live", "GET", "/health/live", "", "", true, nil, 200},
+		{"ready", "GET", "/health/ready", "", "", true, nil, 200},
+		{"openapi", "GET", "/openapi.json", "", "", true, nil, 200},
+		{"playground", "GET", "/", "", "", true, nil, 200},
+	}
+	for _, c := range cases {
+		if c.setup != nil {
+			c.setup()
+		}
+		path := c.path
+		if c.name == "signed" {
+			path = strings.TrimPrefix(signed, e.ts.URL)
+		}
+		req, _ := http.NewRequest(c.method, e.ts.URL+path, strings.NewReader(c.body))
+		if c.body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		route, params, err := router.FindRoute(req)
+		if err != nil {
+			t.Errorf("%s: %s %s is not in the document: %v", c.name, c.method, path, err)
+			continue
+		}
+		in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+		if err := openapi3filter.ValidateRequest(context.Background(), in); (err == nil) != c.valid {
+			t.Errorf("%s: the document says of the request: %v", c.name, err)
+		}
+		req.Body = io.NopCloser(strings.NewReader(c.body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status {
+			t.Errorf("%s: status %d, want %d: %s", c.name, resp.StatusCode, c.status, body)
+		}
+		if c.name == "sign" {
+			var s struct{ URL string }
+			json.Unmarshal(body, &s) //nolint:errcheck // checked below
+			signed = s.URL
+		}
+		out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header,
+			Body: io.NopCloser(bytes.NewReader(body)), Options: &openapi3filter.Options{IncludeResponseStatus: true}}
+		if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+			t.Errorf("%s: the answer does not conform: %v", c.name, err)
+		}
+	}
+}
