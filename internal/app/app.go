@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -22,12 +23,15 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/config"
 	"github.com/pixashot/pixashot-cloudrun/internal/consent"
 	"github.com/pixashot/pixashot-cloudrun/internal/egress"
+	"github.com/pixashot/pixashot-cloudrun/internal/jobs"
 	"github.com/pixashot/pixashot-cloudrun/internal/keystore"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
 	"github.com/pixashot/pixashot-cloudrun/internal/ratelimit"
 	"github.com/pixashot/pixashot-cloudrun/internal/server"
 	"github.com/pixashot/pixashot-cloudrun/internal/signing"
 	"github.com/pixashot/pixashot-cloudrun/internal/store"
+	"github.com/pixashot/pixashot-cloudrun/internal/tasks"
+	"github.com/pixashot/pixashot-cloudrun/internal/webhook"
 )
 
 // App is one running instance.
@@ -39,6 +43,7 @@ type App struct {
 	secrets  *secretmanager.Client // shared by the token store and the signing keys
 	grace    time.Duration
 	draining atomic.Bool
+	drainers []func() // at SIGTERM: stop taking work that is not a request
 }
 
 // Options lets tests replace parts that have no environment variable.
@@ -150,7 +155,12 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	if srv.Signer, err = a.signer(ctx, cfg, log); err != nil {
 		return nil, err
 	}
-	if srv.Store, srv.Files, err = a.store(ctx, cfg, opt, log); err != nil {
+	st, files, err := a.store(ctx, cfg, opt, log)
+	if err != nil {
+		return nil, err
+	}
+	srv.Store, srv.Files = st, files
+	if srv.Async, err = a.async(ctx, cfg, srv, st, log); err != nil {
 		return nil, err
 	}
 	a.handler = srv.Handler()
@@ -272,6 +282,44 @@ func (a *App) store(ctx context.Context, cfg *config.Config, opt Options, log *s
 	return store.New(d, policy), d, nil
 }
 
+// async builds POST /captures: the job runner on the server's own pipeline,
+// and its queue (Cloud Tasks with TASKS_QUEUE, else embedded in STORAGE_DIR).
+func (a *App) async(ctx context.Context, cfg *config.Config, srv *server.Server, st *store.Store, log *slog.Logger) (*server.Async, error) {
+	as := &server.Async{Records: st, BatchMax: cfg.BatchMax, CheckHost: a.Guard.CheckHost,
+		WebhookKey: func(string) []byte { return cfg.WebhookKey }}
+	runner := &jobs.Runner{Records: st, Capture: srv.RunJob, Sender: webhook.NewSender(a.Guard.DialContext),
+		Key: as.WebhookKey, Link: st.Get, Logger: log}
+	if cfg.TasksQueue != "" {
+		return a.cloudTasks(ctx, cfg, as, runner, log)
+	}
+	q, err := jobs.OpenEmbedded(jobs.EmbeddedConfig{Dir: filepath.Join(cfg.StorageDir, ".queue"), Max: cfg.QueueMax,
+		Workers: cfg.MaxConcurrency, Run: runner.Process, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	q.Start()
+	a.drainers = append(a.drainers, q.Stop)
+	a.closers = append(a.closers, func() { q.Close(time.Second) })
+	as.Queue = q
+	return as, nil
+}
+
+// cloudTasks queues jobs on TASKS_QUEUE and serves their deliveries.
+func (a *App) cloudTasks(ctx context.Context, cfg *config.Config, as *server.Async, runner *jobs.Runner, log *slog.Logger) (*server.Async, error) {
+	client, err := tasks.NewClient(ctx, cfg.TasksEndpoint)
+	if err != nil {
+		return nil, fmt.Errorf("TASKS_QUEUE: %w", err)
+	}
+	a.closers = append(a.closers, func() { client.Close() })
+	as.Queue = &tasks.Queue{Client: client, Name: cfg.TasksQueue, URL: cfg.TasksURL + server.TasksPath,
+		Audience: cfg.TasksURL, Invoker: cfg.TasksInvoker, Deadline: cfg.CaptureTimeout + 2*time.Minute}
+	v := &tasks.Verifier{CertsURL: cfg.TasksCertsURL, Audience: cfg.TasksURL, Email: cfg.TasksInvoker,
+		HTTP: &http.Client{Timeout: 10 * time.Second}}
+	as.Tasks = &server.TaskRoute{Verify: v.Verify, Logger: log,
+		Process: func(r *http.Request, t jobs.Task) bool { return runner.Process(r.Context(), t) }}
+	return as, nil
+}
+
 // auditSink is Cloud Logging when a project is configured, else stdout.
 func auditSink(ctx context.Context, cfg *config.Config, log *slog.Logger) (audit.Sink, error) {
 	if cfg.AuditProject == "" {
@@ -284,7 +332,12 @@ func auditSink(ctx context.Context, cfg *config.Config, log *slog.Logger) (audit
 
 // Drain makes readiness fail from now on, so the platform sends no new
 // traffic while the captures in flight finish.
-func (a *App) Drain() { a.draining.Store(true) }
+func (a *App) Drain() {
+	a.draining.Store(true)
+	for _, d := range a.drainers {
+		d()
+	}
+}
 
 // ShutdownGrace is how long captures in flight may finish after SIGTERM.
 func (a *App) ShutdownGrace() time.Duration { return a.grace }

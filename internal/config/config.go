@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/blocklist"
 	"github.com/pixashot/pixashot-cloudrun/internal/egress"
 	"github.com/pixashot/pixashot-cloudrun/internal/ratelimit"
+	"github.com/pixashot/pixashot-cloudrun/internal/webhook"
 )
 
 // Config is the whole configuration of an instance.
@@ -62,6 +64,15 @@ type Config struct {
 	BlocklistDir   string // EasyList, EasyPrivacy, URLhaus (block_ads, block_trackers)
 	AutoconsentDir string // DuckDuckGo's autoconsent (block_cookie_banners); empty: found
 
+	BatchMax      int    // items of one POST /captures batch
+	QueueMax      int    // tasks the embedded queue holds
+	WebhookKey    []byte // WEBHOOK_SIGNING_KEY (whsec_…): signs every client's webhooks
+	TasksQueue    string // projects/P/locations/L/queues/Q: Cloud Tasks; unset: the embedded queue
+	TasksEndpoint string // host:port of a plaintext-gRPC Cloud Tasks stand-in (tests, local)
+	TasksURL      string // this service's URL as Cloud Tasks calls it (the OIDC audience)
+	TasksInvoker  string // the service account whose OIDC token a task carries
+	TasksCertsURL string // where the token's signing keys are published
+
 	EgressAllowCIDRs []netip.Prefix
 	EgressAllowPorts []int
 	EgressMaxBytes   int64
@@ -100,6 +111,30 @@ func Load(getenv func(string) string) (*Config, error) {
 		AutoconsentDir: r.str("AUTOCONSENT_DIR", ""),
 	}
 	c.AuditProject = r.str("AUDIT_PROJECT", c.AuthSecretProject)
+	c.BatchMax = r.integer("BATCH_MAX", 100)
+	c.QueueMax = r.integer("QUEUE_MAX", 1000)
+	if k := r.str("WEBHOOK_SIGNING_KEY", ""); k != "" {
+		key, err := webhook.ParseSecret(k)
+		if err != nil {
+			r.fail("WEBHOOK_SIGNING_KEY", "%v", err)
+		}
+		c.WebhookKey = key
+	}
+	c.TasksQueue = r.str("TASKS_QUEUE", "")
+	c.TasksEndpoint = r.str("TASKS_ENDPOINT", "")
+	c.TasksURL = strings.TrimSuffix(r.str("TASKS_SERVICE_URL", ""), "/")
+	c.TasksInvoker = r.str("TASKS_INVOKER_EMAIL", "")
+	c.TasksCertsURL = r.str("TASKS_OIDC_CERTS_URL", "https://www.googleapis.com/oauth2/v3/certs")
+	if c.TasksQueue != "" {
+		switch {
+		case !tasksQueue.MatchString(c.TasksQueue):
+			r.fail("TASKS_QUEUE", "must be projects/<project>/locations/<location>/queues/<queue>")
+		case !strings.HasPrefix(c.TasksURL, "https://") && !(c.TasksEndpoint != "" && strings.HasPrefix(c.TasksURL, "http://")):
+			r.fail("TASKS_SERVICE_URL", "must be the service's https URL (Cloud Tasks calls it with an OIDC token for that audience)")
+		case !strings.Contains(c.TasksInvoker, "@"):
+			r.fail("TASKS_INVOKER_EMAIL", "must be the email of the service account Cloud Tasks signs in as")
+		}
+	}
 	c.URLSigningSecret = r.str("URL_SIGNING_SECRET", "")
 	if c.URLSigningSecret != "" && !strings.HasPrefix(c.URLSigningSecret, "projects/") {
 		r.fail("URL_SIGNING_SECRET", "must be a full resource name, projects/<project>/secrets/<secret>")
@@ -185,11 +220,17 @@ func Load(getenv func(string) string) (*Config, error) {
 		r.fail("CAPTURE_TIMEOUT", "must be between 1s and %s (Cloud Run's longest request)", maxCaptureTimeout)
 	case c.SignedURLTTL < time.Minute || c.SignedURLTTL > 7*24*time.Hour:
 		r.fail("SIGNED_URL_TTL", "must be between 1m and 168h (the V4 signing limit)")
+	case c.BatchMax < 1 || c.BatchMax > 1000:
+		r.fail("BATCH_MAX", "must be between 1 and 1000")
+	case c.QueueMax < c.BatchMax || c.QueueMax > 1_000_000:
+		r.fail("QUEUE_MAX", "must be between BATCH_MAX and 1000000")
 	case c.StorageRetention < time.Hour:
 		r.fail("STORAGE_RETENTION", "must be at least 1h")
 	}
 	return c, errors.Join(r.errs...)
 }
+
+var tasksQueue = regexp.MustCompile(`^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z0-9-]+/queues/[A-Za-z0-9-]{1,100}$`)
 
 // Upper bounds of settings that size memory or hold a request: past them a
 // typo (an extra zero) would be accepted and hurt only under load.

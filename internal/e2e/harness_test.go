@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -41,6 +42,7 @@ type env struct {
 	tlsPage    string // https://127.0.0.2:T, self-signed
 	port       int    // P; the secret server listens on 127.0.0.1:P
 	marker     string // what the secret server answers; must appear in no output
+	hookSecret string // WEBHOOK_SIGNING_KEY
 	storageDir string // STORAGE_DIR, removed at close
 
 	secretHits atomic.Int64
@@ -50,6 +52,13 @@ type env struct {
 	mu      sync.Mutex
 	hits    map[string]int
 	headers map[string]http.Header
+	hooks   []hook // webhooks the page server received at /hook
+}
+
+// hook is one webhook delivery as the receiver got it.
+type hook struct {
+	header http.Header
+	body   []byte
 }
 
 var shared *env
@@ -88,7 +97,8 @@ func randomHex(n int) string {
 // opt its test-only parts.
 func newEnv(mod func(*config.Config), opt ...func(*app.Options)) (*env, error) {
 	e := &env{token: randomHex(32), signingKey: randomHex(32), marker: "SECRET-" + randomHex(8), logs: &logtest.Buffer{},
-		hits: map[string]int{}, headers: map[string]http.Header{}}
+		hookSecret: "whsec_" + base64.StdEncoding.EncodeToString([]byte(randomHex(16))),
+		hits:       map[string]int{}, headers: map[string]http.Header{}}
 	pageLn, secretLn, err := egresstest.SamePortPair()
 	if err != nil {
 		return nil, err
@@ -135,6 +145,8 @@ func newEnv(mod func(*config.Config), opt ...func(*app.Options)) (*env, error) {
 			return "0" // the suite is one busy client; TestRateLimit sets its own
 		case "URL_SIGNING_KEY":
 			return e.signingKey
+		case "WEBHOOK_SIGNING_KEY":
+			return e.hookSecret
 		}
 		return ""
 	})
@@ -217,6 +229,12 @@ func (r result) errorJSON(t *testing.T) map[string]any {
 // goroutine: it reports with Errorf, never Fatal.
 func (e *env) do(t *testing.T, method, path string, body any) result {
 	t.Helper()
+	return e.doWith(t, method, path, body, nil)
+}
+
+// doWith is do with more request headers.
+func (e *env) doWith(t *testing.T, method, path string, body any, h http.Header) result {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		if s, ok := body.(string); ok {
@@ -229,6 +247,9 @@ func (e *env) do(t *testing.T, method, path string, body any) result {
 	req, _ := http.NewRequest(method, e.svc.URL+path, rd)
 	req.Header.Set("Authorization", "Bearer "+e.token)
 	req.Header.Set("Content-Type", "application/json")
+	for k, v := range h {
+		req.Header[k] = v
+	}
 	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
 	if err != nil {
 		t.Errorf("%s %s: %v", method, path, err)

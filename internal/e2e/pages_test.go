@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"html"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -19,6 +20,23 @@ func (e *env) pages() http.Handler {
 			fmt.Fprint(w, body)
 		})
 	}
+	// The webhook receiver: records each delivery; ?fail=N answers 503 to
+	// the first N tries of each message.
+	mux.HandleFunc("/hook", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		e.mu.Lock()
+		tries := 0
+		for _, h := range e.hooks {
+			if h.header.Get("webhook-id") == r.Header.Get("webhook-id") {
+				tries++
+			}
+		}
+		e.hooks = append(e.hooks, hook{header: r.Header.Clone(), body: body})
+		e.mu.Unlock()
+		if n, _ := strconv.Atoi(r.URL.Query().Get("fail")); tries < n {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
 	mux.HandleFunc("/color", func(w http.ResponseWriter, r *http.Request) {
 		c := r.URL.Query().Get("c")
 		if strings.Trim(c, "0123456789abcdef") != "" {

@@ -15,11 +15,13 @@ import (
 // server's port; it must never be hit, and its marker must reach no client
 // (env.do fails the test if it does).
 
-func TestTopLevelTargetsAreRefused(t *testing.T) {
-	e := shared
+// blockedTargets are the URLs of every address class the guard refuses:
+// loopback in its spellings, metadata, private ranges, names that resolve
+// there, and the service itself.
+func blockedTargets(e *env) []string {
 	p := strconv.Itoa(e.port)
 	svc, _ := url.Parse(e.svc.URL)
-	targets := []string{
+	return []string{
 		"http://127.0.0.1:" + p + "/", "http://127.1:" + p + "/", "http://2130706433:" + p + "/",
 		"http://0x7f000001:" + p + "/", "http://0177.0.0.1:" + p + "/", "http://0x7f.1:" + p + "/",
 		"http://localhost:" + p + "/", "http://a.localhost:" + p + "/", "http://LOCALHOST:" + p + "/",
@@ -32,6 +34,11 @@ func TestTopLevelTargetsAreRefused(t *testing.T) {
 		"HTTP://127.0.0.1:" + p + "/", "http://10.0.0.5:" + p + "/", "http://192.168.1.1:" + p + "/", "http://100.64.0.1:" + p + "/",
 		svc.Scheme + "://" + svc.Host + "/health", // the service itself
 	}
+}
+
+func TestTopLevelTargetsAreRefused(t *testing.T) {
+	e := shared
+	targets := blockedTargets(e)
 	for _, target := range targets {
 		r := e.capture(t, opts{"url": target, "format": "html", "wait_for_timeout": 5000})
 		switch r.status {

@@ -132,6 +132,30 @@ func (g *Guard) resolve(ctx context.Context, host string) ([]netip.Addr, error) 
 	return addrs, nil
 }
 
+// CheckHost reports whether host may be reached at all, resolving a name:
+// an early answer for a URL the service will dial later (a webhook), which
+// dialing checks again.
+func (g *Guard) CheckHost(ctx context.Context, host string) error {
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.DialTimeout)
+	defer cancel()
+	_, err := g.resolve(ctx, host)
+	return err
+}
+
+// DialContext dials like a net.Dialer, under the policy: what the service
+// itself sends on a client's word (webhooks) goes out the way pages do.
+func (g *Guard) DialContext(ctx context.Context, network, hostport string) (net.Conn, error) {
+	if network != "tcp" && network != "tcp4" && network != "tcp6" {
+		return nil, &Refusal{Host: hostport, Reason: "network not allowed"}
+	}
+	c, err := g.dial(ctx, hostport)
+	var r *Refusal
+	if errors.As(err, &r) {
+		g.cfg.Logger.Warn("egress blocked", "event", "egress_blocked", "host", r.Host, "reason", r.Reason, "session", "webhook")
+	}
+	return c, err
+}
+
 // dial connects to hostport after the checks; the socket's own address is
 // checked once more just before connect, the last word against any path that
 // could hand the dialer an address this function did not check.

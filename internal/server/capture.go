@@ -85,7 +85,7 @@ type captureOutcome struct {
 func (s *Server) serveCapture(w http.ResponseWriter, r *http.Request, o *options.Options, err error) {
 	out := captureOutcome{err: err}
 	if err == nil {
-		out = s.pipeline(r.Context(), o)
+		out = s.pipeline(r.Context(), o, newID())
 	}
 	s.respond(w, r, o, out)
 	if out.answered != nil {
@@ -97,8 +97,8 @@ func (s *Server) serveCapture(w http.ResponseWriter, r *http.Request, o *options
 }
 
 // pipeline is a capture request from top to bottom: cache, admission,
-// capture, storage.
-func (s *Server) pipeline(ctx context.Context, o *options.Options) captureOutcome {
+// capture, storage. id names the capture (a cache hit keeps its own).
+func (s *Server) pipeline(ctx context.Context, o *options.Options, id string) captureOutcome {
 	client := principal(ctx).Client
 	var out captureOutcome
 	var fingerprint string
@@ -128,7 +128,7 @@ func (s *Server) pipeline(ctx context.Context, o *options.Options) captureOutcom
 	}()
 	cctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
-	out.id = newID()
+	out.id = id
 	entry := auditEntry(ctx)
 	entry.CaptureID, entry.Target = out.id, targetHost(o)
 	start := time.Now()

@@ -31,6 +31,7 @@ type Server struct {
 	Files        FileLinks         // the local store's links; nil with a bucket
 	Limiter      ratelimit.Allower // per-client limit
 	Audit        audit.Sink
+	Async        *Async // nil: no asynchronous captures
 	Engine       Capturer
 	Gate         Admitter
 	Ready        func(context.Context) bool
@@ -50,6 +51,13 @@ func (s *Server) Handler() http.Handler {
 	s.mux.HandleFunc("POST /capture", s.authed(s.postCapture))
 	s.mux.HandleFunc("GET /capture", s.authed(s.getCapture))
 	s.mux.HandleFunc("POST /sign", s.authed(s.postSign))
+	if s.Async != nil {
+		s.mux.HandleFunc("POST /captures", s.authed(s.postCaptures))
+		s.mux.HandleFunc("GET /batches/{id}", s.authed(s.getBatch))
+		if s.Async.Tasks != nil {
+			s.mux.HandleFunc("POST "+TasksPath, s.Async.Tasks.serve)
+		}
+	}
 	s.mux.HandleFunc("GET /captures/{id}", s.authed(s.getStored))
 	s.mux.HandleFunc("DELETE /captures/{id}", s.authed(s.deleteStored))
 	if s.Files != nil {
@@ -64,11 +72,15 @@ func (s *Server) Handler() http.Handler {
 	// Every other method on a known path is a 405 naming the allowed ones.
 	// HEAD is refused explicitly: ServeMux would route it to GET, and a
 	// HEAD /capture would run a whole capture to send no body.
-	for path, allow := range map[string]string{
+	allowed := map[string]string{
 		"/capture": "GET, POST", "/sign": "POST", "/captures/{id}": "GET, DELETE",
 		"/health": "GET", "/health/live": "GET", "/health/ready": "GET", "/openapi.json": "GET", "/{$}": "GET",
 		"/playground/{file}": "GET",
-	} {
+	}
+	if s.Async != nil {
+		allowed["/captures"], allowed["/batches/{id}"] = "POST", "GET"
+	}
+	for path, allow := range allowed {
 		s.mux.HandleFunc("HEAD "+path, methodNotAllowed(allow))
 		s.mux.HandleFunc(path, methodNotAllowed(allow))
 	}

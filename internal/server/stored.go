@@ -15,6 +15,9 @@ import (
 func (s *Server) getStored(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	auditEntry(r.Context()).CaptureID = id
+	if s.getJob(w, r, principal(r.Context()).Client, id) {
+		return
+	}
 	link, err := s.Store.Get(r.Context(), principal(r.Context()).Client, id)
 	if err != nil {
 		s.writeStoreError(w, err)
@@ -43,8 +46,14 @@ func (s *Server) writeStoreError(w http.ResponseWriter, err error) {
 	apierror.Write(w, answer(err))
 }
 
+// baseURL is the scheme and host the client reached the service at.
+func baseURL(r *http.Request) string {
+	return scheme(r) + "://" + r.Host
+}
+
 type linkBody struct {
 	ID        string `json:"id"`
+	Status    string `json:"status"` // always done: what GET /captures/{id} says of a job too
 	URL       string `json:"url"`
 	ExpiresAt string `json:"expires_at"`
 	Format    string `json:"format"`
@@ -57,14 +66,10 @@ type linkBody struct {
 func writeLink(w http.ResponseWriter, r *http.Request, status int, l store.Link) {
 	u := l.URL
 	if strings.HasPrefix(u, "/") {
-		scheme := "http"
-		if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
-			scheme = "https"
-		}
-		u = scheme + "://" + r.Host + u
+		u = baseURL(r) + u
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(linkBody{ID: l.ID, URL: u, ExpiresAt: l.Expires.UTC().Format(time.RFC3339), //nolint:errcheck // the client may be gone
+	json.NewEncoder(w).Encode(linkBody{ID: l.ID, Status: "done", URL: u, ExpiresAt: l.Expires.UTC().Format(time.RFC3339), //nolint:errcheck // the client may be gone
 		Format: l.Format, Bytes: l.Size})
 }

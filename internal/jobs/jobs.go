@@ -1,0 +1,275 @@
+// Package jobs runs asynchronous captures: a job's state record, the queue
+// that carries it (Cloud Tasks, or a durable queue in the process), and the
+// runner that takes it from queued to done or failed and then calls its
+// webhook. The capture itself is a seam (Runner.Capture): the server's own
+// pipeline, so an async capture is exactly a synchronous one.
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/store"
+	"github.com/pixashot/pixashot-cloudrun/internal/webhook"
+)
+
+// The states of a job.
+const (
+	Queued  = "queued"
+	Running = "running"
+	Done    = "done"
+	Failed  = "failed"
+)
+
+// The states of a webhook delivery.
+const (
+	Pending   = "pending"
+	Delivered = "delivered"
+	// Failed, as for jobs: retries ran out or the address was refused.
+)
+
+// Job is the state of one asynchronous capture. It never holds the request
+// (which can carry a client's headers, cookies and scripts): that lives only
+// in the queue, until the job ends.
+type Job struct {
+	ID        string    `json:"id"`
+	Client    string    `json:"client"`
+	Batch     string    `json:"batch_id,omitempty"`
+	Status    string    `json:"status"`
+	Created   time.Time `json:"created_at"`
+	Updated   time.Time `json:"updated_at"`
+	Attempts  int       `json:"attempts"`
+	Format    string    `json:"format,omitempty"`
+	Bytes     int64     `json:"bytes,omitempty"`
+	ErrorType string    `json:"error_type,omitempty"`
+	Message   string    `json:"message,omitempty"`
+	Webhook   *Delivery `json:"webhook,omitempty"`
+	// Base is the scheme and host the client submitted to: a link the
+	// local store gives as a path is made absolute with it.
+	Base string `json:"base,omitempty"`
+}
+
+// Delivery is the state of a job's webhook.
+type Delivery struct {
+	URL      string `json:"url"`
+	State    string `json:"state"`
+	Attempts int    `json:"attempts"`
+	Status   int    `json:"status,omitempty"` // the receiver's last answer
+}
+
+// Batch lists the jobs one request submitted.
+type Batch struct {
+	ID      string    `json:"batch_id"`
+	Client  string    `json:"client"`
+	IDs     []string  `json:"ids"`
+	Created time.Time `json:"created_at"`
+}
+
+// Task is what a queue carries: the job and its request.
+type Task struct {
+	ID      string          `json:"id"`
+	Client  string          `json:"client"`
+	Request json.RawMessage `json:"request"` // capture options, validated at submit
+}
+
+// Records keep jobs, batches and idempotency keys (store.Store).
+type Records interface {
+	PutRecord(ctx context.Context, client, kind, key string, data []byte) error
+	GetRecord(ctx context.Context, client, kind, key string) ([]byte, error)
+}
+
+// Queue carries tasks to a Runner. Enqueue returns once every task is
+// durable: a task it accepted is run even if this process dies next.
+type Queue interface {
+	Enqueue(ctx context.Context, tasks []Task) error
+}
+
+// ErrFull is a queue at QUEUE_MAX; ErrTooLarge a task its queue cannot carry.
+var (
+	ErrFull     = errors.New("jobs: the queue is full")
+	ErrTooLarge = errors.New("jobs: a task is larger than the queue carries")
+)
+
+// Result is how a capture ended, as the runner needs it.
+type Result struct {
+	Format    string
+	Bytes     int64
+	ErrorType string // empty: done
+	Message   string
+	Busy      bool // no capture slot now: run again later, not an attempt
+	Retry     bool // a transient failure (the browser restarting): another attempt may succeed
+}
+
+// Runner takes a task from its state to the end.
+type Runner struct {
+	Records     Records
+	Capture     func(ctx context.Context, t Task) Result
+	Sender      *webhook.Sender
+	Key         func(client string) []byte // the client's webhook key; nil: none
+	Link        func(ctx context.Context, client, id string) (store.Link, error)
+	Logger      *slog.Logger
+	MaxAttempts int // captures per job; default 3
+	now         func() time.Time
+}
+
+func (r *Runner) clock() time.Time {
+	if r.now != nil {
+		return r.now()
+	}
+	return time.Now().UTC()
+}
+
+// Get reads a job's record.
+func Get(ctx context.Context, rec Records, client, id string) (*Job, error) {
+	b, err := rec.GetRecord(ctx, client, "jobs", id)
+	if err != nil {
+		return nil, err
+	}
+	var j Job
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("jobs: record %s: %w", id, err)
+	}
+	return &j, nil
+}
+
+// Put writes a job's record.
+func Put(ctx context.Context, rec Records, j *Job) error {
+	b, _ := json.Marshal(j) // plain data
+	return rec.PutRecord(ctx, j.Client, "jobs", j.ID, b)
+}
+
+// Process runs t. again reports that the queue should offer it once more
+// (no slot, a transient failure, or ctx ended before the job did); every
+// other return leaves the job done or failed with its webhook called.
+// A job already done is never captured again: the record says so first.
+func (r *Runner) Process(ctx context.Context, t Task) (again bool) {
+	log := r.Logger.With("capture", t.ID, "client", t.Client)
+	j, err := Get(ctx, r.Records, t.Client, t.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		log.Error("a queued job has no record; dropped", "event", "job_orphan")
+		return false
+	}
+	if err != nil {
+		log.Warn("reading a job failed; retrying", "event", "storage_error", "error", err)
+		return true
+	}
+	if j.Status == Done || j.Status == Failed {
+		return r.notify(ctx, j, log)
+	}
+	maxAttempts := r.MaxAttempts
+	if maxAttempts <= 0 {
+		maxAttempts = 3
+	}
+	j.Status, j.Attempts, j.Updated = Running, j.Attempts+1, r.clock()
+	if err := Put(ctx, r.Records, j); err != nil {
+		log.Warn("recording a job's start failed; retrying", "event", "storage_error", "error", err)
+		return true
+	}
+	res := r.Capture(ctx, t)
+	switch {
+	case ctx.Err() != nil:
+		// Shutting down: the job is run again at the next start.
+		return true
+	case res.Busy, res.Retry && j.Attempts < maxAttempts:
+		if res.Busy {
+			j.Attempts--
+		}
+		j.Status, j.Updated = Queued, r.clock()
+		if err := Put(ctx, r.Records, j); err != nil {
+			log.Warn("requeueing a job failed", "event", "storage_error", "error", err)
+		}
+		return true
+	case res.ErrorType == "":
+		j.Status, j.Format, j.Bytes = Done, res.Format, res.Bytes
+	default:
+		j.Status, j.ErrorType, j.Message = Failed, res.ErrorType, res.Message
+	}
+	j.Updated = r.clock()
+	if err := Put(ctx, r.Records, j); err != nil {
+		// The capture is stored under the job's id; the next run finds it
+		// not done and captures again, which the id makes idempotent.
+		log.Warn("recording a job's end failed; retrying", "event", "storage_error", "error", err)
+		return true
+	}
+	log.Info("async capture ended", "event", "job_"+j.Status, "attempts", j.Attempts)
+	return r.notify(ctx, j, log)
+}
+
+// Event is the webhook's body: the Standard Webhooks shape (type,
+// timestamp, data).
+type Event struct {
+	Type      string    `json:"type"`
+	Timestamp time.Time `json:"timestamp"`
+	Data      View      `json:"data"`
+}
+
+// View is what a client sees of a job (GET /captures/{id}, webhooks).
+type View struct {
+	ID        string    `json:"id"`
+	Batch     string    `json:"batch_id,omitempty"`
+	Status    string    `json:"status"`
+	Created   time.Time `json:"created_at"`
+	URL       string    `json:"url,omitempty"`
+	ExpiresAt string    `json:"expires_at,omitempty"`
+	Format    string    `json:"format,omitempty"`
+	Bytes     int64     `json:"bytes,omitempty"`
+	ErrorType string    `json:"error_type,omitempty"`
+	Message   string    `json:"message,omitempty"`
+	Webhook   *Delivery `json:"webhook,omitempty"`
+}
+
+// ViewOf is the client's view of j, with a fresh download link when done.
+func ViewOf(ctx context.Context, j *Job, link func(ctx context.Context, client, id string) (store.Link, error)) View {
+	v := View{ID: j.ID, Batch: j.Batch, Status: j.Status, Created: j.Created, Format: j.Format, Bytes: j.Bytes,
+		ErrorType: j.ErrorType, Message: j.Message, Webhook: j.Webhook}
+	if j.Status == Done && link != nil {
+		if l, err := link(ctx, j.Client, j.ID); err == nil {
+			v.URL, v.ExpiresAt = l.URL, l.Expires.UTC().Format(time.RFC3339)
+			if strings.HasPrefix(v.URL, "/") {
+				v.URL = j.Base + v.URL
+			}
+		}
+	}
+	return v
+}
+
+// notify calls the job's webhook once it has ended, and records how that went.
+func (r *Runner) notify(ctx context.Context, j *Job, log *slog.Logger) (again bool) {
+	if j.Webhook == nil || j.Webhook.State != Pending {
+		return false
+	}
+	key := r.Key(j.Client)
+	if key == nil {
+		j.Webhook.State = Failed
+		log.Error("no webhook key for the client; the webhook is not sent", "event", "webhook_failed")
+	} else {
+		data := ViewOf(ctx, j, r.Link)
+		data.Webhook = nil // its own state is not news to the receiver
+		body, _ := json.Marshal(Event{Type: "capture." + j.Status, Timestamp: r.clock(), Data: data})
+		res := r.Sender.Send(ctx, j.Webhook.URL, key, "msg_"+j.ID, body)
+		if ctx.Err() != nil && !res.Delivered {
+			return true // shutting down: sent again at the next start
+		}
+		j.Webhook.Attempts += res.Attempts
+		j.Webhook.Status = res.Status
+		j.Webhook.State = Failed
+		if res.Delivered {
+			j.Webhook.State = Delivered
+		}
+		lvl := slog.LevelInfo
+		if !res.Delivered {
+			lvl = slog.LevelWarn
+		}
+		log.Log(ctx, lvl, "webhook "+j.Webhook.State, "event", "webhook_"+j.Webhook.State, "attempts", res.Attempts,
+			"status", res.Status, "error", res.Error)
+	}
+	if err := Put(ctx, r.Records, j); err != nil {
+		log.Warn("recording a webhook's delivery failed", "event", "storage_error", "error", err)
+	}
+	return false
+}

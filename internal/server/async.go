@@ -1,0 +1,335 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/admission"
+	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
+	"github.com/pixashot/pixashot-cloudrun/internal/audit"
+	"github.com/pixashot/pixashot-cloudrun/internal/auth"
+	"github.com/pixashot/pixashot-cloudrun/internal/capture"
+	"github.com/pixashot/pixashot-cloudrun/internal/jobs"
+	"github.com/pixashot/pixashot-cloudrun/internal/options"
+	"github.com/pixashot/pixashot-cloudrun/internal/store"
+	"github.com/pixashot/pixashot-cloudrun/internal/webhook"
+)
+
+// Async is the asynchronous side of the service (POST /captures); nil when
+// the service has no storage for it.
+type Async struct {
+	Queue    jobs.Queue
+	Records  jobs.Records
+	BatchMax int
+	// CheckHost applies the egress policy to a webhook's host at submit, so
+	// an address the delivery would be refused is a 400 now.
+	CheckHost  func(ctx context.Context, host string) error
+	WebhookKey func(client string) []byte // nil result: no webhooks for the client
+	// Tasks verifies and runs a Cloud Tasks delivery; nil with the embedded queue.
+	Tasks *TaskRoute
+
+	idem sync.Map // client+key → *sync.Mutex: one submission per key at a time in this process
+}
+
+// idempotencyWindow is how long a key returns the same jobs.
+const idempotencyWindow = 24 * time.Hour
+
+type idemRecord struct {
+	BodySHA  string          `json:"body_sha256"`
+	Created  time.Time       `json:"created_at"`
+	Response json.RawMessage `json:"response"`
+}
+
+// submission is one POST /captures, parsed.
+type submission struct {
+	items   []json.RawMessage // each item's options
+	webhook string
+	batch   bool
+}
+
+func fieldPrefix(err error, prefix string) error {
+	var fe *options.FieldError
+	if prefix != "" && errors.As(err, &fe) {
+		return &options.FieldError{Field: prefix + fe.Field, Reason: fe.Reason}
+	}
+	return err
+}
+
+// parseSubmission validates every item before anything is queued.
+func (s *Server) parseSubmission(ctx context.Context, body []byte) (*submission, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil || top == nil {
+		return nil, apierror.Invalid("body", "must be a JSON object of capture options, or {\"batch\": [...]}")
+	}
+	sub := &submission{}
+	if raw, ok := top["webhook_url"]; ok {
+		if json.Unmarshal(raw, &sub.webhook) != nil {
+			return nil, apierror.Invalid("webhook_url", "must be a string")
+		}
+		delete(top, "webhook_url")
+	}
+	if raw, ok := top["batch"]; ok {
+		sub.batch = true
+		delete(top, "batch")
+		for k := range top {
+			return nil, apierror.Invalid(k, "is not allowed beside batch: each item holds its own options")
+		}
+		if json.Unmarshal(raw, &sub.items) != nil {
+			return nil, apierror.Invalid("batch", "must be an array of capture options")
+		}
+		if len(sub.items) == 0 || len(sub.items) > s.Async.BatchMax {
+			return nil, apierror.Invalid("batch", "must hold between 1 and "+strconv.Itoa(s.Async.BatchMax)+" items (BATCH_MAX)")
+		}
+	} else {
+		b, _ := json.Marshal(top) // decoded JSON: cannot fail
+		sub.items = []json.RawMessage{b}
+	}
+	for i, item := range sub.items {
+		prefix := ""
+		if sub.batch {
+			prefix = "batch[" + strconv.Itoa(i) + "]."
+		}
+		o, err := options.ParseJSON(item, s.Limits)
+		if err != nil {
+			return nil, fieldPrefix(err, prefix)
+		}
+		if o.ResponseType != "by_format" && o.ResponseType != "url" {
+			return nil, apierror.Invalid(prefix+"response_type", "is always url for an asynchronous capture")
+		}
+	}
+	if sub.webhook != "" {
+		if err := webhook.CheckURL(sub.webhook); err != nil {
+			return nil, apierror.Invalid("webhook_url", err.Error())
+		}
+		u, _ := url.Parse(sub.webhook)
+		if err := s.Async.CheckHost(ctx, u.Hostname()); err != nil {
+			return nil, apierror.Invalid("webhook_url", "must reach a public address")
+		}
+		if s.Async.WebhookKey(principal(ctx).Client) == nil {
+			return nil, apierror.New(http.StatusNotImplemented, apierror.Unconfigured,
+				"webhooks need a signing key: this deployment has none (WEBHOOK_SIGNING_KEY)")
+		}
+	}
+	return sub, nil
+}
+
+// postCaptures queues one capture or a batch and answers 202 once every job
+// is durable.
+func (s *Server) postCaptures(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
+	if err != nil {
+		apierror.Write(w, apierror.New(http.StatusRequestEntityTooLarge, apierror.PayloadTooLarge,
+			"the request body is larger than "+strconv.FormatInt(s.MaxBodyBytes, 10)+" bytes"))
+		return
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > 255 || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
+		apierror.Write(w, apierror.Invalid("Idempotency-Key", "must be at most 255 printable ASCII characters"))
+		return
+	}
+	client := principal(r.Context()).Client
+	if key != "" {
+		mu, _ := s.Async.idem.LoadOrStore(client+"\x00"+key, &sync.Mutex{})
+		mu.(*sync.Mutex).Lock()
+		defer mu.(*sync.Mutex).Unlock()
+		if resp, err := s.replay(r.Context(), client, key, body); resp != nil || err != nil {
+			if err != nil {
+				apierror.Write(w, answer(err))
+				return
+			}
+			w.Header().Set("Idempotent-Replayed", "true")
+			writeRaw(w, http.StatusAccepted, resp)
+			return
+		}
+	}
+	sub, err := s.parseSubmission(r.Context(), body)
+	if err != nil {
+		apierror.Write(w, answer(err))
+		return
+	}
+	resp, err := s.submit(r.Context(), client, baseURL(r), sub)
+	if err != nil {
+		apierror.Write(w, answer(err))
+		return
+	}
+	if key != "" {
+		rec, _ := json.Marshal(idemRecord{BodySHA: sha(body), Created: time.Now().UTC(), Response: resp})
+		if err := s.Async.Records.PutRecord(r.Context(), client, "idempotency", sha([]byte(key)), rec); err != nil {
+			// The jobs are queued; only a retry with the key would queue them twice.
+			s.Logger.Warn("recording an idempotency key failed", "event", "storage_error", "error", err)
+		}
+	}
+	writeRaw(w, http.StatusAccepted, resp)
+}
+
+func sha(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+func writeRaw(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b) //nolint:errcheck // the client may be gone
+}
+
+// replay answers a key seen in the last 24 h: the same answer for the same
+// body, a 400 for another.
+func (s *Server) replay(ctx context.Context, client, key string, body []byte) ([]byte, error) {
+	b, err := s.Async.Records.GetRecord(ctx, client, "idempotency", sha([]byte(key)))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, errStorage{err}
+	}
+	var rec idemRecord
+	if json.Unmarshal(b, &rec) != nil || time.Since(rec.Created) > idempotencyWindow {
+		return nil, nil
+	}
+	if rec.BodySHA != sha(body) {
+		return nil, apierror.Invalid("Idempotency-Key", "was used with another request body in the last 24 hours")
+	}
+	return rec.Response, nil
+}
+
+// submit writes the jobs' records, then queues them; the answer's ids are
+// durable when it returns.
+func (s *Server) submit(ctx context.Context, client, base string, sub *submission) ([]byte, error) {
+	now := time.Now().UTC()
+	batchID := ""
+	if sub.batch {
+		batchID = newID()
+	}
+	tasks := make([]jobs.Task, len(sub.items))
+	ids := make([]string, len(sub.items))
+	for i, item := range sub.items {
+		j := &jobs.Job{ID: newID(), Client: client, Batch: batchID, Status: jobs.Queued, Created: now, Updated: now, Base: base}
+		if sub.webhook != "" {
+			j.Webhook = &jobs.Delivery{URL: sub.webhook, State: jobs.Pending}
+		}
+		if err := jobs.Put(ctx, s.Async.Records, j); err != nil {
+			return nil, errStorage{err}
+		}
+		ids[i], tasks[i] = j.ID, jobs.Task{ID: j.ID, Client: client, Request: item}
+	}
+	if sub.batch {
+		b, _ := json.Marshal(jobs.Batch{ID: batchID, Client: client, IDs: ids, Created: now})
+		if err := s.Async.Records.PutRecord(ctx, client, "batches", batchID, b); err != nil {
+			return nil, errStorage{err}
+		}
+	}
+	entry := auditEntry(ctx)
+	entry.CaptureID = ids[0]
+	if err := s.Async.Queue.Enqueue(ctx, tasks); err != nil {
+		if errors.Is(err, jobs.ErrTooLarge) {
+			return nil, apierror.New(http.StatusRequestEntityTooLarge, apierror.PayloadTooLarge,
+				"a capture request is larger than Cloud Tasks carries (1 MB); send html_content as a URL instead")
+		}
+		if errors.Is(err, jobs.ErrFull) {
+			return nil, &apierror.Error{Status: http.StatusServiceUnavailable, Type: apierror.Overloaded,
+				Message: "the capture queue is full (QUEUE_MAX); retry later", RetryAfter: 30 * time.Second, Cause: err}
+		}
+		return nil, errStorage{err}
+	}
+	if sub.batch {
+		return json.Marshal(map[string]any{"batch_id": batchID, "ids": ids, "status": jobs.Queued})
+	}
+	return json.Marshal(map[string]string{"id": ids[0], "status": jobs.Queued})
+}
+
+// getJob answers GET /captures/{id} for an asynchronous capture; ok is false
+// when id is not a job.
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request, client, id string) bool {
+	if s.Async == nil {
+		return false
+	}
+	j, err := jobs.Get(r.Context(), s.Async.Records, client, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false
+	}
+	if err != nil {
+		s.writeStoreError(w, err)
+		return true
+	}
+	writeJSON(w, http.StatusOK, jobs.ViewOf(r.Context(), j, s.Store.Get))
+	return true
+}
+
+// getBatch lists a batch's jobs and how many are in each state.
+func (s *Server) getBatch(w http.ResponseWriter, r *http.Request) {
+	client, id := principal(r.Context()).Client, r.PathValue("id")
+	b, err := s.Async.Records.GetRecord(r.Context(), client, "batches", id)
+	if err != nil {
+		s.writeStoreError(w, err)
+		return
+	}
+	var batch jobs.Batch
+	if err := json.Unmarshal(b, &batch); err != nil {
+		s.writeStoreError(w, err)
+		return
+	}
+	counts := map[string]int{jobs.Queued: 0, jobs.Running: 0, jobs.Done: 0, jobs.Failed: 0}
+	items := make([]jobs.View, 0, len(batch.IDs))
+	for _, jid := range batch.IDs {
+		j, err := jobs.Get(r.Context(), s.Async.Records, client, jid)
+		if err != nil {
+			s.writeStoreError(w, err)
+			return
+		}
+		counts[j.Status]++
+		items = append(items, jobs.ViewOf(r.Context(), j, s.Store.Get))
+	}
+	status := "done"
+	if counts[jobs.Queued]+counts[jobs.Running] > 0 {
+		status = "running"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"batch_id": batch.ID, "status": status, "created_at": batch.Created,
+		"counts": counts, "items": items})
+}
+
+// RunJob is the capture of an asynchronous job: the synchronous pipeline,
+// under the job's id and client, stored as response_type url.
+func (s *Server) RunJob(ctx context.Context, t jobs.Task) jobs.Result {
+	o, err := options.ParseJSON(t.Request, s.Limits)
+	if err != nil { // validated at submit; only a changed deployment gets here
+		ae := answer(err)
+		return jobs.Result{ErrorType: ae.Type, Message: ae.Message}
+	}
+	o.ResponseType = "url"
+	o.CacheTTL = 0 // a cached capture has another id than the job's
+	entry := &audit.Entry{Route: "ASYNC /captures", Client: t.Client, KeyVersion: "async", CaptureID: t.ID}
+	ctx = context.WithValue(context.WithValue(ctx, principalKey{}, auth.Principal{Client: t.Client, Version: "async"}), auditKey{}, entry)
+	out := s.pipeline(ctx, o, t.ID)
+	if out.answered != nil {
+		out.answered()
+	}
+	if out.done != nil {
+		out.done()
+	}
+	res := jobs.Result{Format: o.Format, Bytes: out.link.Size}
+	if out.err != nil {
+		ae := answer(out.err)
+		res.ErrorType, res.Message = ae.Type, ae.Message
+		res.Busy = errors.Is(out.err, admission.ErrClientBusy) || errors.Is(out.err, admission.ErrOverloaded)
+		var se errStorage
+		res.Retry = errors.As(out.err, &se) || errors.Is(out.err, capture.ErrRendererCrashed) || ae.Status == http.StatusServiceUnavailable
+	}
+	entry.Status, entry.Bytes = http.StatusCreated, res.Bytes
+	if res.ErrorType != "" {
+		entry.Status, entry.Reason = answer(out.err).Status, res.ErrorType
+	}
+	entry.Outcome = outcome(entry.Status)
+	s.Audit.Write(*entry)
+	return res
+}

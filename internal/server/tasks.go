@@ -1,0 +1,50 @@
+package server
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
+	"github.com/pixashot/pixashot-cloudrun/internal/jobs"
+)
+
+// TasksPath is where Cloud Tasks delivers a job. Nothing but a task with
+// the invoker account's OIDC token is served there.
+const TasksPath = "/internal/tasks/capture"
+
+// TaskRoute serves Cloud Tasks' deliveries.
+type TaskRoute struct {
+	Verify  func(r *http.Request) error // the OIDC token: issuer, audience, account, expiry, signature
+	Process func(r *http.Request, t jobs.Task) (again bool)
+	Logger  *slog.Logger
+}
+
+// maxTask bounds a task's body: a capture request, as MAX_BODY_BYTES does.
+const maxTask = 10 << 20
+
+func (tr *TaskRoute) serve(w http.ResponseWriter, r *http.Request) {
+	if err := tr.Verify(r); err != nil {
+		tr.Logger.Warn("a task delivery was refused", "event", "task_refused", "reason", err.Error())
+		apierror.Write(w, apierror.New(http.StatusForbidden, apierror.Authentication, "not a task of this service's queue"))
+		return
+	}
+	var t jobs.Task
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxTask))
+	if err == nil {
+		err = json.Unmarshal(b, &t)
+	}
+	if err != nil || t.ID == "" || t.Client == "" {
+		// A task that cannot be read never will be: 200 ends its retries.
+		tr.Logger.Error("an unreadable task was dropped", "event", "job_orphan")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if tr.Process(r, t) {
+		// Cloud Tasks retries with the queue's backoff.
+		apierror.Write(w, apierror.New(http.StatusServiceUnavailable, apierror.Overloaded, "run again later"))
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
