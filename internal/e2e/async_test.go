@@ -11,7 +11,9 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/pixashot/pixashot-cloudrun/internal/config"
 	"github.com/pixashot/pixashot-cloudrun/internal/poll"
+	"github.com/pixashot/pixashot-cloudrun/internal/tasks/faketasks"
 )
 
 // Asynchronous captures (issue 18) on the embedded queue, against the real
@@ -230,5 +232,74 @@ func TestWebhookSSRF(t *testing.T) {
 	}
 	if n := e.secretHits.Load(); n != 0 {
 		t.Fatalf("the secret server was hit %d times", n)
+	}
+}
+
+// The same on Cloud Tasks: the real client against the stand-in, which
+// calls the service's internal route with an OIDC token of the invoker.
+func TestAsyncOnCloudTasks(t *testing.T) {
+	fake, err := faketasks.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	const queue, invoker = "projects/test-project/locations/local/queues/pixashot", "pixashot-tasks@test-project.iam.gserviceaccount.com"
+	e, err := newEnv(func(c *config.Config) {
+		c.TasksQueue, c.TasksEndpoint, c.TasksURL, c.TasksInvoker, c.TasksCertsURL =
+			queue, fake.Addr, "http://pixashot.test", invoker, fake.CertsURL
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.close()
+	fake.Target = e.svc.URL
+	var batch []any
+	for i := range 5 {
+		batch = append(batch, map[string]any{"url": e.page + "/color?c=0000" + fmt.Sprintf("%02x", i*40), "window_width": 200, "window_height": 100})
+	}
+	r := e.do(t, "POST", "/captures", map[string]any{"batch": batch, "webhook_url": e.page + "/hook"})
+	var acc struct {
+		IDs []string `json:"ids"`
+	}
+	json.Unmarshal(r.body, &acc) //nolint:errcheck // checked below
+	if r.status != 202 || len(acc.IDs) != 5 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	ids := map[string]bool{}
+	for _, id := range acc.IDs {
+		ids[id] = true
+	}
+	poll.Within(t, 60*time.Second, "5 webhooks through Cloud Tasks", func() bool { return len(e.hooksFor(ids)) >= 5 })
+	tasks := fake.Tasks()
+	for _, id := range acc.IDs {
+		rec, ok := tasks[queue+"/tasks/"+id]
+		if !ok || !rec.Done || rec.Status != 200 {
+			t.Errorf("task %s: %+v", id, rec)
+		}
+		if j := e.do(t, "GET", "/captures/"+id, nil); !strings.Contains(string(j.body), `"status":"done"`) {
+			t.Errorf("GET /captures/%s: %s", id, j.body)
+		}
+	}
+	// The internal route takes nothing but the invoker's token: not a
+	// client's, not another account's.
+	body := `{"id":"` + acc.IDs[0] + `","client":"dev","request":{"url":"` + e.page + `"}}`
+	wrong, _ := fake.Token("http://pixashot.test", "someone@test-project.iam.gserviceaccount.com", nil)
+	for name, auth := range map[string]string{"a client's token": "Bearer " + e.token, "another account": "Bearer " + wrong, "none": ""} {
+		req, _ := http.NewRequest("POST", e.svc.URL+"/internal/tasks/capture", strings.NewReader(body))
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 403 {
+			t.Errorf("%s on the internal route: %d", name, resp.StatusCode)
+		}
+	}
+	// Without TASKS_QUEUE the route does not exist.
+	if r := shared.do(t, "POST", "/internal/tasks/capture", body); r.status != 404 {
+		t.Errorf("the internal route on the embedded queue: %d", r.status)
 	}
 }

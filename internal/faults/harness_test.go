@@ -61,8 +61,9 @@ type svc struct {
 	logs  *logtest.Buffer
 	exit  chan error
 
-	mu   sync.Mutex
-	hits map[string]int
+	mu    sync.Mutex
+	hits  map[string]int
+	hooks map[string]int // webhook deliveries received, by webhook-id
 }
 
 func randomHex(n int) string {
@@ -75,7 +76,7 @@ func randomHex(n int) string {
 func start(t *testing.T, env ...string) *svc {
 	t.Helper()
 	s := &svc{t: t, token: randomHex(32), tmp: t.TempDir(), logs: &logtest.Buffer{}, exit: make(chan error, 1),
-		hits: map[string]int{}}
+		hits: map[string]int{}, hooks: map[string]int{}}
 	s.store = filepath.Join(s.tmp, "captures")
 	ln, err := net.Listen("tcp", "127.0.0.2:0")
 	if err != nil {
@@ -150,6 +151,11 @@ func freePort(t *testing.T) int {
 // whose selector never appears.
 func (s *svc) pages() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("/hook", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.hooks[r.Header.Get("webhook-id")]++
+		s.mu.Unlock()
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.hits[r.URL.Path]++

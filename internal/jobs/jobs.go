@@ -223,15 +223,16 @@ type View struct {
 	Webhook   *Delivery `json:"webhook,omitempty"`
 }
 
-// ViewOf is the client's view of j, with a fresh download link when done.
-func ViewOf(ctx context.Context, j *Job, link func(ctx context.Context, client, id string) (store.Link, error)) View {
+// ViewOf is the client's view of j, with a fresh download link when done;
+// base makes a link the local store gives as a path absolute.
+func ViewOf(ctx context.Context, j *Job, link func(ctx context.Context, client, id string) (store.Link, error), base string) View {
 	v := View{ID: j.ID, Batch: j.Batch, Status: j.Status, Created: j.Created, Format: j.Format, Bytes: j.Bytes,
 		ErrorType: j.ErrorType, Message: j.Message, Webhook: j.Webhook}
 	if j.Status == Done && link != nil {
 		if l, err := link(ctx, j.Client, j.ID); err == nil {
 			v.URL, v.ExpiresAt = l.URL, l.Expires.UTC().Format(time.RFC3339)
 			if strings.HasPrefix(v.URL, "/") {
-				v.URL = j.Base + v.URL
+				v.URL = base + v.URL
 			}
 		}
 	}
@@ -248,7 +249,7 @@ func (r *Runner) notify(ctx context.Context, j *Job, log *slog.Logger) (again bo
 		j.Webhook.State = Failed
 		log.Error("no webhook key for the client; the webhook is not sent", "event", "webhook_failed")
 	} else {
-		data := ViewOf(ctx, j, r.Link)
+		data := ViewOf(ctx, j, r.Link, j.Base)
 		data.Webhook = nil // its own state is not news to the receiver
 		body, _ := json.Marshal(Event{Type: "capture." + j.Status, Timestamp: r.clock(), Data: data})
 		res := r.Sender.Send(ctx, j.Webhook.URL, key, "msg_"+j.ID, body)

@@ -262,7 +262,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, client, id strin
 		s.writeStoreError(w, err)
 		return true
 	}
-	writeJSON(w, http.StatusOK, jobs.ViewOf(r.Context(), j, s.Store.Get))
+	writeJSON(w, http.StatusOK, jobs.ViewOf(r.Context(), j, s.Store.Get, baseURL(r)))
 	return true
 }
 
@@ -288,7 +288,7 @@ func (s *Server) getBatch(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		counts[j.Status]++
-		items = append(items, jobs.ViewOf(r.Context(), j, s.Store.Get))
+		items = append(items, jobs.ViewOf(r.Context(), j, s.Store.Get, baseURL(r)))
 	}
 	status := "done"
 	if counts[jobs.Queued]+counts[jobs.Running] > 0 {
