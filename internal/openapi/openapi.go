@@ -50,6 +50,15 @@ func build(lim options.Limits) obj {
 		},
 		"security": []any{obj{"bearer": []any{}}},
 		"paths":    paths(fields),
+		"webhooks": obj{"capture": obj{"post": obj{"operationId": "captureWebhook", "summary": "An asynchronous capture ended",
+			"description": "Verify webhook-signature: v1, base64 HMAC-SHA256 with the key of WEBHOOK_SIGNING_KEY over \"webhook-id.webhook-timestamp.body\".",
+			"parameters": []any{
+				obj{"name": "webhook-id", "in": "header", "required": true, "schema": obj{"type": "string"}, "description": "msg_ and the capture's id; the same on every retry."},
+				obj{"name": "webhook-timestamp", "in": "header", "required": true, "schema": obj{"type": "string"}, "description": "Unix seconds."},
+				obj{"name": "webhook-signature", "in": "header", "required": true, "schema": obj{"type": "string"}, "description": "v1,<base64 HMAC-SHA256>."},
+			},
+			"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": ref("CaptureEvent")}}},
+			"responses":   obj{"200": obj{"description": "Any 2xx delivers; 5xx, 429 and timeouts are retried with backoff."}}}}},
 		"components": obj{
 			"securitySchemes": obj{
 				"bearer": obj{"type": "http", "scheme": "bearer", "description": "A client token (Authorization: Bearer …)."},
@@ -60,7 +69,7 @@ func build(lim options.Limits) obj {
 				"CaptureOptions": optionsSchema(fields),
 				"Error":          errorSchema(),
 				"Link": object("A stored capture and a short-lived download URL.", []string{"id", "url", "expires_at", "format", "bytes"}, obj{
-					"id": str("The capture's id."), "url": str("Download URL; expires at expires_at."),
+					"id": str("The capture's id."), "status": obj{"type": "string", "const": "done"}, "url": str("Download URL; expires at expires_at."),
 					"expires_at": dateTime("When url stops working."), "format": str("The capture's format."),
 					"bytes": obj{"type": "integer", "description": "Size of the capture."},
 				}),
@@ -77,10 +86,75 @@ func build(lim options.Limits) obj {
 					"status": obj{"type": "string", "enum": []string{"healthy", "starting"}}, "timestamp": dateTime("Now."),
 					"version": str("The build's revision."), "checks": obj{"type": "object", "description": "Load, memory and queue."},
 				}),
-				"Status": object("A probe's answer.", []string{"status"}, obj{"status": str("alive, ready or not ready.")}),
+				"Status":       object("A probe's answer.", []string{"status"}, obj{"status": str("alive, ready or not ready.")}),
+				"AsyncCapture": asyncCapture(fields),
+				"BatchRequest": object("Up to BATCH_MAX (default 100) captures, one webhook for each.", []string{"batch"}, obj{
+					"batch":       obj{"type": "array", "minItems": 1, "items": ref("CaptureOptions")},
+					"webhook_url": webhookURL(),
+				}),
+				"Queued": object("One capture, queued durably.", []string{"id", "status"}, obj{
+					"id": str("The capture's id, for GET /captures/{id}."), "status": obj{"type": "string", "const": "queued"}}),
+				"BatchQueued": object("A batch, queued durably.", []string{"batch_id", "ids", "status"}, obj{
+					"batch_id": str("For GET /batches/{batch_id}."), "ids": obj{"type": "array", "items": obj{"type": "string"}},
+					"status": obj{"type": "string", "const": "queued"}}),
+				"Job":      jobSchema(),
+				"Batch":    batchSchema(),
+				"Delivery": deliverySchema(),
+				"CaptureEvent": object("A webhook's body (Standard Webhooks).", []string{"type", "timestamp", "data"}, obj{
+					"type":      obj{"type": "string", "enum": []string{"capture.done", "capture.failed"}},
+					"timestamp": dateTime("When it was sent."), "data": ref("Job")}),
 			},
 		},
 	}
+}
+
+func webhookURL() obj {
+	return obj{"type": "string", "maxLength": 2048, "description": "Where to POST the result, signed (Standard Webhooks). " +
+		"http(s), public addresses only, no redirects followed."}
+}
+
+func asyncCapture(fields []options.Field) obj {
+	s := optionsSchema(fields)
+	withHook := obj{"webhook_url": webhookURL()}
+	for k, v := range s["properties"].(obj) {
+		withHook[k] = v
+	}
+	s["properties"] = withHook
+	s["description"] = "One capture: the options of POST /capture (response_type is always url) and an optional webhook_url."
+	return s
+}
+
+func jobSchema() obj {
+	return object("An asynchronous capture, or a stored one (always done).", []string{"id", "status"}, obj{
+		"id": str("The capture's id."), "batch_id": str("Its batch, if any."),
+		"status":     obj{"type": "string", "enum": []string{"queued", "running", "done", "failed"}},
+		"created_at": dateTime("When it was submitted."),
+		"url":        str("done: a download URL, until expires_at."), "expires_at": dateTime("When url stops working."),
+		"format": str("done: the capture's format."), "bytes": obj{"type": "integer", "description": "done: its size."},
+		"error_type": obj{"type": "string", "enum": apierror.Types, "description": "failed: why, as the synchronous route would answer."},
+		"message":    str("failed: what went wrong."),
+		"webhook":    ref("Delivery"),
+	})
+}
+
+func deliverySchema() obj {
+	return object("The job's webhook.", []string{"url", "state", "attempts"}, obj{
+		"url": str("Where it goes."), "state": obj{"type": "string", "enum": []string{"pending", "delivered", "failed"}},
+		"attempts": obj{"type": "integer"}, "status": obj{"type": "integer", "description": "The receiver's last answer."},
+	})
+}
+
+func batchSchema() obj {
+	counts := obj{}
+	for _, st := range []string{"queued", "running", "done", "failed"} {
+		counts[st] = obj{"type": "integer"}
+	}
+	return object("A batch and its captures.", []string{"batch_id", "status", "counts", "items"}, obj{
+		"batch_id": str("The batch's id."), "status": obj{"type": "string", "enum": []string{"running", "done"}},
+		"created_at": dateTime("When it was submitted."),
+		"counts":     obj{"type": "object", "properties": counts},
+		"items":      obj{"type": "array", "items": ref("Job")},
+	})
 }
 
 func str(desc string) obj { return obj{"type": "string", "description": desc} }
@@ -270,11 +344,22 @@ func paths(fields []options.Field) obj {
 				"description": "The options as query parameters (objects and arrays as JSON text), with the signature.",
 				"security":    []any{obj{"signedURL": []any{}}}, "parameters": queryParams(fields), "responses": captureResponses()},
 		},
+		"/captures": obj{"post": obj{"operationId": "captureAsync", "summary": "Queue a capture or a batch",
+			"description": "Answers 202 once every job is durably queued; validation happens first (a bad item is a 400 naming batch[i].field).",
+			"parameters": []any{obj{"name": "Idempotency-Key", "in": "header", "schema": obj{"type": "string", "maxLength": 255},
+				"description": "The same key and body from the same client within 24 h returns the same ids."}},
+			"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": obj{
+				"oneOf": []any{ref("BatchRequest"), ref("AsyncCapture")}}}}},
+			"responses": merge(errorResponses(400, 401, 403, 413, 429, 501, 503), obj{"202": obj{"description": "Queued.",
+				"headers": obj{"Idempotent-Replayed": header("string", "true when the answer is a replay of an earlier one.")},
+				"content": obj{"application/json": obj{"schema": obj{"oneOf": []any{ref("Queued"), ref("BatchQueued")}}}}}})}},
+		"/batches/{id}": obj{"get": obj{"operationId": "getBatch", "summary": "A batch's captures and their states (its owner only)",
+			"parameters": idParam, "responses": merge(errorResponses(401, 403, 404, 429, 503), obj{"200": ok("The batch.", "Batch")})}},
 		"/sign": obj{"post": obj{"operationId": "sign", "summary": "Mint a signed capture URL", "requestBody": jsonBody("SignRequest"),
 			"responses": merge(errorResponses(400, 401, 403, 413, 429, 503), obj{"200": ok("The URL.", "SignedURL")})}},
 		"/captures/{id}": obj{
-			"get": obj{"operationId": "getStoredCapture", "summary": "A fresh link to a stored capture (its owner only)",
-				"parameters": idParam, "responses": merge(errorResponses(401, 403, 404, 429, 503), obj{"200": ok("The link.", "Link")})},
+			"get": obj{"operationId": "getStoredCapture", "summary": "A capture's state, with a fresh link once done (its owner only)",
+				"parameters": idParam, "responses": merge(errorResponses(401, 403, 404, 429, 503), obj{"200": ok("The capture.", "Job")})},
 			"delete": obj{"operationId": "deleteStoredCapture", "summary": "Delete a stored capture (its owner only)",
 				"parameters": idParam, "responses": merge(errorResponses(401, 403, 404, 429, 503), obj{"204": obj{"description": "Deleted."}})},
 		},

@@ -119,7 +119,12 @@ func TestGeneratedClientIsCurrent(t *testing.T) {
 	}
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "cfg.yaml")
-	os.WriteFile(cfg, []byte("package: client\noutput: "+filepath.Join(dir, "client.gen.go")+"\ngenerate:\n  client: true\n  models: true\n"), 0o644) //nolint:errcheck // read next
+	conf, err := os.ReadFile("client/oapi-codegen.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf = bytes.Replace(conf, []byte("output: client/client.gen.go"), []byte("output: "+filepath.Join(dir, "client.gen.go")), 1)
+	os.WriteFile(cfg, conf, 0o644) //nolint:errcheck // read next
 	cmd := exec.Command("go", "tool", "oapi-codegen", "-config", cfg, "../../docs/openapi.json")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("oapi-codegen: %v\n%s", err, out)

@@ -8,16 +8,19 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/capture"
+	"github.com/pixashot/pixashot-cloudrun/internal/jobs"
 	"github.com/pixashot/pixashot-cloudrun/internal/openapi"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
 	"github.com/pixashot/pixashot-cloudrun/internal/playground"
 	"github.com/pixashot/pixashot-cloudrun/internal/signing"
+	"github.com/pixashot/pixashot-cloudrun/internal/store"
 )
 
 func TestOpenAPIAndPlaygroundRoutes(t *testing.T) {
@@ -77,8 +80,19 @@ func TestAnswersConformToTheDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := []byte("k-" + t.Name())
-	e := newRouteEnv(t, func(s *Server) { s.Signer = signing.New(key) })
+	disk, err := store.OpenDisk(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer disk.Close()
+	queued := &recordingQueue{}
+	e := newRouteEnv(t, func(s *Server) {
+		s.Signer = signing.New(key)
+		s.Async = &Async{Queue: queued, Records: store.New(disk, store.Config{URLTTL: time.Minute, Retention: time.Hour}),
+			BatchMax: 10, CheckHost: func(context.Context, string) error { return nil }, WebhookKey: func(string) []byte { return key }}
+	})
 	var signed string
+	ids := map[string]string{} // {job} and {batch}: from the answers before
 	cases := []struct {
 		name, method, path, token, body string
 		valid                           bool // a request the document allows
@@ -108,6 +122,12 @@ func TestAnswersConformToTheDocument(t *testing.T) {
 		{"live", "GET", "/health/live", "", "", true, nil, 200},
 		{"ready", "GET", "/health/ready", "", "", true, nil, 200},
 		{"openapi", "GET", "/openapi.json", "", "", true, nil, 200},
+		{"async one", "POST", "/captures", e.token, `{"url":"https://example.com","webhook_url":"https://hooks.example/x"}`, true, nil, 202},
+		{"job", "GET", "/captures/{job}", e.token, "", true, nil, 200},
+		{"async batch", "POST", "/captures", e.token, `{"batch":[{"url":"https://example.com"},{"url":"https://example.org","format":"pdf"}]}`, true, nil, 202},
+		{"batch", "GET", "/batches/{batch}", e.token, "", true, nil, 200},
+		{"async invalid", "POST", "/captures", e.token, `{"batch":[{"url":"https://example.com","window_width":0}]}`, false, nil, 400},
+		{"async unknown batch", "GET", "/batches/000000000000000000000000", e.token, "", true, nil, 404},
 		{"playground", "GET", "/", "", "", true, nil, 200},
 	}
 	for _, c := range cases {
@@ -118,6 +138,7 @@ func TestAnswersConformToTheDocument(t *testing.T) {
 		if c.name == "signed" {
 			path = strings.TrimPrefix(signed, e.ts.URL)
 		}
+		path = strings.NewReplacer("{job}", ids["id"], "{batch}", ids["batch_id"]).Replace(path)
 		req, _ := http.NewRequest(c.method, e.ts.URL+path, strings.NewReader(c.body))
 		if c.body != "" {
 			req.Header.Set("Content-Type", "application/json")
@@ -145,10 +166,18 @@ func TestAnswersConformToTheDocument(t *testing.T) {
 		if resp.StatusCode != c.status {
 			t.Errorf("%s: status %d, want %d: %s", c.name, resp.StatusCode, c.status, body)
 		}
-		if c.name == "sign" {
-			var s struct{ URL string }
-			json.Unmarshal(body, &s) //nolint:errcheck // checked below
-			signed = s.URL
+		var got struct{ URL string }
+		if json.Unmarshal(body, &got) == nil {
+			if c.name == "sign" {
+				signed = got.URL
+			}
+			var m map[string]any
+			json.Unmarshal(body, &m) //nolint:errcheck // the same bytes
+			for _, k := range []string{"id", "batch_id"} {
+				if v, ok := m[k].(string); ok {
+					ids[k] = v
+				}
+			}
 		}
 		out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header,
 			Body: io.NopCloser(bytes.NewReader(body)), Options: &openapi3filter.Options{IncludeResponseStatus: true}}
@@ -156,4 +185,15 @@ func TestAnswersConformToTheDocument(t *testing.T) {
 			t.Errorf("%s: the answer does not conform: %v", c.name, err)
 		}
 	}
+	if len(queued.tasks) != 3 {
+		t.Errorf("%d tasks queued, want 3 (one, then a batch of two; none for the invalid batch)", len(queued.tasks))
+	}
+}
+
+// recordingQueue accepts every task.
+type recordingQueue struct{ tasks []jobs.Task }
+
+func (q *recordingQueue) Enqueue(_ context.Context, ts []jobs.Task) error {
+	q.tasks = append(q.tasks, ts...)
+	return nil
 }

@@ -17,6 +17,345 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for AsyncCaptureCookiesSameSite.
+const (
+	AsyncCaptureCookiesSameSiteLax    AsyncCaptureCookiesSameSite = "Lax"
+	AsyncCaptureCookiesSameSiteNone   AsyncCaptureCookiesSameSite = "None"
+	AsyncCaptureCookiesSameSiteStrict AsyncCaptureCookiesSameSite = "Strict"
+)
+
+// Valid indicates whether the value is a known member of the AsyncCaptureCookiesSameSite enum.
+func (e AsyncCaptureCookiesSameSite) Valid() bool {
+	switch e {
+	case AsyncCaptureCookiesSameSiteLax:
+		return true
+	case AsyncCaptureCookiesSameSiteNone:
+		return true
+	case AsyncCaptureCookiesSameSiteStrict:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AsyncCaptureFormat.
+const (
+	AsyncCaptureFormatHtml     AsyncCaptureFormat = "html"
+	AsyncCaptureFormatJpeg     AsyncCaptureFormat = "jpeg"
+	AsyncCaptureFormatMarkdown AsyncCaptureFormat = "markdown"
+	AsyncCaptureFormatMetadata AsyncCaptureFormat = "metadata"
+	AsyncCaptureFormatPdf      AsyncCaptureFormat = "pdf"
+	AsyncCaptureFormatPng      AsyncCaptureFormat = "png"
+	AsyncCaptureFormatText     AsyncCaptureFormat = "text"
+	AsyncCaptureFormatWebp     AsyncCaptureFormat = "webp"
+)
+
+// Valid indicates whether the value is a known member of the AsyncCaptureFormat enum.
+func (e AsyncCaptureFormat) Valid() bool {
+	switch e {
+	case AsyncCaptureFormatHtml:
+		return true
+	case AsyncCaptureFormatJpeg:
+		return true
+	case AsyncCaptureFormatMarkdown:
+		return true
+	case AsyncCaptureFormatMetadata:
+		return true
+	case AsyncCaptureFormatPdf:
+		return true
+	case AsyncCaptureFormatPng:
+		return true
+	case AsyncCaptureFormatText:
+		return true
+	case AsyncCaptureFormatWebp:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AsyncCaptureInteractionsAction.
+const (
+	AsyncCaptureInteractionsActionClick   AsyncCaptureInteractionsAction = "click"
+	AsyncCaptureInteractionsActionHover   AsyncCaptureInteractionsAction = "hover"
+	AsyncCaptureInteractionsActionScroll  AsyncCaptureInteractionsAction = "scroll"
+	AsyncCaptureInteractionsActionType    AsyncCaptureInteractionsAction = "type"
+	AsyncCaptureInteractionsActionWaitFor AsyncCaptureInteractionsAction = "wait_for"
+)
+
+// Valid indicates whether the value is a known member of the AsyncCaptureInteractionsAction enum.
+func (e AsyncCaptureInteractionsAction) Valid() bool {
+	switch e {
+	case AsyncCaptureInteractionsActionClick:
+		return true
+	case AsyncCaptureInteractionsActionHover:
+		return true
+	case AsyncCaptureInteractionsActionScroll:
+		return true
+	case AsyncCaptureInteractionsActionType:
+		return true
+	case AsyncCaptureInteractionsActionWaitFor:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AsyncCaptureInteractionsWaitForType.
+const (
+	AsyncCaptureInteractionsWaitForTypeNetworkIdle       AsyncCaptureInteractionsWaitForType = "network_idle"
+	AsyncCaptureInteractionsWaitForTypeNetworkMostlyIdle AsyncCaptureInteractionsWaitForType = "network_mostly_idle"
+	AsyncCaptureInteractionsWaitForTypeSelector          AsyncCaptureInteractionsWaitForType = "selector"
+	AsyncCaptureInteractionsWaitForTypeTimeout           AsyncCaptureInteractionsWaitForType = "timeout"
+)
+
+// Valid indicates whether the value is a known member of the AsyncCaptureInteractionsWaitForType enum.
+func (e AsyncCaptureInteractionsWaitForType) Valid() bool {
+	switch e {
+	case AsyncCaptureInteractionsWaitForTypeNetworkIdle:
+		return true
+	case AsyncCaptureInteractionsWaitForTypeNetworkMostlyIdle:
+		return true
+	case AsyncCaptureInteractionsWaitForTypeSelector:
+		return true
+	case AsyncCaptureInteractionsWaitForTypeTimeout:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AsyncCapturePdfFormat.
+const (
+	AsyncCapturePdfFormatA4     AsyncCapturePdfFormat = "A4"
+	AsyncCapturePdfFormatLegal  AsyncCapturePdfFormat = "Legal"
+	AsyncCapturePdfFormatLetter AsyncCapturePdfFormat = "Letter"
+)
+
+// Valid indicates whether the value is a known member of the AsyncCapturePdfFormat enum.
+func (e AsyncCapturePdfFormat) Valid() bool {
+	switch e {
+	case AsyncCapturePdfFormatA4:
+		return true
+	case AsyncCapturePdfFormatLegal:
+		return true
+	case AsyncCapturePdfFormatLetter:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AsyncCaptureResponseType.
+const (
+	AsyncCaptureResponseTypeByFormat AsyncCaptureResponseType = "by_format"
+	AsyncCaptureResponseTypeEmpty    AsyncCaptureResponseType = "empty"
+	AsyncCaptureResponseTypeJson     AsyncCaptureResponseType = "json"
+	AsyncCaptureResponseTypeUrl      AsyncCaptureResponseType = "url"
+)
+
+// Valid indicates whether the value is a known member of the AsyncCaptureResponseType enum.
+func (e AsyncCaptureResponseType) Valid() bool {
+	switch e {
+	case AsyncCaptureResponseTypeByFormat:
+		return true
+	case AsyncCaptureResponseTypeEmpty:
+		return true
+	case AsyncCaptureResponseTypeJson:
+		return true
+	case AsyncCaptureResponseTypeUrl:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AsyncCaptureTemplate.
+const (
+	AsyncCaptureTemplateArticlePdf     AsyncCaptureTemplate = "article_pdf"
+	AsyncCaptureTemplateDesktopFull    AsyncCaptureTemplate = "desktop_full"
+	AsyncCaptureTemplateGalaxyS21      AsyncCaptureTemplate = "galaxy_s21"
+	AsyncCaptureTemplateIpad           AsyncCaptureTemplate = "ipad"
+	AsyncCaptureTemplateIpadPro        AsyncCaptureTemplate = "ipad_pro"
+	AsyncCaptureTemplateIphone13       AsyncCaptureTemplate = "iphone_13"
+	AsyncCaptureTemplateIphone13ProMax AsyncCaptureTemplate = "iphone_13_pro_max"
+	AsyncCaptureTemplateIphone14ProMax AsyncCaptureTemplate = "iphone_14_pro_max"
+	AsyncCaptureTemplateIphoneSe       AsyncCaptureTemplate = "iphone_se"
+	AsyncCaptureTemplateMobile         AsyncCaptureTemplate = "mobile"
+	AsyncCaptureTemplatePixel5         AsyncCaptureTemplate = "pixel_5"
+	AsyncCaptureTemplatePixel7         AsyncCaptureTemplate = "pixel_7"
+)
+
+// Valid indicates whether the value is a known member of the AsyncCaptureTemplate enum.
+func (e AsyncCaptureTemplate) Valid() bool {
+	switch e {
+	case AsyncCaptureTemplateArticlePdf:
+		return true
+	case AsyncCaptureTemplateDesktopFull:
+		return true
+	case AsyncCaptureTemplateGalaxyS21:
+		return true
+	case AsyncCaptureTemplateIpad:
+		return true
+	case AsyncCaptureTemplateIpadPro:
+		return true
+	case AsyncCaptureTemplateIphone13:
+		return true
+	case AsyncCaptureTemplateIphone13ProMax:
+		return true
+	case AsyncCaptureTemplateIphone14ProMax:
+		return true
+	case AsyncCaptureTemplateIphoneSe:
+		return true
+	case AsyncCaptureTemplateMobile:
+		return true
+	case AsyncCaptureTemplatePixel5:
+		return true
+	case AsyncCaptureTemplatePixel7:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AsyncCaptureUserAgentBrowser.
+const (
+	AsyncCaptureUserAgentBrowserChrome  AsyncCaptureUserAgentBrowser = "chrome"
+	AsyncCaptureUserAgentBrowserEdge    AsyncCaptureUserAgentBrowser = "edge"
+	AsyncCaptureUserAgentBrowserFirefox AsyncCaptureUserAgentBrowser = "firefox"
+	AsyncCaptureUserAgentBrowserSafari  AsyncCaptureUserAgentBrowser = "safari"
+)
+
+// Valid indicates whether the value is a known member of the AsyncCaptureUserAgentBrowser enum.
+func (e AsyncCaptureUserAgentBrowser) Valid() bool {
+	switch e {
+	case AsyncCaptureUserAgentBrowserChrome:
+		return true
+	case AsyncCaptureUserAgentBrowserEdge:
+		return true
+	case AsyncCaptureUserAgentBrowserFirefox:
+		return true
+	case AsyncCaptureUserAgentBrowserSafari:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AsyncCaptureUserAgentDevice.
+const (
+	AsyncCaptureUserAgentDeviceDesktop AsyncCaptureUserAgentDevice = "desktop"
+	AsyncCaptureUserAgentDeviceMobile  AsyncCaptureUserAgentDevice = "mobile"
+)
+
+// Valid indicates whether the value is a known member of the AsyncCaptureUserAgentDevice enum.
+func (e AsyncCaptureUserAgentDevice) Valid() bool {
+	switch e {
+	case AsyncCaptureUserAgentDeviceDesktop:
+		return true
+	case AsyncCaptureUserAgentDeviceMobile:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AsyncCaptureUserAgentPlatform.
+const (
+	AsyncCaptureUserAgentPlatformAndroid AsyncCaptureUserAgentPlatform = "android"
+	AsyncCaptureUserAgentPlatformIos     AsyncCaptureUserAgentPlatform = "ios"
+	AsyncCaptureUserAgentPlatformLinux   AsyncCaptureUserAgentPlatform = "linux"
+	AsyncCaptureUserAgentPlatformMacos   AsyncCaptureUserAgentPlatform = "macos"
+	AsyncCaptureUserAgentPlatformWindows AsyncCaptureUserAgentPlatform = "windows"
+)
+
+// Valid indicates whether the value is a known member of the AsyncCaptureUserAgentPlatform enum.
+func (e AsyncCaptureUserAgentPlatform) Valid() bool {
+	switch e {
+	case AsyncCaptureUserAgentPlatformAndroid:
+		return true
+	case AsyncCaptureUserAgentPlatformIos:
+		return true
+	case AsyncCaptureUserAgentPlatformLinux:
+		return true
+	case AsyncCaptureUserAgentPlatformMacos:
+		return true
+	case AsyncCaptureUserAgentPlatformWindows:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AsyncCaptureWaitForNetwork.
+const (
+	AsyncCaptureWaitForNetworkIdle       AsyncCaptureWaitForNetwork = "idle"
+	AsyncCaptureWaitForNetworkMostlyIdle AsyncCaptureWaitForNetwork = "mostly_idle"
+)
+
+// Valid indicates whether the value is a known member of the AsyncCaptureWaitForNetwork enum.
+func (e AsyncCaptureWaitForNetwork) Valid() bool {
+	switch e {
+	case AsyncCaptureWaitForNetworkIdle:
+		return true
+	case AsyncCaptureWaitForNetworkMostlyIdle:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BatchStatus.
+const (
+	BatchStatusDone    BatchStatus = "done"
+	BatchStatusRunning BatchStatus = "running"
+)
+
+// Valid indicates whether the value is a known member of the BatchStatus enum.
+func (e BatchStatus) Valid() bool {
+	switch e {
+	case BatchStatusDone:
+		return true
+	case BatchStatusRunning:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BatchQueuedStatus.
+const (
+	BatchQueuedStatusQueued BatchQueuedStatus = "queued"
+)
+
+// Valid indicates whether the value is a known member of the BatchQueuedStatus enum.
+func (e BatchQueuedStatus) Valid() bool {
+	switch e {
+	case BatchQueuedStatusQueued:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CaptureEventType.
+const (
+	CaptureDone   CaptureEventType = "capture.done"
+	CaptureFailed CaptureEventType = "capture.failed"
+)
+
+// Valid indicates whether the value is a known member of the CaptureEventType enum.
+func (e CaptureEventType) Valid() bool {
+	switch e {
+	case CaptureDone:
+		return true
+	case CaptureFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CaptureOptionsCookiesSameSite.
 const (
 	CaptureOptionsCookiesSameSiteLax    CaptureOptionsCookiesSameSite = "Lax"
@@ -305,54 +644,75 @@ func (e CaptureOptionsWaitForNetwork) Valid() bool {
 	}
 }
 
+// Defines values for DeliveryState.
+const (
+	DeliveryStateDelivered DeliveryState = "delivered"
+	DeliveryStateFailed    DeliveryState = "failed"
+	DeliveryStatePending   DeliveryState = "pending"
+)
+
+// Valid indicates whether the value is a known member of the DeliveryState enum.
+func (e DeliveryState) Valid() bool {
+	switch e {
+	case DeliveryStateDelivered:
+		return true
+	case DeliveryStateFailed:
+		return true
+	case DeliveryStatePending:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ErrorErrorType.
 const (
-	AuthenticationError   ErrorErrorType = "AuthenticationError"
-	CaptureTimeout        ErrorErrorType = "CaptureTimeout"
-	FeatureUnavailable    ErrorErrorType = "FeatureUnavailable"
-	InternalError         ErrorErrorType = "InternalError"
-	InvalidSignatureError ErrorErrorType = "InvalidSignatureError"
-	MethodNotAllowed      ErrorErrorType = "MethodNotAllowed"
-	NavigationError       ErrorErrorType = "NavigationError"
-	NotFound              ErrorErrorType = "NotFound"
-	Overloaded            ErrorErrorType = "Overloaded"
-	PayloadTooLarge       ErrorErrorType = "PayloadTooLarge"
-	RateLimitError        ErrorErrorType = "RateLimitError"
-	SignatureExpiredError ErrorErrorType = "SignatureExpiredError"
-	TargetStatusError     ErrorErrorType = "TargetStatusError"
-	ValidationError       ErrorErrorType = "ValidationError"
+	ErrorErrorTypeAuthenticationError   ErrorErrorType = "AuthenticationError"
+	ErrorErrorTypeCaptureTimeout        ErrorErrorType = "CaptureTimeout"
+	ErrorErrorTypeFeatureUnavailable    ErrorErrorType = "FeatureUnavailable"
+	ErrorErrorTypeInternalError         ErrorErrorType = "InternalError"
+	ErrorErrorTypeInvalidSignatureError ErrorErrorType = "InvalidSignatureError"
+	ErrorErrorTypeMethodNotAllowed      ErrorErrorType = "MethodNotAllowed"
+	ErrorErrorTypeNavigationError       ErrorErrorType = "NavigationError"
+	ErrorErrorTypeNotFound              ErrorErrorType = "NotFound"
+	ErrorErrorTypeOverloaded            ErrorErrorType = "Overloaded"
+	ErrorErrorTypePayloadTooLarge       ErrorErrorType = "PayloadTooLarge"
+	ErrorErrorTypeRateLimitError        ErrorErrorType = "RateLimitError"
+	ErrorErrorTypeSignatureExpiredError ErrorErrorType = "SignatureExpiredError"
+	ErrorErrorTypeTargetStatusError     ErrorErrorType = "TargetStatusError"
+	ErrorErrorTypeValidationError       ErrorErrorType = "ValidationError"
 )
 
 // Valid indicates whether the value is a known member of the ErrorErrorType enum.
 func (e ErrorErrorType) Valid() bool {
 	switch e {
-	case AuthenticationError:
+	case ErrorErrorTypeAuthenticationError:
 		return true
-	case CaptureTimeout:
+	case ErrorErrorTypeCaptureTimeout:
 		return true
-	case FeatureUnavailable:
+	case ErrorErrorTypeFeatureUnavailable:
 		return true
-	case InternalError:
+	case ErrorErrorTypeInternalError:
 		return true
-	case InvalidSignatureError:
+	case ErrorErrorTypeInvalidSignatureError:
 		return true
-	case MethodNotAllowed:
+	case ErrorErrorTypeMethodNotAllowed:
 		return true
-	case NavigationError:
+	case ErrorErrorTypeNavigationError:
 		return true
-	case NotFound:
+	case ErrorErrorTypeNotFound:
 		return true
-	case Overloaded:
+	case ErrorErrorTypeOverloaded:
 		return true
-	case PayloadTooLarge:
+	case ErrorErrorTypePayloadTooLarge:
 		return true
-	case RateLimitError:
+	case ErrorErrorTypeRateLimitError:
 		return true
-	case SignatureExpiredError:
+	case ErrorErrorTypeSignatureExpiredError:
 		return true
-	case TargetStatusError:
+	case ErrorErrorTypeTargetStatusError:
 		return true
-	case ValidationError:
+	case ErrorErrorTypeValidationError:
 		return true
 	default:
 		return false
@@ -386,6 +746,114 @@ func (e HealthStatus) Valid() bool {
 	case Healthy:
 		return true
 	case Starting:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JobErrorType.
+const (
+	JobErrorTypeAuthenticationError   JobErrorType = "AuthenticationError"
+	JobErrorTypeCaptureTimeout        JobErrorType = "CaptureTimeout"
+	JobErrorTypeFeatureUnavailable    JobErrorType = "FeatureUnavailable"
+	JobErrorTypeInternalError         JobErrorType = "InternalError"
+	JobErrorTypeInvalidSignatureError JobErrorType = "InvalidSignatureError"
+	JobErrorTypeMethodNotAllowed      JobErrorType = "MethodNotAllowed"
+	JobErrorTypeNavigationError       JobErrorType = "NavigationError"
+	JobErrorTypeNotFound              JobErrorType = "NotFound"
+	JobErrorTypeOverloaded            JobErrorType = "Overloaded"
+	JobErrorTypePayloadTooLarge       JobErrorType = "PayloadTooLarge"
+	JobErrorTypeRateLimitError        JobErrorType = "RateLimitError"
+	JobErrorTypeSignatureExpiredError JobErrorType = "SignatureExpiredError"
+	JobErrorTypeTargetStatusError     JobErrorType = "TargetStatusError"
+	JobErrorTypeValidationError       JobErrorType = "ValidationError"
+)
+
+// Valid indicates whether the value is a known member of the JobErrorType enum.
+func (e JobErrorType) Valid() bool {
+	switch e {
+	case JobErrorTypeAuthenticationError:
+		return true
+	case JobErrorTypeCaptureTimeout:
+		return true
+	case JobErrorTypeFeatureUnavailable:
+		return true
+	case JobErrorTypeInternalError:
+		return true
+	case JobErrorTypeInvalidSignatureError:
+		return true
+	case JobErrorTypeMethodNotAllowed:
+		return true
+	case JobErrorTypeNavigationError:
+		return true
+	case JobErrorTypeNotFound:
+		return true
+	case JobErrorTypeOverloaded:
+		return true
+	case JobErrorTypePayloadTooLarge:
+		return true
+	case JobErrorTypeRateLimitError:
+		return true
+	case JobErrorTypeSignatureExpiredError:
+		return true
+	case JobErrorTypeTargetStatusError:
+		return true
+	case JobErrorTypeValidationError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JobStatus.
+const (
+	JobStatusDone    JobStatus = "done"
+	JobStatusFailed  JobStatus = "failed"
+	JobStatusQueued  JobStatus = "queued"
+	JobStatusRunning JobStatus = "running"
+)
+
+// Valid indicates whether the value is a known member of the JobStatus enum.
+func (e JobStatus) Valid() bool {
+	switch e {
+	case JobStatusDone:
+		return true
+	case JobStatusFailed:
+		return true
+	case JobStatusQueued:
+		return true
+	case JobStatusRunning:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for LinkStatus.
+const (
+	LinkStatusDone LinkStatus = "done"
+)
+
+// Valid indicates whether the value is a known member of the LinkStatus enum.
+func (e LinkStatus) Valid() bool {
+	switch e {
+	case LinkStatusDone:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for QueuedStatus.
+const (
+	QueuedStatusQueued QueuedStatus = "queued"
+)
+
+// Valid indicates whether the value is a known member of the QueuedStatus enum.
+func (e QueuedStatus) Valid() bool {
+	switch e {
+	case QueuedStatusQueued:
 		return true
 	default:
 		return false
@@ -679,6 +1147,369 @@ func (e CaptureSignedParamsCookiesSameSite) Valid() bool {
 		return false
 	}
 }
+
+// AsyncCapture One capture: the options of POST /capture (response_type is always url) and an optional webhook_url.
+type AsyncCapture struct {
+	// BackgroundColor The page's default background, a hex colour such as #ffffff (the original's option).
+	BackgroundColor *string `json:"background_color,omitempty"`
+
+	// BlockAds Block ads (EasyList) and hide their slots.
+	BlockAds *bool `json:"block_ads,omitempty"`
+
+	// BlockChats Block chat widgets.
+	BlockChats *bool `json:"block_chats,omitempty"`
+
+	// BlockCookieBanners Reject cookie consent dialogs (autoconsent) and hide other notices.
+	BlockCookieBanners *bool `json:"block_cookie_banners,omitempty"`
+
+	// BlockMedia Do not load images, media and fonts.
+	BlockMedia *bool `json:"block_media,omitempty"`
+
+	// BlockTrackers Block trackers (EasyPrivacy, URLhaus).
+	BlockTrackers *bool `json:"block_trackers,omitempty"`
+
+	// CacheTtl Answer from this client's identical capture of at most this many seconds ago (needs storage).
+	CacheTtl *int `json:"cache_ttl,omitempty"`
+
+	// Clip A rectangle of the page in CSS pixels (images only, not with selector).
+	Clip *struct {
+		// Height Height.
+		Height float32 `json:"height"`
+
+		// Width Width.
+		Width float32 `json:"width"`
+
+		// X From the left.
+		X float32 `json:"x"`
+
+		// Y From the top.
+		Y float32 `json:"y"`
+	} `json:"clip,omitempty"`
+
+	// Cookies Cookies set before navigation, for the target's host unless domain is given.
+	Cookies *[]struct {
+		// Domain A host name, optionally with a leading dot.
+		Domain *string `json:"domain,omitempty"`
+
+		// Expires Unix seconds; unset: a session cookie.
+		Expires *float32 `json:"expires,omitempty"`
+
+		// HttpOnly Hidden from scripts.
+		HttpOnly *bool `json:"http_only,omitempty"`
+
+		// Name A cookie name token.
+		Name string `json:"name"`
+
+		// Path Starts with /.
+		Path *string `json:"path,omitempty"`
+
+		// SameSite None needs secure (case-insensitive).
+		SameSite *AsyncCaptureCookiesSameSite `json:"same_site,omitempty"`
+
+		// Secure Sent over https only.
+		Secure *bool `json:"secure,omitempty"`
+
+		// Value Printable ASCII without spaces, quotes, commas, semicolons or backslashes.
+		Value string `json:"value"`
+	} `json:"cookies,omitempty"`
+
+	// CustomCss A stylesheet added to the page (no @import).
+	CustomCss *string `json:"custom_css,omitempty"`
+
+	// CustomHeaders Extra request headers for the page's own requests; hop-by-hop, proxy, Sec- and metadata headers are refused.
+	CustomHeaders *map[string]string `json:"custom_headers,omitempty"`
+
+	// CustomJs A script run in the page before the capture.
+	CustomJs *string `json:"custom_js,omitempty"`
+
+	// DarkMode Emulate prefers-color-scheme: dark.
+	DarkMode *bool `json:"dark_mode,omitempty"`
+
+	// DelayCapture A pause before the capture, in milliseconds.
+	DelayCapture *int `json:"delay_capture,omitempty"`
+
+	// FailOnHttpStatus Fail with 502 TargetStatusError when the page's HTTP status is in these, such as "404,500-599".
+	FailOnHttpStatus *string `json:"fail_on_http_status,omitempty"`
+
+	// Format What to capture.
+	Format *AsyncCaptureFormat `json:"format,omitempty"`
+
+	// FullPage Capture the whole scrollable page, not only the viewport.
+	FullPage *bool `json:"full_page,omitempty"`
+
+	// Geolocation What navigator.geolocation reports.
+	Geolocation *struct {
+		// Accuracy Metres; 0 means 100.
+		Accuracy *float32 `json:"accuracy,omitempty"`
+
+		// Latitude Degrees north.
+		Latitude *float32 `json:"latitude,omitempty"`
+
+		// Longitude Degrees east.
+		Longitude *float32 `json:"longitude,omitempty"`
+	} `json:"geolocation,omitempty"`
+
+	// HideSelectors Hide the elements matching these CSS selectors.
+	HideSelectors *[]string `json:"hide_selectors,omitempty"`
+
+	// HtmlContent A whole HTML document to capture instead of a URL. Its subresources go through the same egress policy as a page's.
+	HtmlContent *string `json:"html_content,omitempty"`
+
+	// IgnoreHttpsErrors Accept the target's invalid TLS certificates.
+	IgnoreHttpsErrors *bool `json:"ignore_https_errors,omitempty"`
+
+	// ImageQuality JPEG and WebP quality.
+	ImageQuality *int `json:"image_quality,omitempty"`
+
+	// Interactions Steps run in order before the capture.
+	Interactions *[]struct {
+		// Action What the step does.
+		Action AsyncCaptureInteractionsAction `json:"action"`
+
+		// Selector The element (click, hover, type; scroll to it).
+		Selector *string `json:"selector,omitempty"`
+
+		// Text What to type.
+		Text *string `json:"text,omitempty"`
+
+		// WaitFor The condition of a wait_for step.
+		WaitFor *struct {
+			// Timeout A selector wait's own limit in milliseconds.
+			Timeout *int `json:"timeout,omitempty"`
+
+			// Type What to wait for.
+			Type AsyncCaptureInteractionsWaitForType `json:"type"`
+
+			// Value A CSS selector (selector) or milliseconds (the others).
+			Value *AsyncCapture_Interactions_WaitFor_Value `json:"value,omitempty"`
+		} `json:"wait_for,omitempty"`
+
+		// X Scroll position, CSS pixels.
+		X *float32 `json:"x,omitempty"`
+
+		// Y Scroll position, CSS pixels.
+		Y *float32 `json:"y,omitempty"`
+	} `json:"interactions,omitempty"`
+
+	// Locale A BCP 47 language tag such as de-CH, for navigator.language, Intl and Accept-Language.
+	Locale *string `json:"locale,omitempty"`
+
+	// OmitBackground A transparent background instead of white (png, webp).
+	OmitBackground *bool `json:"omit_background,omitempty"`
+
+	// PdfFooterHtml Chrome's footer template, like pdf_header_html.
+	PdfFooterHtml *string `json:"pdf_footer_html,omitempty"`
+
+	// PdfFormat Paper size (case-insensitive).
+	PdfFormat *AsyncCapturePdfFormat `json:"pdf_format,omitempty"`
+
+	// PdfHeaderHtml Chrome's header template (pageNumber, totalPages, title, url, date classes); images only as data: URLs.
+	PdfHeaderHtml *string `json:"pdf_header_html,omitempty"`
+
+	// PdfHeight Paper height with a unit (mm, cm, in, px), overriding pdf_format.
+	PdfHeight *string `json:"pdf_height,omitempty"`
+
+	// PdfLandscape Landscape orientation.
+	PdfLandscape *bool `json:"pdf_landscape,omitempty"`
+
+	// PdfMargin Page margins, each a length with a unit (mm, cm, in, px); 0 allowed.
+	PdfMargin *struct {
+		// Bottom Bottom margin.
+		Bottom *string `json:"bottom,omitempty"`
+
+		// Left Left margin.
+		Left *string `json:"left,omitempty"`
+
+		// Right Right margin.
+		Right *string `json:"right,omitempty"`
+
+		// Top Top margin.
+		Top *string `json:"top,omitempty"`
+	} `json:"pdf_margin,omitempty"`
+
+	// PdfMaxPages More pages than this is a 400.
+	PdfMaxPages *int `json:"pdf_max_pages,omitempty"`
+
+	// PdfOutline A document outline from the headings.
+	PdfOutline *bool `json:"pdf_outline,omitempty"`
+
+	// PdfPageRanges Pages to print, such as "1-5, 8, 11-13"; all when unset.
+	PdfPageRanges *string `json:"pdf_page_ranges,omitempty"`
+
+	// PdfPreferCssPageSize Use the page's CSS @page size over pdf_format.
+	PdfPreferCssPageSize *bool `json:"pdf_prefer_css_page_size,omitempty"`
+
+	// PdfPrintBackground Print background colours and images.
+	PdfPrintBackground *bool `json:"pdf_print_background,omitempty"`
+
+	// PdfScale Scale of the page's rendering.
+	PdfScale *float32 `json:"pdf_scale,omitempty"`
+
+	// PdfTagged An accessible (tagged) PDF.
+	PdfTagged *bool `json:"pdf_tagged,omitempty"`
+
+	// PdfWidth Paper width with a unit (mm, cm, in, px), overriding pdf_format.
+	PdfWidth *string `json:"pdf_width,omitempty"`
+
+	// PixelDensity Device pixel ratio; width × height × density² is bounded by MAX_PIXELS.
+	PixelDensity *float32 `json:"pixel_density,omitempty"`
+
+	// ResponseType How the answer carries the capture: the bytes, JSON with base64, 204, or a stored capture's link.
+	ResponseType *AsyncCaptureResponseType `json:"response_type,omitempty"`
+
+	// ScrollPage Scroll to the bottom and back before the capture, so lazy content loads; defaults to full_page.
+	ScrollPage *bool `json:"scroll_page,omitempty"`
+
+	// Selector Capture only the first element matching this CSS selector.
+	Selector *string `json:"selector,omitempty"`
+
+	// Template A preset that fills the options the request leaves unset.
+	Template *AsyncCaptureTemplate `json:"template,omitempty"`
+
+	// Timezone An IANA time zone such as Europe/Berlin.
+	Timezone *string `json:"timezone,omitempty"`
+
+	// Url The page to capture: an http or https URL without credentials. Exactly one of url and html_content.
+	Url *string `json:"url,omitempty"`
+
+	// UseCookieBlocker The original's name for block_cookie_banners.
+	UseCookieBlocker *bool `json:"use_cookie_blocker,omitempty"`
+
+	// UsePopupBlocker The original's option; popups are always blocked here, false is ignored.
+	UsePopupBlocker *bool `json:"use_popup_blocker,omitempty"`
+
+	// UseRandomUserAgent A current user agent of the device, platform and browser below.
+	UseRandomUserAgent *bool `json:"use_random_user_agent,omitempty"`
+
+	// UserAgent The User-Agent header and navigator.userAgent.
+	UserAgent *string `json:"user_agent,omitempty"`
+
+	// UserAgentBrowser Browser of a generated user agent.
+	UserAgentBrowser *AsyncCaptureUserAgentBrowser `json:"user_agent_browser,omitempty"`
+
+	// UserAgentDevice Device class of a generated user agent.
+	UserAgentDevice *AsyncCaptureUserAgentDevice `json:"user_agent_device,omitempty"`
+
+	// UserAgentPlatform Platform of a generated user agent.
+	UserAgentPlatform *AsyncCaptureUserAgentPlatform `json:"user_agent_platform,omitempty"`
+
+	// WaitForAnimation Wait until CSS animations and transitions have finished.
+	WaitForAnimation *bool `json:"wait_for_animation,omitempty"`
+
+	// WaitForNetwork How quiet the network must be before the capture.
+	WaitForNetwork *AsyncCaptureWaitForNetwork `json:"wait_for_network,omitempty"`
+
+	// WaitForSelector Wait until an element matches this CSS selector.
+	WaitForSelector *string `json:"wait_for_selector,omitempty"`
+
+	// WaitForTimeout The longest wait for load, network quiet and wait_for_selector, in milliseconds; at most CAPTURE_TIMEOUT.
+	WaitForTimeout *int `json:"wait_for_timeout,omitempty"`
+
+	// WebhookUrl Where to POST the result, signed (Standard Webhooks). http(s), public addresses only, no redirects followed.
+	WebhookUrl *string `json:"webhook_url,omitempty"`
+
+	// WindowHeight Viewport height in CSS pixels.
+	WindowHeight *int `json:"window_height,omitempty"`
+
+	// WindowWidth Viewport width in CSS pixels.
+	WindowWidth *int `json:"window_width,omitempty"`
+}
+
+// AsyncCaptureCookiesSameSite None needs secure (case-insensitive).
+type AsyncCaptureCookiesSameSite string
+
+// AsyncCaptureFormat What to capture.
+type AsyncCaptureFormat string
+
+// AsyncCaptureInteractionsAction What the step does.
+type AsyncCaptureInteractionsAction string
+
+// AsyncCaptureInteractionsWaitForType What to wait for.
+type AsyncCaptureInteractionsWaitForType string
+
+// AsyncCaptureInteractionsWaitForValue0 defines model for AsyncCapture.Interactions.WaitFor.Value.0.
+type AsyncCaptureInteractionsWaitForValue0 = string
+
+// AsyncCaptureInteractionsWaitForValue1 defines model for AsyncCapture.Interactions.WaitFor.Value.1.
+type AsyncCaptureInteractionsWaitForValue1 = int
+
+// AsyncCapture_Interactions_WaitFor_Value A CSS selector (selector) or milliseconds (the others).
+type AsyncCapture_Interactions_WaitFor_Value struct {
+	union json.RawMessage
+}
+
+// AsyncCapturePdfFormat Paper size (case-insensitive).
+type AsyncCapturePdfFormat string
+
+// AsyncCaptureResponseType How the answer carries the capture: the bytes, JSON with base64, 204, or a stored capture's link.
+type AsyncCaptureResponseType string
+
+// AsyncCaptureTemplate A preset that fills the options the request leaves unset.
+type AsyncCaptureTemplate string
+
+// AsyncCaptureUserAgentBrowser Browser of a generated user agent.
+type AsyncCaptureUserAgentBrowser string
+
+// AsyncCaptureUserAgentDevice Device class of a generated user agent.
+type AsyncCaptureUserAgentDevice string
+
+// AsyncCaptureUserAgentPlatform Platform of a generated user agent.
+type AsyncCaptureUserAgentPlatform string
+
+// AsyncCaptureWaitForNetwork How quiet the network must be before the capture.
+type AsyncCaptureWaitForNetwork string
+
+// Batch A batch and its captures.
+type Batch struct {
+	// BatchId The batch's id.
+	BatchId string `json:"batch_id"`
+	Counts  struct {
+		Done    *int `json:"done,omitempty"`
+		Failed  *int `json:"failed,omitempty"`
+		Queued  *int `json:"queued,omitempty"`
+		Running *int `json:"running,omitempty"`
+	} `json:"counts"`
+
+	// CreatedAt When it was submitted.
+	CreatedAt *time.Time  `json:"created_at,omitempty"`
+	Items     []Job       `json:"items"`
+	Status    BatchStatus `json:"status"`
+}
+
+// BatchStatus defines model for Batch.Status.
+type BatchStatus string
+
+// BatchQueued A batch, queued durably.
+type BatchQueued struct {
+	// BatchId For GET /batches/{batch_id}.
+	BatchId string            `json:"batch_id"`
+	Ids     []string          `json:"ids"`
+	Status  BatchQueuedStatus `json:"status"`
+}
+
+// BatchQueuedStatus defines model for BatchQueued.Status.
+type BatchQueuedStatus string
+
+// BatchRequest Up to BATCH_MAX (default 100) captures, one webhook for each.
+type BatchRequest struct {
+	Batch []CaptureOptions `json:"batch"`
+
+	// WebhookUrl Where to POST the result, signed (Standard Webhooks). http(s), public addresses only, no redirects followed.
+	WebhookUrl *string `json:"webhook_url,omitempty"`
+}
+
+// CaptureEvent A webhook's body (Standard Webhooks).
+type CaptureEvent struct {
+	// Data An asynchronous capture, or a stored one (always done).
+	Data Job `json:"data"`
+
+	// Timestamp When it was sent.
+	Timestamp time.Time        `json:"timestamp"`
+	Type      CaptureEventType `json:"type"`
+}
+
+// CaptureEventType defines model for CaptureEvent.Type.
+type CaptureEventType string
 
 // CaptureJSON response_type json: the capture in base64.
 type CaptureJSON struct {
@@ -1000,6 +1831,21 @@ type CaptureOptionsUserAgentPlatform string
 // CaptureOptionsWaitForNetwork How quiet the network must be before the capture.
 type CaptureOptionsWaitForNetwork string
 
+// Delivery The job's webhook.
+type Delivery struct {
+	Attempts int           `json:"attempts"`
+	State    DeliveryState `json:"state"`
+
+	// Status The receiver's last answer.
+	Status *int `json:"status,omitempty"`
+
+	// Url Where it goes.
+	Url string `json:"url"`
+}
+
+// DeliveryState defines model for Delivery.State.
+type DeliveryState string
+
 // Error Every error the service answers.
 type Error struct {
 	ErrorType ErrorErrorType `json:"error_type"`
@@ -1043,6 +1889,46 @@ type Health struct {
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
 
+// Job An asynchronous capture, or a stored one (always done).
+type Job struct {
+	// BatchId Its batch, if any.
+	BatchId *string `json:"batch_id,omitempty"`
+
+	// Bytes done: its size.
+	Bytes *int `json:"bytes,omitempty"`
+
+	// CreatedAt When it was submitted.
+	CreatedAt *time.Time `json:"created_at,omitempty"`
+
+	// ErrorType failed: why, as the synchronous route would answer.
+	ErrorType *JobErrorType `json:"error_type,omitempty"`
+
+	// ExpiresAt When url stops working.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// Format done: the capture's format.
+	Format *string `json:"format,omitempty"`
+
+	// Id The capture's id.
+	Id string `json:"id"`
+
+	// Message failed: what went wrong.
+	Message *string   `json:"message,omitempty"`
+	Status  JobStatus `json:"status"`
+
+	// Url done: a download URL, until expires_at.
+	Url *string `json:"url,omitempty"`
+
+	// Webhook The job's webhook.
+	Webhook *Delivery `json:"webhook,omitempty"`
+}
+
+// JobErrorType failed: why, as the synchronous route would answer.
+type JobErrorType string
+
+// JobStatus defines model for Job.Status.
+type JobStatus string
+
 // Link A stored capture and a short-lived download URL.
 type Link struct {
 	// Bytes Size of the capture.
@@ -1055,11 +1941,15 @@ type Link struct {
 	Format string `json:"format"`
 
 	// Id The capture's id.
-	Id string `json:"id"`
+	Id     string      `json:"id"`
+	Status *LinkStatus `json:"status,omitempty"`
 
 	// Url Download URL; expires at expires_at.
 	Url string `json:"url"`
 }
+
+// LinkStatus defines model for Link.Status.
+type LinkStatus string
 
 // Metadata What the page says about itself (format metadata).
 type Metadata struct {
@@ -1078,6 +1968,16 @@ type Metadata struct {
 	Title     string            `json:"title"`
 	Twitter   map[string]string `json:"twitter"`
 }
+
+// Queued One capture, queued durably.
+type Queued struct {
+	// Id The capture's id, for GET /captures/{id}.
+	Id     string       `json:"id"`
+	Status QueuedStatus `json:"status"`
+}
+
+// QueuedStatus defines model for Queued.Status.
+type QueuedStatus string
 
 // SignRequest Capture options to sign, and the URL's lifetime.
 type SignRequest struct {
@@ -1436,11 +2336,107 @@ type Capture200JSONResponseBody struct {
 	union json.RawMessage
 }
 
+// CaptureAsyncJSONBody defines parameters for CaptureAsync.
+type CaptureAsyncJSONBody struct {
+	union json.RawMessage
+}
+
+// CaptureAsyncParams defines parameters for CaptureAsync.
+type CaptureAsyncParams struct {
+	// IdempotencyKey The same key and body from the same client within 24 h returns the same ids.
+	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
+}
+
+// CaptureAsync202JSONResponseBody defines parameters for CaptureAsync.
+type CaptureAsync202JSONResponseBody struct {
+	union json.RawMessage
+}
+
+// CaptureWebhookParams defines parameters for CaptureWebhook.
+type CaptureWebhookParams struct {
+	// WebhookId msg_ and the capture's id; the same on every retry.
+	WebhookId string `json:"webhook-id"`
+
+	// WebhookTimestamp Unix seconds.
+	WebhookTimestamp string `json:"webhook-timestamp"`
+
+	// WebhookSignature v1,<base64 HMAC-SHA256>.
+	WebhookSignature string `json:"webhook-signature"`
+}
+
 // CaptureJSONRequestBody defines body for Capture for application/json ContentType.
 type CaptureJSONRequestBody = CaptureOptions
 
+// CaptureAsyncJSONRequestBody defines body for CaptureAsync for application/json ContentType.
+type CaptureAsyncJSONRequestBody CaptureAsyncJSONBody
+
 // SignJSONRequestBody defines body for Sign for application/json ContentType.
 type SignJSONRequestBody = SignRequest
+
+// CaptureWebhookJSONRequestBody defines body for CaptureWebhook for application/json ContentType.
+type CaptureWebhookJSONRequestBody = CaptureEvent
+
+// AsAsyncCaptureInteractionsWaitForValue0 returns the union data inside the AsyncCapture_Interactions_WaitFor_Value as a AsyncCaptureInteractionsWaitForValue0
+func (t AsyncCapture_Interactions_WaitFor_Value) AsAsyncCaptureInteractionsWaitForValue0() (AsyncCaptureInteractionsWaitForValue0, error) {
+	var body AsyncCaptureInteractionsWaitForValue0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAsyncCaptureInteractionsWaitForValue0 overwrites any union data inside the AsyncCapture_Interactions_WaitFor_Value as the provided AsyncCaptureInteractionsWaitForValue0
+func (t *AsyncCapture_Interactions_WaitFor_Value) FromAsyncCaptureInteractionsWaitForValue0(v AsyncCaptureInteractionsWaitForValue0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeAsyncCaptureInteractionsWaitForValue0 performs a merge with any union data inside the AsyncCapture_Interactions_WaitFor_Value, using the provided AsyncCaptureInteractionsWaitForValue0
+func (t *AsyncCapture_Interactions_WaitFor_Value) MergeAsyncCaptureInteractionsWaitForValue0(v AsyncCaptureInteractionsWaitForValue0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAsyncCaptureInteractionsWaitForValue1 returns the union data inside the AsyncCapture_Interactions_WaitFor_Value as a AsyncCaptureInteractionsWaitForValue1
+func (t AsyncCapture_Interactions_WaitFor_Value) AsAsyncCaptureInteractionsWaitForValue1() (AsyncCaptureInteractionsWaitForValue1, error) {
+	var body AsyncCaptureInteractionsWaitForValue1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAsyncCaptureInteractionsWaitForValue1 overwrites any union data inside the AsyncCapture_Interactions_WaitFor_Value as the provided AsyncCaptureInteractionsWaitForValue1
+func (t *AsyncCapture_Interactions_WaitFor_Value) FromAsyncCaptureInteractionsWaitForValue1(v AsyncCaptureInteractionsWaitForValue1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeAsyncCaptureInteractionsWaitForValue1 performs a merge with any union data inside the AsyncCapture_Interactions_WaitFor_Value, using the provided AsyncCaptureInteractionsWaitForValue1
+func (t *AsyncCapture_Interactions_WaitFor_Value) MergeAsyncCaptureInteractionsWaitForValue1(v AsyncCaptureInteractionsWaitForValue1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t AsyncCapture_Interactions_WaitFor_Value) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *AsyncCapture_Interactions_WaitFor_Value) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
 
 // AsCaptureOptionsInteractionsWaitForValue0 returns the union data inside the CaptureOptions_Interactions_WaitFor_Value as a CaptureOptionsInteractionsWaitForValue0
 func (t CaptureOptions_Interactions_WaitFor_Value) AsCaptureOptionsInteractionsWaitForValue0() (CaptureOptionsInteractionsWaitForValue0, error) {
@@ -1690,6 +2686,130 @@ func (t *Capture200JSONResponseBody) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// AsBatchRequest returns the union data inside the CaptureAsyncJSONBody as a BatchRequest
+func (t CaptureAsyncJSONBody) AsBatchRequest() (BatchRequest, error) {
+	var body BatchRequest
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromBatchRequest overwrites any union data inside the CaptureAsyncJSONBody as the provided BatchRequest
+func (t *CaptureAsyncJSONBody) FromBatchRequest(v BatchRequest) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeBatchRequest performs a merge with any union data inside the CaptureAsyncJSONBody, using the provided BatchRequest
+func (t *CaptureAsyncJSONBody) MergeBatchRequest(v BatchRequest) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAsyncCapture returns the union data inside the CaptureAsyncJSONBody as a AsyncCapture
+func (t CaptureAsyncJSONBody) AsAsyncCapture() (AsyncCapture, error) {
+	var body AsyncCapture
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAsyncCapture overwrites any union data inside the CaptureAsyncJSONBody as the provided AsyncCapture
+func (t *CaptureAsyncJSONBody) FromAsyncCapture(v AsyncCapture) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeAsyncCapture performs a merge with any union data inside the CaptureAsyncJSONBody, using the provided AsyncCapture
+func (t *CaptureAsyncJSONBody) MergeAsyncCapture(v AsyncCapture) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t CaptureAsyncJSONBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *CaptureAsyncJSONBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsQueued returns the union data inside the CaptureAsync202JSONResponseBody as a Queued
+func (t CaptureAsync202JSONResponseBody) AsQueued() (Queued, error) {
+	var body Queued
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromQueued overwrites any union data inside the CaptureAsync202JSONResponseBody as the provided Queued
+func (t *CaptureAsync202JSONResponseBody) FromQueued(v Queued) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeQueued performs a merge with any union data inside the CaptureAsync202JSONResponseBody, using the provided Queued
+func (t *CaptureAsync202JSONResponseBody) MergeQueued(v Queued) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsBatchQueued returns the union data inside the CaptureAsync202JSONResponseBody as a BatchQueued
+func (t CaptureAsync202JSONResponseBody) AsBatchQueued() (BatchQueued, error) {
+	var body BatchQueued
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromBatchQueued overwrites any union data inside the CaptureAsync202JSONResponseBody as the provided BatchQueued
+func (t *CaptureAsync202JSONResponseBody) FromBatchQueued(v BatchQueued) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeBatchQueued performs a merge with any union data inside the CaptureAsync202JSONResponseBody, using the provided BatchQueued
+func (t *CaptureAsync202JSONResponseBody) MergeBatchQueued(v BatchQueued) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t CaptureAsync202JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *CaptureAsync202JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
 
@@ -1769,6 +2889,11 @@ type ClientInterface interface {
 	// Corresponds with GET / (the `Playground` operationId).
 	Playground(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetBatch A batch's captures and their states (its owner only)
+	//
+	// Corresponds with GET /batches/{id} (the `GetBatch` operationId).
+	GetBatch(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// CaptureSigned Capture through a signed URL
 	//
 	// The options as query parameters (objects and arrays as JSON text), with the signature.
@@ -1790,12 +2915,30 @@ type ClientInterface interface {
 	// Corresponds with POST /capture (the `Capture` operationId).
 	Capture(ctx context.Context, body CaptureJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// CaptureAsyncWithBody Queue a capture or a batch
+	//
+	// Answers 202 once every job is durably queued; validation happens first (a bad item is a 400 naming batch[i].field).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /captures (the `CaptureAsync` operationId).
+	CaptureAsyncWithBody(ctx context.Context, params *CaptureAsyncParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CaptureAsync Queue a capture or a batch
+	//
+	// Answers 202 once every job is durably queued; validation happens first (a bad item is a 400 naming batch[i].field).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /captures (the `CaptureAsync` operationId).
+	CaptureAsync(ctx context.Context, params *CaptureAsyncParams, body CaptureAsyncJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// DeleteStoredCapture Delete a stored capture (its owner only)
 	//
 	// Corresponds with DELETE /captures/{id} (the `DeleteStoredCapture` operationId).
 	DeleteStoredCapture(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetStoredCapture A fresh link to a stored capture (its owner only)
+	// GetStoredCapture A capture's state, with a fresh link once done (its owner only)
 	//
 	// Corresponds with GET /captures/{id} (the `GetStoredCapture` operationId).
 	GetStoredCapture(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1840,6 +2983,21 @@ type ClientInterface interface {
 // Corresponds with GET / (the `Playground` operationId).
 func (c *Client) Playground(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPlaygroundRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetBatch A batch's captures and their states (its owner only)
+//
+// Corresponds with GET /batches/{id} (the `GetBatch` operationId).
+func (c *Client) GetBatch(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetBatchRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -1901,6 +3059,44 @@ func (c *Client) Capture(ctx context.Context, body CaptureJSONRequestBody, reqEd
 	return c.Client.Do(req)
 }
 
+// CaptureAsyncWithBody Queue a capture or a batch
+//
+// Answers 202 once every job is durably queued; validation happens first (a bad item is a 400 naming batch[i].field).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /captures (the `CaptureAsync` operationId).
+func (c *Client) CaptureAsyncWithBody(ctx context.Context, params *CaptureAsyncParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCaptureAsyncRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CaptureAsync Queue a capture or a batch
+//
+// Answers 202 once every job is durably queued; validation happens first (a bad item is a 400 naming batch[i].field).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /captures (the `CaptureAsync` operationId).
+func (c *Client) CaptureAsync(ctx context.Context, params *CaptureAsyncParams, body CaptureAsyncJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCaptureAsyncRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // DeleteStoredCapture Delete a stored capture (its owner only)
 //
 // Corresponds with DELETE /captures/{id} (the `DeleteStoredCapture` operationId).
@@ -1916,7 +3112,7 @@ func (c *Client) DeleteStoredCapture(ctx context.Context, id string, reqEditors 
 	return c.Client.Do(req)
 }
 
-// GetStoredCapture A fresh link to a stored capture (its owner only)
+// GetStoredCapture A capture's state, with a fresh link once done (its owner only)
 //
 // Corresponds with GET /captures/{id} (the `GetStoredCapture` operationId).
 func (c *Client) GetStoredCapture(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2035,6 +3231,40 @@ func NewPlaygroundRequest(server string) (*http.Request, error) {
 	}
 
 	operationPath := fmt.Sprintf("/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetBatchRequest constructs an http.Request for the GetBatch method
+func NewGetBatchRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/batches/%s", pathParam0)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -2880,6 +4110,61 @@ func NewCaptureRequestWithBody(server string, contentType string, body io.Reader
 	return req, nil
 }
 
+// NewCaptureAsyncRequest calls the generic CaptureAsync builder with application/json body
+func NewCaptureAsyncRequest(server string, params *CaptureAsyncParams, body CaptureAsyncJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCaptureAsyncRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewCaptureAsyncRequestWithBody constructs an http.Request for the CaptureAsync method, with any body, and a specified content type
+func NewCaptureAsyncRequestWithBody(server string, params *CaptureAsyncParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/captures")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewDeleteStoredCaptureRequest constructs an http.Request for the DeleteStoredCapture method
 func NewDeleteStoredCaptureRequest(server string, id string) (*http.Request, error) {
 	var err error
@@ -3147,6 +4432,13 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET / (the `Playground` operationId).
 	PlaygroundWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*PlaygroundResponse, error)
 
+	// GetBatchWithResponse A batch's captures and their states (its owner only)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /batches/{id} (the `GetBatch` operationId).
+	GetBatchWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetBatchResponse, error)
+
 	// CaptureSignedWithResponse Capture through a signed URL
 	//
 	// The options as query parameters (objects and arrays as JSON text), with the signature.
@@ -3170,6 +4462,24 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /capture (the `Capture` operationId).
 	CaptureWithResponse(ctx context.Context, body CaptureJSONRequestBody, reqEditors ...RequestEditorFn) (*CaptureResponse, error)
 
+	// CaptureAsyncWithBodyWithResponse Queue a capture or a batch
+	//
+	// Answers 202 once every job is durably queued; validation happens first (a bad item is a 400 naming batch[i].field).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /captures (the `CaptureAsync` operationId).
+	CaptureAsyncWithBodyWithResponse(ctx context.Context, params *CaptureAsyncParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CaptureAsyncResponse, error)
+
+	// CaptureAsyncWithResponse Queue a capture or a batch
+	//
+	// Answers 202 once every job is durably queued; validation happens first (a bad item is a 400 naming batch[i].field).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /captures (the `CaptureAsync` operationId).
+	CaptureAsyncWithResponse(ctx context.Context, params *CaptureAsyncParams, body CaptureAsyncJSONRequestBody, reqEditors ...RequestEditorFn) (*CaptureAsyncResponse, error)
+
 	// DeleteStoredCaptureWithResponse Delete a stored capture (its owner only)
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -3177,7 +4487,7 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with DELETE /captures/{id} (the `DeleteStoredCapture` operationId).
 	DeleteStoredCaptureWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DeleteStoredCaptureResponse, error)
 
-	// GetStoredCaptureWithResponse A fresh link to a stored capture (its owner only)
+	// GetStoredCaptureWithResponse A capture's state, with a fresh link once done (its owner only)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3255,6 +4565,96 @@ func (r PlaygroundResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PlaygroundResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetBatchResponse429Headers the declared response headers of an HTTP 429 response for GetBatch
+type GetBatchResponse429Headers struct {
+	RetryAfter *int
+}
+
+// GetBatchResponse503Headers the declared response headers of an HTTP 503 response for GetBatch
+type GetBatchResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetBatchResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Batch
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetBatchResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetBatchResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetBatchResponse) GetJSON200() *Batch {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetBatchResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetBatchResponse) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetBatchResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetBatchResponse) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetBatchResponse) GetJSON503() *Error {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetBatchResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetBatchResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetBatchResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetBatchResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -3637,6 +5037,117 @@ func (r CaptureResponse) ContentType() string {
 	return ""
 }
 
+// CaptureAsyncResponse202Headers the declared response headers of an HTTP 202 response for CaptureAsync
+type CaptureAsyncResponse202Headers struct {
+	IdempotentReplayed *string
+}
+
+// CaptureAsyncResponse429Headers the declared response headers of an HTTP 429 response for CaptureAsync
+type CaptureAsyncResponse429Headers struct {
+	RetryAfter *int
+}
+
+// CaptureAsyncResponse503Headers the declared response headers of an HTTP 503 response for CaptureAsync
+type CaptureAsyncResponse503Headers struct {
+	RetryAfter *int
+}
+
+type CaptureAsyncResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *CaptureAsync202JSONResponseBody
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSON501 the response for an HTTP 501 `application/json` response
+	JSON501 *Error
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *CaptureAsyncResponse202Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CaptureAsyncResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CaptureAsyncResponse503Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r CaptureAsyncResponse) GetJSON202() *CaptureAsync202JSONResponseBody {
+	return r.JSON202
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CaptureAsyncResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CaptureAsyncResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CaptureAsyncResponse) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CaptureAsyncResponse) GetJSON413() *Error {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r CaptureAsyncResponse) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSON501 returns the response for an HTTP 501 `application/json` response
+func (r CaptureAsyncResponse) GetJSON501() *Error {
+	return r.JSON501
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CaptureAsyncResponse) GetJSON503() *Error {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r CaptureAsyncResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CaptureAsyncResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CaptureAsyncResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CaptureAsyncResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // DeleteStoredCaptureResponse429Headers the declared response headers of an HTTP 429 response for DeleteStoredCapture
 type DeleteStoredCaptureResponse429Headers struct {
 	RetryAfter *int
@@ -3734,7 +5245,7 @@ type GetStoredCaptureResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *Link
+	JSON200 *Job
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Error
 	// JSON403 the response for an HTTP 403 `application/json` response
@@ -3752,7 +5263,7 @@ type GetStoredCaptureResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetStoredCaptureResponse) GetJSON200() *Link {
+func (r GetStoredCaptureResponse) GetJSON200() *Job {
 	return r.JSON200
 }
 
@@ -4098,6 +5609,19 @@ func (c *ClientWithResponses) PlaygroundWithResponse(ctx context.Context, reqEdi
 	return ParsePlaygroundResponse(rsp)
 }
 
+// GetBatchWithResponse A batch's captures and their states (its owner only)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /batches/{id} (the `GetBatch` operationId).
+func (c *ClientWithResponses) GetBatchWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetBatchResponse, error) {
+	rsp, err := c.GetBatch(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetBatchResponse(rsp)
+}
+
 // CaptureSignedWithResponse Capture through a signed URL
 //
 // The options as query parameters (objects and arrays as JSON text), with the signature.
@@ -4139,6 +5663,36 @@ func (c *ClientWithResponses) CaptureWithResponse(ctx context.Context, body Capt
 	return ParseCaptureResponse(rsp)
 }
 
+// CaptureAsyncWithBodyWithResponse Queue a capture or a batch
+//
+// Answers 202 once every job is durably queued; validation happens first (a bad item is a 400 naming batch[i].field).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /captures (the `CaptureAsync` operationId).
+func (c *ClientWithResponses) CaptureAsyncWithBodyWithResponse(ctx context.Context, params *CaptureAsyncParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CaptureAsyncResponse, error) {
+	rsp, err := c.CaptureAsyncWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCaptureAsyncResponse(rsp)
+}
+
+// CaptureAsyncWithResponse Queue a capture or a batch
+//
+// Answers 202 once every job is durably queued; validation happens first (a bad item is a 400 naming batch[i].field).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /captures (the `CaptureAsync` operationId).
+func (c *ClientWithResponses) CaptureAsyncWithResponse(ctx context.Context, params *CaptureAsyncParams, body CaptureAsyncJSONRequestBody, reqEditors ...RequestEditorFn) (*CaptureAsyncResponse, error) {
+	rsp, err := c.CaptureAsync(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCaptureAsyncResponse(rsp)
+}
+
 // DeleteStoredCaptureWithResponse Delete a stored capture (its owner only)
 //
 // Returns a wrapper object for the known response body format(s).
@@ -4152,7 +5706,7 @@ func (c *ClientWithResponses) DeleteStoredCaptureWithResponse(ctx context.Contex
 	return ParseDeleteStoredCaptureResponse(rsp)
 }
 
-// GetStoredCaptureWithResponse A fresh link to a stored capture (its owner only)
+// GetStoredCaptureWithResponse A capture's state, with a fresh link once done (its owner only)
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -4254,6 +5808,90 @@ func ParsePlaygroundResponse(rsp *http.Response) (*PlaygroundResponse, error) {
 	response := &PlaygroundResponse{
 		Body:         bodyBytes,
 		HTTPResponse: rsp,
+	}
+
+	return response, nil
+}
+
+// ParseGetBatchResponse parses an HTTP response from a GetBatchWithResponse call
+func ParseGetBatchResponse(rsp *http.Response) (*GetBatchResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetBatchResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Batch
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetBatchResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetBatchResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -4905,6 +6543,114 @@ func ParseCaptureResponse(rsp *http.Response) (*CaptureResponse, error) {
 	return response, nil
 }
 
+// ParseCaptureAsyncResponse parses an HTTP response from a CaptureAsyncWithResponse call
+func ParseCaptureAsyncResponse(rsp *http.Response) (*CaptureAsyncResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CaptureAsyncResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest CaptureAsync202JSONResponseBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 501:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON501 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers CaptureAsyncResponse202Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 429:
+		var headers CaptureAsyncResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers CaptureAsyncResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseDeleteStoredCaptureResponse parses an HTTP response from a DeleteStoredCaptureWithResponse call
 func ParseDeleteStoredCaptureResponse(rsp *http.Response) (*DeleteStoredCaptureResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -5000,7 +6746,7 @@ func ParseGetStoredCaptureResponse(rsp *http.Response) (*GetStoredCaptureRespons
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest Link
+		var dest Job
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -5276,4 +7022,161 @@ func ParseSignResponse(rsp *http.Response) (*SignResponse, error) {
 	}
 
 	return response, nil
+}
+
+// WebhookInitiator sends OpenAPI 3.1 webhook requests to target URLs.
+// Modeled on the generated Client, but with no stored Server -- the full
+// target URL is provided per-call by the caller (typically discovered
+// from a subscription registration).
+type WebhookInitiator struct {
+	// Doer for performing requests, typically a *http.Client with any
+	// customized settings, such as certificate chains.
+	Client HttpRequestDoer
+
+	// A list of callbacks for modifying requests which are generated before sending over
+	// the network.
+	RequestEditors []RequestEditorFn
+}
+
+// WebhookInitiatorOption allows setting custom parameters during construction.
+type WebhookInitiatorOption func(*WebhookInitiator) error
+
+// NewWebhookInitiator creates a new WebhookInitiator with reasonable defaults.
+func NewWebhookInitiator(opts ...WebhookInitiatorOption) (*WebhookInitiator, error) {
+	initiator := WebhookInitiator{}
+	for _, o := range opts {
+		if err := o(&initiator); err != nil {
+			return nil, err
+		}
+	}
+	if initiator.Client == nil {
+		initiator.Client = &http.Client{}
+	}
+	return &initiator, nil
+}
+
+// WithWebhookHTTPClient allows overriding the default Doer, which is
+// automatically created using http.Client. This is useful for tests.
+func WithWebhookHTTPClient(doer HttpRequestDoer) WebhookInitiatorOption {
+	return func(p *WebhookInitiator) error {
+		p.Client = doer
+		return nil
+	}
+}
+
+// WithWebhookRequestEditorFn allows setting up a callback function, which
+// will be called right before sending the webhook request. This can be
+// used to mutate the request, e.g. to add signature headers.
+func WithWebhookRequestEditorFn(fn RequestEditorFn) WebhookInitiatorOption {
+	return func(p *WebhookInitiator) error {
+		p.RequestEditors = append(p.RequestEditors, fn)
+		return nil
+	}
+}
+
+func (p *WebhookInitiator) applyWebhookEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
+	for _, r := range p.RequestEditors {
+		if err := r(ctx, req); err != nil {
+			return err
+		}
+	}
+	for _, r := range additionalEditors {
+		if err := r(ctx, req); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WebhookInitiatorInterface is the interface specification for the webhook initiator.
+type WebhookInitiatorInterface interface {
+	// CaptureWebhookWithBody fires the capture webhook with any body
+	CaptureWebhookWithBody(ctx context.Context, targetURL string, params *CaptureWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	CaptureWebhook(ctx context.Context, targetURL string, params *CaptureWebhookParams, body CaptureWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+func (p *WebhookInitiator) CaptureWebhookWithBody(ctx context.Context, targetURL string, params *CaptureWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCaptureWebhookWebhookRequestWithBody(targetURL, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) CaptureWebhook(ctx context.Context, targetURL string, params *CaptureWebhookParams, body CaptureWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCaptureWebhookWebhookRequest(targetURL, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+// NewCaptureWebhookWebhookRequest builds a application/json POST request for the capture webhook
+func NewCaptureWebhookWebhookRequest(targetURL string, params *CaptureWebhookParams, body CaptureWebhookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCaptureWebhookWebhookRequestWithBody(targetURL, params, "application/json", bodyReader)
+}
+
+// NewCaptureWebhookWebhookRequestWithBody builds a POST request for the capture webhook with any body
+func NewCaptureWebhookWebhookRequestWithBody(targetURL string, params *CaptureWebhookParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+	_ = err
+
+	reqURL, err := url.Parse(targetURL)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, reqURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "webhook-id", params.WebhookId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("webhook-id", headerParam0)
+
+		var headerParam1 string
+
+		headerParam1, err = runtime.StyleParamWithOptions("simple", false, "webhook-timestamp", params.WebhookTimestamp, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("webhook-timestamp", headerParam1)
+
+		var headerParam2 string
+
+		headerParam2, err = runtime.StyleParamWithOptions("simple", false, "webhook-signature", params.WebhookSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("webhook-signature", headerParam2)
+
+	}
+	return req, nil
 }
