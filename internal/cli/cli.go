@@ -83,6 +83,8 @@ type command struct {
 	raw      string
 	expires  int
 	timeout  time.Duration
+	async    bool
+	poll     time.Duration
 }
 
 func (c *command) flags() {
@@ -97,6 +99,8 @@ func (c *command) flags() {
 	c.fs.DurationVar(&c.timeout, "timeout", 2*time.Minute, "give up after this long")
 	if c.name == "capture" {
 		c.fs.StringVar(&c.output, "o", "", "write the capture here (- for stdout; default screenshot.<format>)")
+		c.fs.BoolVar(&c.async, "async", false, "queue it (POST /captures) and wait for it to end, showing its state")
+		c.poll = 500 * time.Millisecond
 	} else {
 		c.fs.IntVar(&c.expires, "expires-in", 3600, "seconds the URL stays valid (at most 86400)")
 	}
@@ -199,8 +203,11 @@ func (c *command) run(ctx context.Context, args []string) (int, error) {
 	if err != nil {
 		return exitUsage, fmt.Errorf("--server: %w", err)
 	}
-	if c.name == "sign" {
+	switch {
+	case c.name == "sign":
 		return c.sign(ctx, api, body)
+	case c.async:
+		return c.captureAsync(ctx, api, body)
 	}
 	return c.capture(ctx, api, body)
 }
@@ -292,6 +299,89 @@ func (c *command) capture(ctx context.Context, api *client.ClientWithResponses, 
 		return exitOK, nil
 	}
 	return failure(resp.StatusCode(), h.Get("Content-Type"), resp.Body)
+}
+
+// captureAsync queues the capture, shows its state until it ends, then
+// downloads it like a synchronous one.
+func (c *command) captureAsync(ctx context.Context, api *client.ClientWithResponses, body map[string]any) (int, error) {
+	b, _ := json.Marshal(body)
+	resp, err := api.CaptureAsyncWithBodyWithResponse(ctx, &client.CaptureAsyncParams{}, "application/json", bytes.NewReader(b))
+	if err != nil {
+		return exitOther, err
+	}
+	if resp.StatusCode() != http.StatusAccepted {
+		return failure(resp.StatusCode(), resp.HTTPResponse.Header.Get("Content-Type"), resp.Body)
+	}
+	var queued client.Queued
+	if err := json.Unmarshal(resp.Body, &queued); err != nil || queued.Id == "" {
+		return exitOther, errors.New("the service's answer has no capture id")
+	}
+	spin := []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
+	for i := 0; ; i++ {
+		st, err := api.GetStoredCaptureWithResponse(ctx, queued.Id)
+		if err != nil {
+			return exitOther, err
+		}
+		if st.JSON200 == nil {
+			return failure(st.StatusCode(), st.HTTPResponse.Header.Get("Content-Type"), st.Body)
+		}
+		j := st.JSON200
+		fmt.Fprintf(c.stderr, "\r%s %s %s ", spin[i%len(spin)], j.Id, j.Status)
+		switch j.Status {
+		case client.JobStatusDone:
+			fmt.Fprintln(c.stderr)
+			return c.download(ctx, j, body)
+		case client.JobStatusFailed:
+			fmt.Fprintln(c.stderr)
+			e := client.Error{ErrorType: client.ErrorErrorType(deref(j.ErrorType)), Message: deref(j.Message)}
+			eb, _ := json.Marshal(e)
+			return failure(0, "application/json", eb)
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(c.stderr)
+			return exitTimeout, fmt.Errorf("gave up after --timeout; the capture %s goes on (GET /captures/%s)", j.Id, j.Id)
+		case <-time.After(c.poll):
+		}
+	}
+}
+
+func deref[T ~string](p *T) T {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// download fetches a done capture's URL (no token: the URL is the credential).
+func (c *command) download(ctx context.Context, j *client.Job, body map[string]any) (int, error) {
+	if j.Url == nil {
+		return exitOther, errors.New("the capture is done but has no download URL")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *j.Url, nil)
+	if err != nil {
+		return exitOther, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return exitOther, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<30))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return exitOther, fmt.Errorf("downloading the capture: %d %v", resp.StatusCode, err)
+	}
+	name := c.output
+	if name == "" {
+		name = downloadName(resp.Header.Get("Content-Disposition"), body)
+	}
+	if err := c.write(name, data); err != nil {
+		return exitOther, err
+	}
+	if name != "-" {
+		fmt.Fprintf(c.stderr, "%s: %d bytes, %s (capture %s)\n", name, len(data), resp.Header.Get("Content-Type"), j.Id)
+	}
+	return exitOK, nil
 }
 
 func (c *command) sign(ctx context.Context, api *client.ClientWithResponses, body map[string]any) (int, error) {

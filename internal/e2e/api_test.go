@@ -89,12 +89,12 @@ func TestGeneratedClientCaptures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := resp.JSON400; e == nil || e.ErrorType != client.ValidationError || e.Field == nil || *e.Field != "window_width" || e.Status != "error" {
+	if e := resp.JSON400; e == nil || e.ErrorType != client.ErrorErrorTypeValidationError || e.Field == nil || *e.Field != "window_width" || e.Status != "error" {
 		t.Errorf("window_width 0: %d %s", resp.StatusCode(), resp.Body)
 	}
 	anon, _ := client.NewClientWithResponses(e.svc.URL)
 	resp, err = anon.CaptureWithResponse(ctx, client.CaptureOptions{Url: &url})
-	if err != nil || resp.JSON401 == nil || resp.JSON401.ErrorType != client.AuthenticationError {
+	if err != nil || resp.JSON401 == nil || resp.JSON401.ErrorType != client.ErrorErrorTypeAuthenticationError {
 		t.Errorf("no token: %v %d %s", err, resp.StatusCode(), resp.Body)
 	}
 }
@@ -161,6 +161,18 @@ func TestCLI(t *testing.T) {
 	r = e.cli(t, dir, "", e.token, "capture", "--format", "pdf", "--options", `{"pdf_margin":{"top":"1cm"}}`, e.page+"/color?c=ffffff")
 	if b, _ := os.ReadFile(filepath.Join(dir, "screenshot.pdf")); r.code != 0 || !bytes.HasPrefix(b, []byte("%PDF-")) {
 		t.Errorf("pdf: exit %d %s, %d bytes", r.code, r.stderr, len(b))
+	}
+	// --async: queued, watched, downloaded; a failure is its own exit code.
+	r = e.cli(t, dir, "", e.token, "capture", "--async", "--window-width", "300", "--window-height", "150", e.page+"/color?c=00ff00", "-o", "async.png")
+	b, _ = os.ReadFile(filepath.Join(dir, "async.png"))
+	if r.code != 0 || !strings.Contains(r.stderr, " done") {
+		t.Errorf("--async: exit %d: %s", r.code, r.stderr)
+	} else if img := decodeImage(t, b); img.Bounds().Dx() != 300 || !near(rgb(img, 5, 5), 0, 255, 0) {
+		t.Errorf("--async image: %v", img.Bounds())
+	}
+	r = e.cli(t, dir, "", e.token, "capture", "--async", "--fail-on-http-status", "404", e.page+"/clean/status/404")
+	if r.code != 8 || !strings.Contains(r.stderr, "TargetStatusError") {
+		t.Errorf("--async failing: exit %d: %s", r.code, r.stderr)
 	}
 	// HTML from stdin, the capture to stdout.
 	r = e.cli(t, dir, `<html><body><h1 id="x">from stdin</h1></body></html>`, e.token, "capture", "--format", "html", "-o", "-", "-")
