@@ -2,6 +2,7 @@ resource "google_project_service" "apis" {
   for_each = toset([
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
+    "cloudtasks.googleapis.com",
     "compute.googleapis.com",
     "eventarc.googleapis.com",
     "iam.googleapis.com",

@@ -67,6 +67,20 @@ resource "google_compute_security_policy" "edge" {
     }
   }
 
+  # Cloud Tasks delivers asynchronous captures from Google's addresses, with
+  # an OIDC token the service checks: neither the source allow-list nor the
+  # per-IP and per-key limits (a backlog drains in bursts) may refuse it.
+  rule {
+    action      = "allow"
+    priority    = 150
+    description = "Cloud Tasks deliveries to the internal route (the service checks their OIDC token)"
+    match {
+      expr {
+        expression = "request.method == 'POST' && request.path == '/internal/tasks/capture' && request.headers['authorization'].startsWith('Bearer ')"
+      }
+    }
+  }
+
   dynamic "rule" {
     for_each = length(var.allow_ip_ranges) > 0 ? [1] : []
     content {

@@ -15,6 +15,10 @@ locals {
     REDIS_CA_CERT       = var.redis_enabled ? google_redis_instance.ratelimit[0].server_ca_certs[0].cert : null
     # Behind the external load balancer: it appends the client and itself.
     TRUSTED_PROXY_HOPS = "1"
+    # Asynchronous captures: tasks come back through the load balancer.
+    TASKS_QUEUE         = google_cloud_tasks_queue.captures.id
+    TASKS_SERVICE_URL   = "https://${var.domains[0]}"
+    TASKS_INVOKER_EMAIL = google_service_account.tasks.email
   }
   env = { for k, v in local.env_all : k => v if v != null }
 }
@@ -85,6 +89,19 @@ resource "google_cloud_run_v2_service" "capture" {
       }
 
       dynamic "env" {
+        for_each = var.webhook_signing_enabled ? [1] : []
+        content {
+          name = "WEBHOOK_SIGNING_KEY"
+          value_source {
+            secret_key_ref {
+              secret  = google_secret_manager_secret.webhook_signing.secret_id
+              version = "latest"
+            }
+          }
+        }
+      }
+
+      dynamic "env" {
         for_each = var.redis_enabled ? [1] : []
         content {
           name = "REDIS_PASSWORD"
@@ -132,6 +149,7 @@ resource "google_cloud_run_v2_service" "capture" {
     google_project_iam_member.run_secret_lister,
     google_secret_manager_secret_iam_member.run_reads_redis_auth,
     google_secret_manager_secret_version.redis_auth,
+    google_secret_manager_secret_iam_member.run_reads_webhook_key,
   ]
 }
 

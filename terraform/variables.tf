@@ -293,3 +293,32 @@ variable "chrome_no_sandbox" {
   type        = bool
   default     = false
 }
+
+variable "tasks_max_dispatches_per_second" {
+  description = "Cloud Tasks' dispatch rate for asynchronous captures."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.tasks_max_dispatches_per_second > 0 && var.tasks_max_dispatches_per_second <= 500
+    error_message = "tasks_max_dispatches_per_second must be between 0 and 500."
+  }
+}
+
+variable "tasks_max_delay_seconds" {
+  description = "Alert when asynchronous captures start this much later than scheduled (p99)."
+  type        = number
+  default     = 300
+}
+
+variable "tasks_max_depth" {
+  description = "Alert when more asynchronous captures than this are queued."
+  type        = number
+  default     = 5000
+}
+
+variable "webhook_signing_enabled" {
+  description = "Read WEBHOOK_SIGNING_KEY from the webhook-signing secret. Set it once the secret has a version (whsec_ and base64); without it, requests with webhook_url answer 501."
+  type        = bool
+  default     = false
+}

@@ -176,6 +176,15 @@ func TestArmorRulesAreReachable(t *testing.T) {
 		p, _ := strconv.Atoi(r.source("priority"))
 		all := strings.Contains(r.nested("match").nested("config").source("src_ip_ranges"), `["*"]`)
 		kind := map[string]string{"rate_based_ban": "ban", "throttle": "throttle", "allow": "default"}[r.str("action")]
+		if kind == "default" && !all {
+			// The one other allow: Cloud Tasks' deliveries, on the internal
+			// route only, after the deny list.
+			kind = "tasks"
+			if e := r.nested("match").nested("expr").source("expression"); !strings.Contains(e, `request.path == '/internal/tasks/capture'`) ||
+				!strings.Contains(e, "request.method == 'POST'") {
+				t.Errorf("an allow rule at %d lets more through than Cloud Tasks' route: %s", p, e)
+			}
+		}
 		rules = append(rules, rule{p, kind, all})
 	}
 	for _, d := range policy.all("rule") {
@@ -210,7 +219,8 @@ func TestArmorRulesAreReachable(t *testing.T) {
 		}
 	}
 	last := func(k string) int { return slices.Index(order, k) }
-	if !(last("deny-list") < last("waf") && last("allow-list") < last("waf") && last("waf") < last("throttle") && last("throttle") < last("ban")) {
+	if !(last("deny-list") < last("tasks") && last("tasks") < last("allow-list") &&
+		last("deny-list") < last("waf") && last("allow-list") < last("waf") && last("waf") < last("throttle") && last("throttle") < last("ban")) {
 		t.Errorf("rule order %v: deny and allow lists, WAF, per-key throttle, per-IP ban", order)
 	}
 	for _, id := range []string{"id911100-methodenforcement", "id921110-protocolattack", "id921130-protocolattack"} {

@@ -498,6 +498,35 @@ func TestMonitoring(t *testing.T) {
 	}
 }
 
+// Asynchronous captures: the queue bounds its dispatches and retries, the
+// capture service may enqueue and name the tasks account and nothing more,
+// the service is told both, and the backlog has an alert.
+func TestCloudTasksQueue(t *testing.T) {
+	tf := loadTerraform(t)
+	q := tf.resource(t, "google_cloud_tasks_queue", "captures")
+	if !q.nested("rate_limits").has("max_concurrent_dispatches") || !q.nested("retry_config").has("max_retry_duration") {
+		t.Error("the queue needs rate limits and a bounded retry policy")
+	}
+	if e := tf.resource(t, "google_cloud_tasks_queue_iam_member", "run_enqueues"); e.str("role") != "roles/cloudtasks.enqueuer" ||
+		e.source("member") != "google_service_account.run.member" {
+		t.Error("the run account must be the queue's enqueuer")
+	}
+	if a := tf.resource(t, "google_service_account_iam_member", "run_acts_as_tasks"); a.str("role") != "roles/iam.serviceAccountUser" ||
+		a.source("service_account_id") != "google_service_account.tasks.name" {
+		t.Error("the run account must act as the tasks account, on that account only")
+	}
+	for _, want := range []string{"TASKS_QUEUE         = google_cloud_tasks_queue.captures.id",
+		"TASKS_INVOKER_EMAIL = google_service_account.tasks.email", `TASKS_SERVICE_URL   = "https://${var.domains[0]}"`,
+		"cloudtasks.googleapis.com/queue/task_attempt_delays", "cloudtasks.googleapis.com/queue/depth", `"cloudtasks.googleapis.com"`} {
+		if !strings.Contains(tf.text, want) {
+			t.Errorf("terraform/ lacks %s", want)
+		}
+	}
+	if !regexp.MustCompile(`(?s)name = "WEBHOOK_SIGNING_KEY"\s*value_source \{\s*secret_key_ref \{\s*secret\s*= google_secret_manager_secret\.webhook_signing\.secret_id`).MatchString(tf.text) {
+		t.Error("WEBHOOK_SIGNING_KEY must come from the webhook_signing secret")
+	}
+}
+
 // TestServiceEnvironmentIsTheContract: every variable Terraform sets is one
 // the service reads, so a typo cannot silently fall back to a default.
 func TestServiceEnvironmentIsTheContract(t *testing.T) {
