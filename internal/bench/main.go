@@ -45,6 +45,8 @@ func main() {
 	pause := flag.Duration("pause", 750*time.Millisecond, "idle time between captures in the one-at-a-time series")
 	nSites := flag.Int("sites", 8, "distinct sites of the many-site workload")
 	onlyOptions := flag.Bool("only-options", false, "measure only the page options' table")
+	onlyBatch := flag.Bool("only-batch", false, "measure only the batch throughput")
+	batchSize := flag.Int("batch", 100, "captures of the batch-throughput comparison")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -52,6 +54,14 @@ func main() {
 	pages := startPages()
 	sites := startSites(*nSites)
 	adSite = sites[1]
+	slots := serviceSlots()
+	manySites := workload{urls: sites, rotate: true}
+	if *onlyBatch {
+		svc := startService(*bin, chrome, pages, sites)
+		defer svc.stop()
+		benchBatch(svc, manySites.next(), *batchSize, slots)
+		return
+	}
 	if *onlyOptions {
 		svc := startService(*bin, chrome, pages, sites)
 		defer svc.stop()
@@ -131,6 +141,7 @@ func main() {
 		w.print(*pause)
 	}
 	benchPageOptions(svc, pages, *runs/2)
+	benchBatch(svc, manySites.next(), *batchSize, slots)
 	fmt.Printf("\n%-34s %9.2f s\n", "cold start to first capture", svc.cold.Seconds())
 	fmt.Printf("%-34s %9.0f MB idle, %.0f MB peak under load\n", "memory (PSS, service + Chrome)",
 		float64(idleMem)/(1<<20), float64(peak.Load())/(1<<20))
@@ -415,7 +426,7 @@ func startService(bin, chrome, pages string, sites []string) *service {
 	_, sitePort, _ := net.SplitHostPort(strings.TrimPrefix(sites[0], "http://"))
 	// One client runs every capture of the benchmark: its share of the
 	// slots is all of them.
-	slots := min(max(2*runtime.NumCPU(), 2), 16)
+	slots := serviceSlots()
 	s.cmd.Env = append(os.Environ(), "PORT="+port, "AUTH_TOKEN="+s.token, "CHROME_PATH="+chrome, "RATE_LIMIT=0",
 		"EGRESS_ALLOW_CIDRS=127.0.0.2/32,127.0.0.16/28", "EGRESS_ALLOW_PORTS="+pagePort+","+sitePort,
 		"MAX_CONCURRENCY="+strconv.Itoa(slots), "QUEUE_SIZE="+strconv.Itoa(2*slots),
@@ -592,3 +603,6 @@ func cpuModel() string {
 	}
 	return runtime.GOARCH
 }
+
+// serviceSlots is the MAX_CONCURRENCY the benchmark gives the service.
+func serviceSlots() int { return min(max(2*runtime.NumCPU(), 2), 16) }
