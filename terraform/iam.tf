@@ -65,6 +65,7 @@ locals {
   run_secrets = merge(
     { for c, sec in google_secret_manager_secret.client : "client:${c}" => sec.secret_id },
     { "signing" = google_secret_manager_secret.url_signing.secret_id },
+    { for c, sec in google_secret_manager_secret.client_webhook : "webhook:${c}" => sec.secret_id },
   )
   run_secret_grants = {
     for pair in setproduct(keys(local.run_secrets), ["roles/secretmanager.secretAccessor", "roles/secretmanager.viewer"]) :

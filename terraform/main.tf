@@ -89,19 +89,6 @@ resource "google_cloud_run_v2_service" "capture" {
       }
 
       dynamic "env" {
-        for_each = var.webhook_signing_enabled ? [1] : []
-        content {
-          name = "WEBHOOK_SIGNING_KEY"
-          value_source {
-            secret_key_ref {
-              secret  = google_secret_manager_secret.webhook_signing.secret_id
-              version = "latest"
-            }
-          }
-        }
-      }
-
-      dynamic "env" {
         for_each = var.redis_enabled ? [1] : []
         content {
           name = "REDIS_PASSWORD"
@@ -149,7 +136,6 @@ resource "google_cloud_run_v2_service" "capture" {
     google_project_iam_member.run_secret_lister,
     google_secret_manager_secret_iam_member.run_reads_redis_auth,
     google_secret_manager_secret_version.redis_auth,
-    google_secret_manager_secret_iam_member.run_reads_webhook_key,
   ]
 }
 

@@ -44,6 +44,21 @@ resource "google_secret_manager_secret" "client" {
   depends_on = [google_project_service.apis, google_pubsub_topic_iam_member.secretmanager_publishes]
 }
 
+# Each client's webhook signing keys, beside its tokens: `pixashot keys
+# webhook <client>` adds one (whsec_…); the two newest enabled versions sign.
+resource "google_secret_manager_secret" "client_webhook" {
+  for_each  = toset(var.clients)
+  project   = var.project_id
+  secret_id = "pixashot-webhook-${each.key}"
+  labels    = merge(local.labels, { "pixashot-webhook" = each.key })
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
 # Signed-URL keys: every enabled version verifies, the newest signs.
 resource "google_secret_manager_secret" "url_signing" {
   project   = var.project_id

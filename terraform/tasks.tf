@@ -56,27 +56,6 @@ resource "google_service_account_iam_member" "run_acts_as_tasks" {
   member             = google_service_account.run.member
 }
 
-# The webhook signing key (whsec_…): a shell, like every secret here. Add
-# its first version, then set webhook_signing_enabled and apply.
-resource "google_secret_manager_secret" "webhook_signing" {
-  project   = var.project_id
-  secret_id = "${var.name}-webhook-signing"
-  labels    = local.labels
-
-  replication {
-    auto {}
-  }
-
-  depends_on = [google_project_service.apis]
-}
-
-resource "google_secret_manager_secret_iam_member" "run_reads_webhook_key" {
-  project   = var.project_id
-  secret_id = google_secret_manager_secret.webhook_signing.secret_id
-  role      = "roles/secretmanager.secretAccessor"
-  member    = google_service_account.run.member
-}
-
 # The queue's backlog: tasks waiting, and how late their attempts run (the
 # age of the work at the head of the queue).
 resource "google_monitoring_alert_policy" "tasks_backlog" {

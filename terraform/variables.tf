@@ -316,9 +316,3 @@ variable "tasks_max_depth" {
   type        = number
   default     = 5000
 }
-
-variable "webhook_signing_enabled" {
-  description = "Read WEBHOOK_SIGNING_KEY from the webhook-signing secret. Set it once the secret has a version (whsec_ and base64); without it, requests with webhook_url answer 501."
-  type        = bool
-  default     = false
-}

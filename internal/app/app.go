@@ -285,10 +285,13 @@ func (a *App) store(ctx context.Context, cfg *config.Config, opt Options, log *s
 // async builds POST /captures: the job runner on the server's own pipeline,
 // and its queue (Cloud Tasks with TASKS_QUEUE, else embedded in STORAGE_DIR).
 func (a *App) async(ctx context.Context, cfg *config.Config, srv *server.Server, st *store.Store, log *slog.Logger) (*server.Async, error) {
-	as := &server.Async{Records: st, BatchMax: cfg.BatchMax, CheckHost: a.Guard.CheckHost,
-		WebhookKey: func(string) []byte { return cfg.WebhookKey }}
+	keys, err := a.webhookKeys(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	as := &server.Async{Records: st, BatchMax: cfg.BatchMax, CheckHost: a.Guard.CheckHost, WebhookKeys: keys}
 	runner := &jobs.Runner{Records: st, Capture: srv.RunJob, Sender: webhook.NewSender(a.Guard.DialContext),
-		Key: as.WebhookKey, Link: st.Get, Logger: log}
+		Keys: keys, Link: st.Get, Logger: log}
 	if cfg.TasksQueue != "" {
 		return a.cloudTasks(ctx, cfg, as, runner, log)
 	}
@@ -302,6 +305,39 @@ func (a *App) async(ctx context.Context, cfg *config.Config, srv *server.Server,
 	a.closers = append(a.closers, func() { q.Close(time.Second) })
 	as.Queue = q
 	return as, nil
+}
+
+// webhookKeys finds a client's webhook keys: its own secret beside its
+// tokens (with AUTH_SECRET_PROJECT), else WEBHOOK_SIGNING_KEY.
+func (a *App) webhookKeys(ctx context.Context, cfg *config.Config, log *slog.Logger) (func(string) [][]byte, error) {
+	global := func(string) [][]byte {
+		if cfg.WebhookKey == nil {
+			return nil
+		}
+		return [][]byte{cfg.WebhookKey}
+	}
+	if cfg.AuthSecretProject == "" {
+		return global, nil
+	}
+	client, err := a.secretClient(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	wk := keystore.NewWebhookKeys(client, cfg.AuthSecretProject, log)
+	lctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	if err := wk.Load(lctx); err != nil {
+		log.Error("loading webhook keys failed; retrying", "event", "key_load_failed", "error", err)
+	}
+	cancel()
+	rctx, stop := context.WithCancel(context.Background())
+	go keystore.Refresh(rctx, cfg.AuthRefresh, wk.Loaded, wk.Load, log, "webhook keys")
+	a.closers = append(a.closers, stop)
+	return func(c string) [][]byte {
+		if k := wk.Keys(c); len(k) > 0 {
+			return k
+		}
+		return global(c)
+	}, nil
 }
 
 // cloudTasks queues jobs on TASKS_QUEUE and serves their deliveries.

@@ -522,8 +522,11 @@ func TestCloudTasksQueue(t *testing.T) {
 			t.Errorf("terraform/ lacks %s", want)
 		}
 	}
-	if !regexp.MustCompile(`(?s)name = "WEBHOOK_SIGNING_KEY"\s*value_source \{\s*secret_key_ref \{\s*secret\s*= google_secret_manager_secret\.webhook_signing\.secret_id`).MatchString(tf.text) {
-		t.Error("WEBHOOK_SIGNING_KEY must come from the webhook_signing secret")
+	// Each client's webhook keys: a labelled shell the run account reads.
+	w := tf.resource(t, "google_secret_manager_secret", "client_webhook")
+	if !strings.Contains(w.source("labels"), `"pixashot-webhook" = each.key`) || w.source("secret_id") != `"pixashot-webhook-${each.key}"` ||
+		!strings.Contains(tf.text, `{ for c, sec in google_secret_manager_secret.client_webhook : "webhook:${c}" => sec.secret_id }`) {
+		t.Error("client webhook secrets must be named and labelled as the service trusts them, and readable by the run account")
 	}
 }
 

@@ -110,7 +110,7 @@ type Runner struct {
 	Records     Records
 	Capture     func(ctx context.Context, t Task) Result
 	Sender      *webhook.Sender
-	Key         func(client string) []byte // the client's webhook key; nil: none
+	Keys        func(client string) [][]byte // the client's webhook keys, newest first; none: no webhooks
 	Link        func(ctx context.Context, client, id string) (store.Link, error)
 	Logger      *slog.Logger
 	MaxAttempts int // captures per job; default 3
@@ -244,15 +244,15 @@ func (r *Runner) notify(ctx context.Context, j *Job, log *slog.Logger) (again bo
 	if j.Webhook == nil || j.Webhook.State != Pending {
 		return false
 	}
-	key := r.Key(j.Client)
-	if key == nil {
+	keys := r.Keys(j.Client)
+	if len(keys) == 0 {
 		j.Webhook.State = Failed
 		log.Error("no webhook key for the client; the webhook is not sent", "event", "webhook_failed")
 	} else {
 		data := ViewOf(ctx, j, r.Link, j.Base)
 		data.Webhook = nil // its own state is not news to the receiver
 		body, _ := json.Marshal(Event{Type: "capture." + j.Status, Timestamp: r.clock(), Data: data})
-		res := r.Sender.Send(ctx, j.Webhook.URL, key, "msg_"+j.ID, body)
+		res := r.Sender.Send(ctx, j.Webhook.URL, keys, "msg_"+j.ID, body)
 		if ctx.Err() != nil && !res.Delivered {
 			return true // shutting down: sent again at the next start
 		}

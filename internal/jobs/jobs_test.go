@@ -39,7 +39,7 @@ func TestRunnerStates(t *testing.T) {
 	ctx := context.Background()
 	var calls atomic.Int32
 	results := map[string][]Result{}
-	r := &Runner{Records: rec, Logger: quiet, Key: func(string) []byte { return nil },
+	r := &Runner{Records: rec, Logger: quiet, Keys: func(string) [][]byte { return nil },
 		Capture: func(_ context.Context, t Task) Result {
 			calls.Add(1)
 			rs := results[t.ID]

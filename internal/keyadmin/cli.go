@@ -15,6 +15,7 @@ const usage = `usage: pixashot keys <command>
   rotate <client> [-grace 24h]    add a key (printed), disable keys older than the grace period
   revoke <client> [version]       disable one version, or every enabled one
   list                            clients, versions, states and ages (never keys)
+  webhook <client>                add a webhook signing key (printed, whsec_…); the two newest sign
 Needs AUTH_SECRET_PROJECT (and SECRET_MANAGER_ENDPOINT for a local stand-in).`
 
 // Main runs the keys subcommand and returns the exit code.
@@ -97,6 +98,15 @@ func run(ctx context.Context, a *Admin, args []string, out io.Writer) error {
 		for _, d := range done {
 			fmt.Fprintln(out, "disabled", d)
 		}
+	case "webhook":
+		if err := need(1); err != nil {
+			return err
+		}
+		secret, err := a.Webhook(ctx, rest[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, secret)
 	case "list":
 		rows, err := a.List(ctx)
 		if err != nil {

@@ -50,28 +50,50 @@ func (a *Admin) Create(ctx context.Context, client string) (string, error) {
 	if auth.Reserved(client) {
 		return "", errors.New("the client ids dev and signed are reserved for the built-in principals")
 	}
-	_, err := a.Client.CreateSecret(ctx, &secretmanagerpb.CreateSecretRequest{
-		Parent: "projects/" + a.Project, SecretId: keystore.SecretPrefix + client,
-		Secret: &secretmanagerpb.Secret{
-			Labels:      map[string]string{keystore.ClientLabel: client},
-			Replication: &secretmanagerpb.Replication{Replication: &secretmanagerpb.Replication_Automatic_{Automatic: &secretmanagerpb.Replication_Automatic{}}},
-		}})
-	if status.Code(err) == codes.AlreadyExists {
-		// Terraform makes the secrets' shells; the first key is added here.
-		// The label must already name this client, or the key would not count.
-		s, gerr := a.Client.GetSecret(ctx, &secretmanagerpb.GetSecretRequest{Name: a.SecretName(client)})
-		if gerr != nil {
-			return "", gerr
-		}
-		if s.GetLabels()[keystore.ClientLabel] != client {
-			return "", fmt.Errorf("secret %s exists without the label %s=%s", a.SecretName(client), keystore.ClientLabel, client)
-		}
-		err = nil
-	}
-	if err != nil {
+	if _, err := a.ensureSecret(ctx, keystore.SecretPrefix+client, keystore.ClientLabel, client); err != nil {
 		return "", err
 	}
 	return a.add(ctx, a.SecretName(client))
+}
+
+// Webhook adds a webhook signing key to the client's webhook secret
+// (creating it, labelled, when Terraform has not), and returns it.
+func (a *Admin) Webhook(ctx context.Context, client string) (string, error) {
+	if !auth.ValidClientID(client) || auth.Reserved(client) {
+		return "", errors.New("a client id is 1 to 63 lower-case letters, digits, _ or -, and not dev or signed")
+	}
+	name, err := a.ensureSecret(ctx, keystore.WebhookPrefix+client, keystore.WebhookLabel, client)
+	if err != nil {
+		return "", err
+	}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	secret := "whsec_" + base64.StdEncoding.EncodeToString(key)
+	_, err = a.Client.AddSecretVersion(ctx, &secretmanagerpb.AddSecretVersionRequest{Parent: name, Payload: &secretmanagerpb.SecretPayload{Data: []byte(secret)}})
+	return secret, err
+}
+
+// ensureSecret creates the secret id labelled label=client, or checks that
+// the one Terraform made carries that label (or what is added would not count).
+func (a *Admin) ensureSecret(ctx context.Context, id, label, client string) (string, error) {
+	name := "projects/" + a.Project + "/secrets/" + id
+	_, err := a.Client.CreateSecret(ctx, &secretmanagerpb.CreateSecretRequest{
+		Parent: "projects/" + a.Project, SecretId: id,
+		Secret: &secretmanagerpb.Secret{
+			Labels:      map[string]string{label: client},
+			Replication: &secretmanagerpb.Replication{Replication: &secretmanagerpb.Replication_Automatic_{Automatic: &secretmanagerpb.Replication_Automatic{}}},
+		}})
+	if status.Code(err) == codes.AlreadyExists {
+		s, gerr := a.Client.GetSecret(ctx, &secretmanagerpb.GetSecretRequest{Name: name})
+		if gerr != nil {
+			return "", gerr
+		}
+		if s.GetLabels()[label] != client {
+			return "", fmt.Errorf("secret %s exists without the label %s=%s", name, label, client)
+		}
+		err = nil
+	}
+	return name, err
 }
 
 func (a *Admin) add(ctx context.Context, secret string) (string, error) {

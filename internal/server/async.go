@@ -33,8 +33,8 @@ type Async struct {
 	BatchMax int
 	// CheckHost applies the egress policy to a webhook's host at submit, so
 	// an address the delivery would be refused is a 400 now.
-	CheckHost  func(ctx context.Context, host string) error
-	WebhookKey func(client string) []byte // nil result: no webhooks for the client
+	CheckHost   func(ctx context.Context, host string) error
+	WebhookKeys func(client string) [][]byte // none: no webhooks for the client
 	// Tasks verifies and runs a Cloud Tasks delivery; nil with the embedded queue.
 	Tasks *TaskRoute
 
@@ -115,7 +115,7 @@ func (s *Server) parseSubmission(ctx context.Context, body []byte) (*submission,
 		if err := s.Async.CheckHost(ctx, u.Hostname()); err != nil {
 			return nil, apierror.Invalid("webhook_url", "must reach a public address")
 		}
-		if s.Async.WebhookKey(principal(ctx).Client) == nil {
+		if len(s.Async.WebhookKeys(principal(ctx).Client)) == 0 {
 			return nil, apierror.New(http.StatusNotImplemented, apierror.Unconfigured,
 				"webhooks need a signing key: this deployment has none (WEBHOOK_SIGNING_KEY)")
 		}

@@ -40,12 +40,18 @@ func ParseSecret(s string) ([]byte, error) {
 	return key, nil
 }
 
-// Sign is the webhook-signature header's value for one message.
-func Sign(key []byte, id string, ts time.Time, body []byte) string {
-	m := hmac.New(sha256.New, key)
-	fmt.Fprintf(m, "%s.%d.", id, ts.Unix())
-	m.Write(body)
-	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+// Sign is the webhook-signature header's value for one message: one v1
+// signature per key, space-separated, as the specification allows during a
+// key's rotation.
+func Sign(keys [][]byte, id string, ts time.Time, body []byte) string {
+	sigs := make([]string, len(keys))
+	for i, key := range keys {
+		m := hmac.New(sha256.New, key)
+		fmt.Fprintf(m, "%s.%d.", id, ts.Unix())
+		m.Write(body)
+		sigs[i] = "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+	}
+	return strings.Join(sigs, " ")
 }
 
 // maxURL bounds a webhook URL.
@@ -114,10 +120,10 @@ type Result struct {
 	Error     string // why the last attempt failed, for the log
 }
 
-// Send posts body to target, signed with key under id, retrying on 5xx,
+// Send posts body to target, signed with keys under id, retrying on 5xx,
 // 429, timeouts and connection errors with exponential backoff, until
 // Attempts or ctx run out. A 2xx delivers; any other answer is final.
-func (s *Sender) Send(ctx context.Context, target string, key []byte, id string, body []byte) Result {
+func (s *Sender) Send(ctx context.Context, target string, keys [][]byte, id string, body []byte) Result {
 	var r Result
 	wait := s.Backoff
 	for r.Attempts < s.Attempts {
@@ -131,7 +137,7 @@ func (s *Sender) Send(ctx context.Context, target string, key []byte, id string,
 			wait *= 2
 		}
 		r.Attempts++
-		retry := s.once(ctx, target, key, id, body, &r)
+		retry := s.once(ctx, target, keys, id, body, &r)
 		if r.Delivered || !retry {
 			return r
 		}
@@ -139,7 +145,7 @@ func (s *Sender) Send(ctx context.Context, target string, key []byte, id string,
 	return r
 }
 
-func (s *Sender) once(ctx context.Context, target string, key []byte, id string, body []byte, r *Result) (retry bool) {
+func (s *Sender) once(ctx context.Context, target string, keys [][]byte, id string, body []byte, r *Result) (retry bool) {
 	ts := s.now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
@@ -150,7 +156,7 @@ func (s *Sender) once(ctx context.Context, target string, key []byte, id string,
 	req.Header.Set("User-Agent", "Pixashot-Webhooks/1")
 	req.Header.Set("webhook-id", id)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts.Unix(), 10))
-	req.Header.Set("webhook-signature", Sign(key, id, ts, body))
+	req.Header.Set("webhook-signature", Sign(keys, id, ts, body))
 	resp, err := s.client.Do(req)
 	if err != nil {
 		r.Status, r.Error = 0, err.Error()

@@ -64,7 +64,7 @@ func TestSignatureVerifiesWithTheReferenceLibrary(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	res := sender(t, srv, true).Send(context.Background(), srv.URL+"/hook", key, "msg_abc", []byte(`{"type":"capture.done"}`))
+	res := sender(t, srv, true).Send(context.Background(), srv.URL+"/hook", [][]byte{key}, "msg_abc", []byte(`{"type":"capture.done"}`))
 	if !res.Delivered || res.Attempts != 1 || verified.Load() != 1 || forged.Load() != 0 {
 		t.Fatalf("%+v: verified %d, a changed body verified %d", res, verified.Load(), forged.Load())
 	}
@@ -74,9 +74,14 @@ func TestSignatureVerifiesWithTheReferenceLibrary(t *testing.T) {
 	ts := time.Now()
 	h.Set("webhook-id", "msg_abc")
 	h.Set("webhook-timestamp", strconv.FormatInt(ts.Unix(), 10))
-	h.Set("webhook-signature", Sign(other, "msg_abc", ts, []byte("{}")))
+	h.Set("webhook-signature", Sign([][]byte{other}, "msg_abc", ts, []byte("{}")))
 	if verifier.Verify([]byte("{}"), h) == nil {
 		t.Error("a signature with another key verified")
+	}
+	// During a rotation both keys sign: a receiver with either verifies.
+	h.Set("webhook-signature", Sign([][]byte{other, key}, "msg_abc", ts, []byte("{}")))
+	if err := verifier.Verify([]byte("{}"), h); err != nil || strings.Count(h.Get("webhook-signature"), "v1,") != 2 {
+		t.Errorf("two signatures, one with the receiver's key: %v", err)
 	}
 }
 
@@ -118,7 +123,7 @@ func TestRetriesAndTheirLimits(t *testing.T) {
 		answers = c.answers
 		s := sender(t, srv, true)
 		s.client.Timeout = 150 * time.Millisecond
-		res := s.Send(context.Background(), srv.URL, key, "msg_1", []byte("{}"))
+		res := s.Send(context.Background(), srv.URL, [][]byte{key}, "msg_1", []byte("{}"))
 		if res.Delivered != c.delivered || res.Attempts != c.attempts || int(hits.Load()) != c.attempts {
 			t.Errorf("%s: %+v, %d hits; want delivered %v after %d", c.name, res, hits.Load(), c.delivered, c.attempts)
 		}
@@ -130,7 +135,7 @@ func TestRefusedAddressIsNeitherReachedNorRetried(t *testing.T) {
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
 	defer srv.Close()
-	res := sender(t, srv, false).Send(context.Background(), srv.URL, key, "msg_1", []byte("{}"))
+	res := sender(t, srv, false).Send(context.Background(), srv.URL, [][]byte{key}, "msg_1", []byte("{}"))
 	if res.Delivered || res.Attempts != 1 || hits.Load() != 0 || !strings.Contains(res.Error, "egress refused") {
 		t.Errorf("%+v, %d hits", res, hits.Load())
 	}
