@@ -139,6 +139,13 @@ func TestAsyncBatchWithSignedWebhooks(t *testing.T) {
 	if hooks := e.hooksFor(ids); len(hooks) != 50 {
 		t.Errorf("%d webhooks: the replayed submission ran again", len(hooks))
 	}
+	// DELETE takes the capture and its record.
+	if d := e.do(t, "DELETE", "/captures/"+accepted.IDs[7], nil); d.status != 204 {
+		t.Errorf("DELETE: %d %s", d.status, d.body)
+	}
+	if g := e.do(t, "GET", "/captures/"+accepted.IDs[7], nil); g.status != 404 {
+		t.Errorf("GET after DELETE: %d %s", g.status, g.body)
+	}
 }
 
 func TestAsyncSingleFailureAndRetriedWebhook(t *testing.T) {

@@ -81,6 +81,7 @@ type Task struct {
 type Records interface {
 	PutRecord(ctx context.Context, client, kind, key string, data []byte) error
 	GetRecord(ctx context.Context, client, kind, key string) ([]byte, error)
+	DeleteRecord(ctx context.Context, client, kind, key string) error
 }
 
 // Queue carries tasks to a Runner. Enqueue returns once every task is

@@ -14,16 +14,22 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/keystore/fakesm"
 )
 
-func TestKeysCommands(t *testing.T) {
+// keysCommand runs `pixashot keys …` against a Secret Manager stand-in.
+func keysCommand(t *testing.T) (*fakesm.Server, func(args ...string) (string, int)) {
+	t.Helper()
 	fake := fakesm.StartT(t)
 	env := func(k string) string {
 		return map[string]string{"AUTH_SECRET_PROJECT": "proj", "SECRET_MANAGER_ENDPOINT": fake.Addr}[k]
 	}
-	keys := func(args ...string) (string, int) {
+	return fake, func(args ...string) (string, int) {
 		var out, errOut bytes.Buffer
 		code := Main(context.Background(), args, env, &out, &errOut)
 		return strings.TrimSpace(out.String() + errOut.String()), code
 	}
+}
+
+func TestKeysCommands(t *testing.T) {
+	fake, keys := keysCommand(t)
 	first, code := keys("create", "acme")
 	if code != 0 || len(first) != 43 {
 		t.Fatalf("create: %d %q", code, first)

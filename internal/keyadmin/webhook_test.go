@@ -10,22 +10,13 @@ import (
 	"time"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/keystore"
-	"github.com/pixashot/pixashot-cloudrun/internal/keystore/fakesm"
 	"github.com/pixashot/pixashot-cloudrun/internal/webhook"
 )
 
 // keys webhook makes what the service loads as the client's webhook keys;
 // after a second one, both sign, newest first; other clients have none.
 func TestWebhookKeys(t *testing.T) {
-	fake := fakesm.StartT(t)
-	env := func(k string) string {
-		return map[string]string{"AUTH_SECRET_PROJECT": "proj", "SECRET_MANAGER_ENDPOINT": fake.Addr}[k]
-	}
-	keys := func(args ...string) (string, int) {
-		var out, errOut bytes.Buffer
-		code := Main(context.Background(), args, env, &out, &errOut)
-		return strings.TrimSpace(out.String() + errOut.String()), code
-	}
+	fake, keys := keysCommand(t)
 	first, code := keys("webhook", "acme")
 	if code != 0 || !strings.HasPrefix(first, "whsec_") {
 		t.Fatalf("webhook: %d %q", code, first)

@@ -6,7 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
+	"hash/fnv"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -38,7 +38,15 @@ type Async struct {
 	// Tasks verifies and runs a Cloud Tasks delivery; nil with the embedded queue.
 	Tasks *TaskRoute
 
-	idem sync.Map // client+key → *sync.Mutex: one submission per key at a time in this process
+	// One submission per idempotency key at a time in this process: keys
+	// hash onto a fixed set of locks, so memory stays bounded.
+	idem [64]sync.Mutex
+}
+
+func fnv32(s string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(s))
+	return h.Sum32()
 }
 
 // idempotencyWindow is how long a key returns the same jobs.
@@ -126,10 +134,9 @@ func (s *Server) parseSubmission(ctx context.Context, body []byte) (*submission,
 // postCaptures queues one capture or a batch and answers 202 once every job
 // is durable.
 func (s *Server) postCaptures(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
+	body, err := s.readBody(w, r)
 	if err != nil {
-		apierror.Write(w, apierror.New(http.StatusRequestEntityTooLarge, apierror.PayloadTooLarge,
-			"the request body is larger than "+strconv.FormatInt(s.MaxBodyBytes, 10)+" bytes"))
+		apierror.Write(w, err)
 		return
 	}
 	key := r.Header.Get("Idempotency-Key")
@@ -139,9 +146,9 @@ func (s *Server) postCaptures(w http.ResponseWriter, r *http.Request) {
 	}
 	client := principal(r.Context()).Client
 	if key != "" {
-		mu, _ := s.Async.idem.LoadOrStore(client+"\x00"+key, &sync.Mutex{})
-		mu.(*sync.Mutex).Lock()
-		defer mu.(*sync.Mutex).Unlock()
+		mu := &s.Async.idem[fnv32(client+"\x00"+key)%uint32(len(s.Async.idem))]
+		mu.Lock()
+		defer mu.Unlock()
 		if resp, err := s.replay(r.Context(), client, key, body); resp != nil || err != nil {
 			if err != nil {
 				apierror.Write(w, answer(err))

@@ -45,19 +45,27 @@ type (
 )
 
 func (s *Server) postCapture(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
+	body, err := s.readBody(w, r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			apierror.Write(w, apierror.New(http.StatusRequestEntityTooLarge, apierror.PayloadTooLarge,
-				"the request body is larger than "+strconv.FormatInt(s.MaxBodyBytes, 10)+" bytes"))
-			return
-		}
-		apierror.Write(w, apierror.Invalid("body", "could not be read"))
+		apierror.Write(w, err)
 		return
 	}
 	o, err := options.ParseJSON(body, s.Limits)
 	s.serveCapture(w, r, o, err)
+}
+
+// readBody reads a request body of at most MAX_BODY_BYTES.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, apierror.New(http.StatusRequestEntityTooLarge, apierror.PayloadTooLarge,
+			"the request body is larger than "+strconv.FormatInt(s.MaxBodyBytes, 10)+" bytes")
+	case err != nil:
+		return nil, apierror.Invalid("body", "could not be read")
+	}
+	return body, nil
 }
 
 func (s *Server) getCapture(w http.ResponseWriter, r *http.Request) {

@@ -29,8 +29,20 @@ func (s *Server) getStored(w http.ResponseWriter, r *http.Request) {
 // deleteStored deletes the owner's capture: the seeds' data deletion request.
 func (s *Server) deleteStored(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	client := principal(r.Context()).Client
 	auditEntry(r.Context()).CaptureID = id
-	if err := s.Store.Delete(r.Context(), principal(r.Context()).Client, id); err != nil {
+	err := s.Store.Delete(r.Context(), client, id)
+	if s.Async != nil {
+		// An asynchronous capture's record goes with it: GET then says 404.
+		// A queued one is then never run (the runner finds no record).
+		switch jerr := s.Async.Records.DeleteRecord(r.Context(), client, "jobs", id); {
+		case jerr == nil && errors.Is(err, store.ErrNotFound):
+			err = nil // a job with no stored capture: queued, running or failed
+		case jerr != nil && !errors.Is(jerr, store.ErrNotFound) && err == nil:
+			err = jerr
+		}
+	}
+	if err != nil {
 		s.writeStoreError(w, err)
 		return
 	}
