@@ -289,7 +289,7 @@ func (a *App) async(ctx context.Context, cfg *config.Config, srv *server.Server,
 	if err != nil {
 		return nil, err
 	}
-	as := &server.Async{Records: st, BatchMax: cfg.BatchMax, CheckHost: a.Guard.CheckHost, WebhookKeys: keys}
+	as := &server.Async{Records: st, BatchMax: cfg.BatchMax, CheckAddress: a.Guard.CheckAddress, WebhookKeys: keys}
 	runner := &jobs.Runner{Records: st, Capture: srv.RunJob, Sender: webhook.NewSender(a.Guard.DialContext),
 		Keys: keys, Link: st.Get, Logger: log}
 	if cfg.TasksQueue != "" {

@@ -191,6 +191,7 @@ func TestAsyncValidation(t *testing.T) {
 		{map[string]any{"batch": []any{map[string]any{"url": e.page}}, "format": "pdf"}, "format"},
 		{map[string]any{"url": e.page, "response_type": "json"}, "response_type"},
 		{map[string]any{"url": e.page, "webhook_url": "ftp://example.com/"}, "webhook_url"},
+		{map[string]any{"url": e.page, "webhook_url": "http://127.0.0.2:6379/"}, "webhook_url"}, // allowed address, not an allowed port
 		{map[string]any{"url": e.page, "nope": 1}, "nope"},
 		{`[1,2]`, "body"},
 	} {
@@ -277,6 +278,16 @@ func TestAsyncOnCloudTasks(t *testing.T) {
 		ids[id] = true
 	}
 	poll.Within(t, 60*time.Second, "5 webhooks through Cloud Tasks", func() bool { return len(e.hooksFor(ids)) >= 5 })
+	// The webhook goes out inside the delivery: its 200 comes just after.
+	poll.Until(t, "the deliveries' answers", func() bool {
+		done := 0
+		for _, rec := range fake.Tasks() {
+			if rec.Done {
+				done++
+			}
+		}
+		return done == 5
+	})
 	tasks := fake.Tasks()
 	for _, id := range acc.IDs {
 		rec, ok := tasks[queue+"/tasks/"+id]

@@ -132,10 +132,13 @@ func (g *Guard) resolve(ctx context.Context, host string) ([]netip.Addr, error) 
 	return addrs, nil
 }
 
-// CheckHost reports whether host may be reached at all, resolving a name:
-// an early answer for a URL the service will dial later (a webhook), which
-// dialing checks again.
-func (g *Guard) CheckHost(ctx context.Context, host string) error {
+// CheckAddress reports whether host:port may be reached at all, resolving
+// a name: an early answer for a URL the service will dial later (a
+// webhook), which dialing checks again.
+func (g *Guard) CheckAddress(ctx context.Context, host string, port int) error {
+	if !g.ports[port] {
+		return &Refusal{Host: host, Reason: "port not allowed"}
+	}
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.DialTimeout)
 	defer cancel()
 	_, err := g.resolve(ctx, host)

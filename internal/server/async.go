@@ -31,10 +31,10 @@ type Async struct {
 	Queue    jobs.Queue
 	Records  jobs.Records
 	BatchMax int
-	// CheckHost applies the egress policy to a webhook's host at submit, so
-	// an address the delivery would be refused is a 400 now.
-	CheckHost   func(ctx context.Context, host string) error
-	WebhookKeys func(client string) [][]byte // none: no webhooks for the client
+	// CheckAddress applies the egress policy to a webhook's host and port
+	// at submit, so an address the delivery would be refused is a 400 now.
+	CheckAddress func(ctx context.Context, host string, port int) error
+	WebhookKeys  func(client string) [][]byte // none: no webhooks for the client
 	// Tasks verifies and runs a Cloud Tasks delivery; nil with the embedded queue.
 	Tasks *TaskRoute
 
@@ -120,12 +120,16 @@ func (s *Server) parseSubmission(ctx context.Context, body []byte) (*submission,
 			return nil, apierror.Invalid("webhook_url", err.Error())
 		}
 		u, _ := url.Parse(sub.webhook)
-		if err := s.Async.CheckHost(ctx, u.Hostname()); err != nil {
-			return nil, apierror.Invalid("webhook_url", "must reach a public address")
+		port := map[string]int{"http": 80, "https": 443}[u.Scheme]
+		if p := u.Port(); p != "" {
+			port, _ = strconv.Atoi(p)
+		}
+		if err := s.Async.CheckAddress(ctx, u.Hostname(), port); err != nil {
+			return nil, apierror.Invalid("webhook_url", "must reach a public address on an allowed port")
 		}
 		if len(s.Async.WebhookKeys(principal(ctx).Client)) == 0 {
 			return nil, apierror.New(http.StatusNotImplemented, apierror.Unconfigured,
-				"webhooks need a signing key: this deployment has none (WEBHOOK_SIGNING_KEY)")
+				"webhooks need a signing key, and this client has none (pixashot keys webhook <client>, or WEBHOOK_SIGNING_KEY)")
 		}
 	}
 	return sub, nil

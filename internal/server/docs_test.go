@@ -89,7 +89,7 @@ func TestAnswersConformToTheDocument(t *testing.T) {
 	e := newRouteEnv(t, func(s *Server) {
 		s.Signer = signing.New(key)
 		s.Async = &Async{Queue: queued, Records: store.New(disk, store.Config{URLTTL: time.Minute, Retention: time.Hour}),
-			BatchMax: 10, CheckHost: func(context.Context, string) error { return nil }, WebhookKeys: func(string) [][]byte { return [][]byte{key} }}
+			BatchMax: 10, CheckAddress: func(context.Context, string, int) error { return nil }, WebhookKeys: func(string) [][]byte { return [][]byte{key} }}
 	})
 	var signed string
 	ids := map[string]string{} // {job} and {batch}: from the answers before
