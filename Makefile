@@ -46,15 +46,19 @@ $(AUTOCONSENT): package.json package-lock.json
 	npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
-# Local run on embedded defaults: no cloud account. A dev token is generated
-# unless AUTH_TOKEN is set.
+# Local run on embedded defaults: no cloud account. A dev token, a URL
+# signing key and a webhook key are generated unless set.
 run: build deps-browser deps-npm
 	@token="$${AUTH_TOKEN:-$$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')}"; \
+	signing="$${URL_SIGNING_KEY:-$$(head -c 32 /dev/urandom | base64)}"; \
+	hooks="$${WEBHOOK_SIGNING_KEY:-whsec_$$(head -c 32 /dev/urandom | base64)}"; \
 	port="$${PORT:-8080}"; \
 	echo "Pixashot on http://localhost:$$port  (dev token: $$token)"; \
+	echo "Playground: http://localhost:$$port/   Webhooks are signed with $$hooks"; \
 	echo "Try:  curl -H 'Authorization: Bearer $$token' -H 'Content-Type: application/json' \\"; \
 	echo "        -d '{\"url\":\"https://example.com\"}' -o shot.png http://localhost:$$port/capture"; \
-	AUTH_TOKEN="$$token" PORT="$$port" exec ./$(BIN)
+	echo "  or: PIXASHOT_URL=http://localhost:$$port PIXASHOT_TOKEN=$$token bin/pixashot capture https://example.com"; \
+	AUTH_TOKEN="$$token" URL_SIGNING_KEY="$$signing" WEBHOOK_SIGNING_KEY="$$hooks" PORT="$$port" exec ./$(BIN)
 
 test: deps-test deps-npm lint-infra
 	$(GO) vet ./...
