@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -399,10 +400,20 @@ func loadAssets(cfg *config.Config, log *slog.Logger) capture.Assets {
 			log.Error("a page option's data is missing; requests that use it will be refused", "event", "asset_missing", "asset", name, "error", err)
 		}
 	}
+	// The lists hold ~35 MB once parsed: they are parsed at the first
+	// capture that asks for them (~0.3 s, once), so an instance that never
+	// blocks never pays; whether they are there is known at start.
+	logged("blocklist", blocklist.Check(cfg.BlocklistDir))
 	return capture.Assets{
-		Blocklist: capture.Load(func() (*blocklist.Lists, error) {
+		Blocklist: capture.Lazy(func() (*blocklist.Lists, error) {
 			l, err := blocklist.Load(cfg.BlocklistDir)
-			logged("blocklist", err)
+			if err != nil {
+				log.Error("the filter lists could not be parsed; requests that use them will be refused", "event", "asset_missing",
+					"asset", "blocklist", "error", err)
+			}
+			// Parsing leaves several times the lists' size in garbage: give
+			// it back to the system now, not at the next GCs' pace.
+			debug.FreeOSMemory()
 			return l, err
 		}),
 		Consent: capture.Load(func() (*consent.Script, error) {

@@ -111,7 +111,7 @@ func benchPageOptions(svc *service, site string, runs int) {
 		fmt.Printf("filter lists: %v\n", err)
 		return
 	}
-	fmt.Printf("%-34s %9.0f MB heap from %.1f MB of lists, loaded in %s (in the background at start)\n", "filter lists (EasyList, EasyPrivacy, URLhaus)",
+	fmt.Printf("%-34s %9.0f MB heap from %.1f MB of lists, parsed in %s (once, at the first capture that blocks)\n", "filter lists (EasyList, EasyPrivacy, URLhaus)",
 		float64(m1.HeapAlloc-m0.HeapAlloc)/(1<<20), float64(l.Bytes())/(1<<20), ms(took))
 	runtime.KeepAlive(l)
 }

@@ -44,6 +44,16 @@ type Lists struct {
 	bytes         int64
 }
 
+// Check reports whether the lists are under dir, without reading them.
+func Check(dir string) error {
+	for _, name := range append(append([]string(nil), adLists...), trackerLists...) {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("%w: %s (install webext-ublock-origin-chromium, or set BLOCKLIST_DIR): %v", ErrMissing, name, err)
+		}
+	}
+	return nil
+}
+
 // Load reads and parses the lists under dir.
 func Load(dir string) (*Lists, error) {
 	l := &Lists{}

@@ -2,28 +2,44 @@ package capture
 
 import (
 	"context"
+	"sync"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/blocklist"
 	"github.com/pixashot/pixashot-cloudrun/internal/consent"
 )
 
 // Asset is data a capture may need, loaded once per process in the
-// background (so it costs the cold start nothing); a capture that needs it
-// before it is ready waits, bounded by its own deadline.
+// background: at start (Load: it costs the cold start nothing), or at the
+// first capture that needs it (Lazy: it costs an instance that never uses
+// it nothing). A capture that needs it before it is ready waits, bounded
+// by its own deadline.
 type Asset[T any] struct {
-	done chan struct{}
-	v    T
-	err  error
+	done  chan struct{}
+	start sync.Once
+	load  func() (T, error)
+	v     T
+	err   error
 }
 
-// Load starts loading an asset.
+// Load starts loading an asset now.
 func Load[T any](load func() (T, error)) *Asset[T] {
-	a := &Asset[T]{done: make(chan struct{})}
-	go func() {
-		defer close(a.done)
-		a.v, a.err = load()
-	}()
+	a := Lazy(load)
+	a.begin()
 	return a
+}
+
+// Lazy loads an asset when a capture first asks for it.
+func Lazy[T any](load func() (T, error)) *Asset[T] {
+	return &Asset[T]{done: make(chan struct{}), load: load}
+}
+
+func (a *Asset[T]) begin() {
+	a.start.Do(func() {
+		go func() {
+			defer close(a.done)
+			a.v, a.err = a.load()
+		}()
+	})
 }
 
 // Get waits for the asset; a nil asset is one the deployment did not set up.
@@ -32,6 +48,7 @@ func (a *Asset[T]) Get(ctx context.Context) (T, error) {
 	if a == nil {
 		return zero, errUnconfigured
 	}
+	a.begin()
 	select {
 	case <-a.done:
 		return a.v, a.err

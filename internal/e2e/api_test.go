@@ -174,6 +174,12 @@ func TestCLI(t *testing.T) {
 	if r.code != 8 || !strings.Contains(r.stderr, "TargetStatusError") {
 		t.Errorf("--async failing: exit %d: %s", r.code, r.stderr)
 	}
+	// --html FILE, as README shows.
+	os.WriteFile(filepath.Join(dir, "invoice.html"), []byte(`<h1>Invoice</h1>`), 0o600) //nolint:errcheck // read by the command
+	r = e.cli(t, dir, "", e.token, "capture", "--html", "invoice.html", "--format", "pdf", "-o", "invoice.pdf")
+	if b, _ := os.ReadFile(filepath.Join(dir, "invoice.pdf")); r.code != 0 || !bytes.HasPrefix(b, []byte("%PDF-")) {
+		t.Errorf("--html: exit %d %s", r.code, r.stderr)
+	}
 	// HTML from stdin, the capture to stdout.
 	r = e.cli(t, dir, `<html><body><h1 id="x">from stdin</h1></body></html>`, e.token, "capture", "--format", "html", "-o", "-", "-")
 	if r.code != 0 || !strings.Contains(r.stdout, "from stdin") {

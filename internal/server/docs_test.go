@@ -197,3 +197,39 @@ func (q *recordingQueue) Enqueue(_ context.Context, ts []jobs.Task) error {
 	q.tasks = append(q.tasks, ts...)
 	return nil
 }
+
+// A full queue is a 503 with Retry-After, and a request too large for it a
+// 413; nothing is answered 202 that was not queued.
+func TestAsyncQueueRefusals(t *testing.T) {
+	disk, err := store.OpenDisk(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer disk.Close()
+	q := &refusingQueue{}
+	e := newRouteEnv(t, func(s *Server) {
+		s.Async = &Async{Queue: q, Records: store.New(disk, store.Config{URLTTL: time.Minute, Retention: time.Hour}), BatchMax: 10,
+			CheckAddress: func(context.Context, string, int) error { return nil }, WebhookKeys: func(string) [][]byte { return nil }}
+	})
+	for _, c := range []struct {
+		err    error
+		status int
+		typ    string
+	}{{jobs.ErrFull, 503, "Overloaded"}, {jobs.ErrTooLarge, 413, "PayloadTooLarge"}} {
+		q.err = c.err
+		a := send(t, "POST", e.ts.URL+"/captures", e.token, `{"url":"https://example.com"}`)
+		if a.status != c.status || a.body["error_type"] != c.typ || (c.status == 503 && a.header.Get("Retry-After") == "") {
+			t.Errorf("%v: %d %v %v", c.err, a.status, a.body, a.header)
+		}
+	}
+	// A webhook without a key for the client is a 501 naming what is missing.
+	q.err = nil
+	a := send(t, "POST", e.ts.URL+"/captures", e.token, `{"url":"https://example.com","webhook_url":"https://hooks.example/x"}`)
+	if a.status != 501 || a.body["error_type"] != "FeatureUnavailable" || !strings.Contains(a.body["message"].(string), "keys webhook") {
+		t.Errorf("webhook without a key: %d %v", a.status, a.body)
+	}
+}
+
+type refusingQueue struct{ err error }
+
+func (q *refusingQueue) Enqueue(context.Context, []jobs.Task) error { return q.err }
