@@ -302,12 +302,18 @@ func captureHeaders() obj {
 	}
 }
 
+// binaryContent is a capture's bytes, by format.
+func binaryContent() obj {
+	out := obj{}
+	for _, ct := range []string{"image/png", "image/jpeg", "image/webp", "application/pdf", "text/html", "text/markdown", "text/plain"} {
+		out[ct] = obj{"schema": obj{"type": "string", "contentMediaType": ct}}
+	}
+	return out
+}
+
 // captureResponses are what a capture answers, by response_type and format.
 func captureResponses() obj {
-	binary := obj{}
-	for _, ct := range []string{"image/png", "image/jpeg", "image/webp", "application/pdf", "text/html", "text/markdown", "text/plain"} {
-		binary[ct] = obj{"schema": obj{"type": "string", "contentMediaType": ct}}
-	}
+	binary := binaryContent()
 	binary["application/json"] = obj{"schema": obj{"oneOf": []any{ref("CaptureJSON"), ref("Metadata")}}}
 	out := errorResponses(errorCodes...)
 	out["200"] = obj{"description": "The capture (response_type by_format), its JSON form (json), or the page's metadata (format metadata).",
@@ -363,6 +369,17 @@ func paths(fields []options.Field) obj {
 			"delete": obj{"operationId": "deleteStoredCapture", "summary": "Delete a stored capture (its owner only)",
 				"parameters": idParam, "responses": merge(errorResponses(401, 403, 404, 429, 503), obj{"204": obj{"description": "Deleted."}})},
 		},
+		"/files/{client}/{id}": obj{"get": obj{"operationId": "download", "summary": "Download a stored capture (local store only)",
+			"description": "Without BUCKET, stored captures are served here; the signed link (the url of a stored capture) is the credential.",
+			"security":    public, "parameters": []any{
+				obj{"name": "client", "in": "path", "required": true, "schema": obj{"type": "string"}},
+				obj{"name": "id", "in": "path", "required": true, "schema": obj{"type": "string"}},
+				obj{"name": "expires", "in": "query", "required": true, "schema": obj{"type": "integer"}},
+				obj{"name": "signature", "in": "query", "required": true, "schema": obj{"type": "string"}},
+				obj{"name": "signature_version", "in": "query", "schema": obj{"type": "string"}},
+			},
+			"responses": merge(errorResponses(403, 404), obj{"200": obj{"description": "The capture.",
+				"content": merge(binaryContent(), obj{"application/json": obj{"schema": obj{"type": "object"}}})}})}},
 		"/health": obj{"get": obj{"operationId": "health", "summary": "Health", "security": public,
 			"responses": obj{"200": ok("Healthy.", "Health"), "503": ok("Starting.", "Health")}}},
 		"/health/live": obj{"get": obj{"operationId": "live", "summary": "Liveness", "security": public,

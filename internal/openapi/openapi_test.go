@@ -49,7 +49,8 @@ func TestDocumentIsValidOpenAPI31(t *testing.T) {
 		}
 	}
 	// Each route of the contract is there.
-	for _, p := range []string{"/capture", "/sign", "/captures/{id}", "/health", "/health/live", "/health/ready", "/openapi.json", "/"} {
+	for _, p := range []string{"/capture", "/sign", "/captures/{id}", "/captures", "/batches/{id}", "/files/{client}/{id}",
+		"/health", "/health/live", "/health/ready", "/openapi.json", "/"} {
 		if d.Paths.Find(p) == nil {
 			t.Errorf("no path %s", p)
 		}

@@ -2352,6 +2352,13 @@ type CaptureAsync202JSONResponseBody struct {
 	union json.RawMessage
 }
 
+// DownloadParams defines parameters for Download.
+type DownloadParams struct {
+	Expires          int     `form:"expires" json:"expires"`
+	Signature        string  `form:"signature" json:"signature"`
+	SignatureVersion *string `form:"signature_version,omitempty" json:"signature_version,omitempty"`
+}
+
 // CaptureWebhookParams defines parameters for CaptureWebhook.
 type CaptureWebhookParams struct {
 	// WebhookId msg_ and the capture's id; the same on every retry.
@@ -2943,6 +2950,13 @@ type ClientInterface interface {
 	// Corresponds with GET /captures/{id} (the `GetStoredCapture` operationId).
 	GetStoredCapture(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// Download Download a stored capture (local store only)
+	//
+	// Without BUCKET, stored captures are served here; the signed link (the url of a stored capture) is the credential.
+	//
+	// Corresponds with GET /files/{client}/{id} (the `Download` operationId).
+	Download(ctx context.Context, client string, id string, params *DownloadParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// Health Health
 	//
 	// Corresponds with GET /health (the `Health` operationId).
@@ -3117,6 +3131,23 @@ func (c *Client) DeleteStoredCapture(ctx context.Context, id string, reqEditors 
 // Corresponds with GET /captures/{id} (the `GetStoredCapture` operationId).
 func (c *Client) GetStoredCapture(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetStoredCaptureRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// Download Download a stored capture (local store only)
+//
+// Without BUCKET, stored captures are served here; the signed link (the url of a stored capture) is the credential.
+//
+// Corresponds with GET /files/{client}/{id} (the `Download` operationId).
+func (c *Client) Download(ctx context.Context, client string, id string, params *DownloadParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDownloadRequest(c.Server, client, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4233,6 +4264,90 @@ func NewGetStoredCaptureRequest(server string, id string) (*http.Request, error)
 	return req, nil
 }
 
+// NewDownloadRequest constructs an http.Request for the Download method
+func NewDownloadRequest(server string, client string, id string, params *DownloadParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "client", client, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/files/%s/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "expires", params.Expires, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "signature", params.Signature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.SignatureVersion != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "signature_version", *params.SignatureVersion, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewHealthRequest constructs an http.Request for the Health method
 func NewHealthRequest(server string) (*http.Request, error) {
 	var err error
@@ -4493,6 +4608,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /captures/{id} (the `GetStoredCapture` operationId).
 	GetStoredCaptureWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetStoredCaptureResponse, error)
+
+	// DownloadWithResponse Download a stored capture (local store only)
+	//
+	// Without BUCKET, stored captures are served here; the signed link (the url of a stored capture) is the credential.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /files/{client}/{id} (the `Download` operationId).
+	DownloadWithResponse(ctx context.Context, client string, id string, params *DownloadParams, reqEditors ...RequestEditorFn) (*DownloadResponse, error)
 
 	// HealthWithResponse Health
 	//
@@ -5321,6 +5445,61 @@ func (r GetStoredCaptureResponse) ContentType() string {
 	return ""
 }
 
+type DownloadResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *map[string]interface{}
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DownloadResponse) GetJSON200() *map[string]interface{} {
+	return r.JSON200
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DownloadResponse) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DownloadResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r DownloadResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DownloadResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DownloadResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DownloadResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type HealthResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5717,6 +5896,21 @@ func (c *ClientWithResponses) GetStoredCaptureWithResponse(ctx context.Context, 
 		return nil, err
 	}
 	return ParseGetStoredCaptureResponse(rsp)
+}
+
+// DownloadWithResponse Download a stored capture (local store only)
+//
+// Without BUCKET, stored captures are served here; the signed link (the url of a stored capture) is the credential.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /files/{client}/{id} (the `Download` operationId).
+func (c *ClientWithResponses) DownloadWithResponse(ctx context.Context, client string, id string, params *DownloadParams, reqEditors ...RequestEditorFn) (*DownloadResponse, error) {
+	rsp, err := c.Download(ctx, client, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDownloadResponse(rsp)
 }
 
 // HealthWithResponse Health
@@ -6810,6 +7004,49 @@ func ParseGetStoredCaptureResponse(rsp *http.Response) (*GetStoredCaptureRespons
 			headers.RetryAfter = &value
 		}
 		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDownloadResponse parses an HTTP response from a DownloadWithResponse call
+func ParseDownloadResponse(rsp *http.Response) (*DownloadResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DownloadResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest map[string]interface{}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (text/plain) unsupported
+
 	}
 
 	return response, nil
