@@ -63,6 +63,12 @@ func OpenEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		q.retry = 2 * time.Second
 	}
 	q.cond = sync.NewCond(&q.mu)
+	// A write cut before its rename never became a task: nothing accepted it.
+	if torn, _ := filepath.Glob(filepath.Join(cfg.Dir, "*.task.tmp")); len(torn) > 0 {
+		for _, n := range torn {
+			os.Remove(n)
+		}
+	}
 	names, err := filepath.Glob(filepath.Join(cfg.Dir, "*.task"))
 	if err != nil {
 		return nil, err

@@ -243,6 +243,7 @@ func (s *Server) submit(ctx context.Context, client, base string, sub *submissio
 	entry := auditEntry(ctx)
 	entry.CaptureID = ids[0]
 	if err := s.Async.Queue.Enqueue(ctx, tasks); err != nil {
+		s.forget(ctx, client, ids, batchID)
 		if errors.Is(err, jobs.ErrTooLarge) {
 			return nil, apierror.New(http.StatusRequestEntityTooLarge, apierror.PayloadTooLarge,
 				"a capture request is larger than Cloud Tasks carries (1 MB); send html_content as a URL instead")
@@ -257,6 +258,18 @@ func (s *Server) submit(ctx context.Context, client, base string, sub *submissio
 		return json.Marshal(map[string]any{"batch_id": batchID, "ids": ids, "status": jobs.Queued})
 	}
 	return json.Marshal(map[string]string{"id": ids[0], "status": jobs.Queued})
+}
+
+// forget removes the records of jobs that were never queued; the client
+// never learned their ids.
+func (s *Server) forget(ctx context.Context, client string, ids []string, batchID string) {
+	ctx = context.WithoutCancel(ctx)
+	for _, id := range ids {
+		s.Async.Records.DeleteRecord(ctx, client, "jobs", id) //nolint:errcheck // best effort: the lifecycle rule ends them anyway
+	}
+	if batchID != "" {
+		s.Async.Records.DeleteRecord(ctx, client, "batches", batchID) //nolint:errcheck // as above
+	}
 }
 
 // getJob answers GET /captures/{id} for an asynchronous capture; ok is false

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -201,7 +202,8 @@ func (q *recordingQueue) Enqueue(_ context.Context, ts []jobs.Task) error {
 // A full queue is a 503 with Retry-After, and a request too large for it a
 // 413; nothing is answered 202 that was not queued.
 func TestAsyncQueueRefusals(t *testing.T) {
-	disk, err := store.OpenDisk(t.TempDir())
+	dir := t.TempDir()
+	disk, err := store.OpenDisk(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,9 +219,13 @@ func TestAsyncQueueRefusals(t *testing.T) {
 		typ    string
 	}{{jobs.ErrFull, 503, "Overloaded"}, {jobs.ErrTooLarge, 413, "PayloadTooLarge"}} {
 		q.err = c.err
-		a := send(t, "POST", e.ts.URL+"/captures", e.token, `{"url":"https://example.com"}`)
+		a := send(t, "POST", e.ts.URL+"/captures", e.token, `{"batch":[{"url":"https://example.com"}]}`)
 		if a.status != c.status || a.body["error_type"] != c.typ || (c.status == 503 && a.header.Get("Retry-After") == "") {
 			t.Errorf("%v: %d %v %v", c.err, a.status, a.body, a.header)
+		}
+		// The records of what was not queued are gone.
+		if left, _ := filepath.Glob(filepath.Join(dir, "dev", "*", "*")); len(left) != 0 {
+			t.Errorf("%v: records left behind: %v", c.err, left)
 		}
 	}
 	// A webhook without a key for the client is a 501 naming what is missing.
