@@ -19,6 +19,7 @@ locals {
     TASKS_QUEUE         = google_cloud_tasks_queue.captures.id
     TASKS_SERVICE_URL   = "https://${var.domains[0]}"
     TASKS_INVOKER_EMAIL = google_service_account.tasks.email
+    TASKS_MAX_ATTEMPTS  = tostring(local.tasks_max_attempts)
   }
   env = { for k, v in local.env_all : k => v if v != null }
 }

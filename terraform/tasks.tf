@@ -5,6 +5,10 @@
 # mint: only the capture service may attach it to a task (actAs), and only
 # Cloud Tasks' own agent signs its tokens.
 
+locals {
+  tasks_max_attempts = 20
+}
+
 resource "google_service_account" "tasks" {
   project      = var.project_id
   account_id   = "${var.name}-tasks"
@@ -25,10 +29,13 @@ resource "google_cloud_tasks_queue" "captures" {
   }
 
   # The service answers 503 when it has no slot or the browser restarts:
-  # retried with backoff for at most an hour, then the job stays failed.
+  # retried with backoff (about an hour in all); the service ends the job
+  # failed at the last attempt, which it knows from TASKS_MAX_ATTEMPTS. The
+  # attempts alone bound it (a duration would end tasks the service cannot
+  # tell are at their last).
   retry_config {
-    max_attempts       = 20
-    max_retry_duration = "3600s"
+    max_attempts       = local.tasks_max_attempts
+    max_retry_duration = "0s"
     min_backoff        = "2s"
     max_backoff        = "300s"
     max_doublings      = 6

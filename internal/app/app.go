@@ -352,8 +352,11 @@ func (a *App) cloudTasks(ctx context.Context, cfg *config.Config, as *server.Asy
 		Audience: cfg.TasksURL, Invoker: cfg.TasksInvoker, Deadline: cfg.CaptureTimeout + 2*time.Minute}
 	v := &tasks.Verifier{CertsURL: cfg.TasksCertsURL, Audience: cfg.TasksURL, Email: cfg.TasksInvoker,
 		HTTP: &http.Client{Timeout: 10 * time.Second}}
-	as.Tasks = &server.TaskRoute{Verify: v.Verify, Logger: log,
-		Process: func(r *http.Request, t jobs.Task) bool { return runner.Process(r.Context(), t) }}
+	as.Tasks = &server.TaskRoute{Verify: v.Verify, Logger: log, MaxAttempts: cfg.TasksMaxAttempts,
+		Process: func(r *http.Request, t jobs.Task) bool { return runner.Process(r.Context(), t) },
+		Abandon: func(r *http.Request, t jobs.Task) {
+			runner.Abandon(r.Context(), t, "Overloaded", "the capture found no free slot in any of the queue's attempts; submit it again")
+		}}
 	return as, nil
 }
 

@@ -64,14 +64,15 @@ type Config struct {
 	BlocklistDir   string // EasyList, EasyPrivacy, URLhaus (block_ads, block_trackers)
 	AutoconsentDir string // DuckDuckGo's autoconsent (block_cookie_banners); empty: found
 
-	BatchMax      int    // items of one POST /captures batch
-	QueueMax      int    // tasks the embedded queue holds
-	WebhookKey    []byte // WEBHOOK_SIGNING_KEY (whsec_…): signs every client's webhooks
-	TasksQueue    string // projects/P/locations/L/queues/Q: Cloud Tasks; unset: the embedded queue
-	TasksEndpoint string // host:port of a plaintext-gRPC Cloud Tasks stand-in (tests, local)
-	TasksURL      string // this service's URL as Cloud Tasks calls it (the OIDC audience)
-	TasksInvoker  string // the service account whose OIDC token a task carries
-	TasksCertsURL string // where the token's signing keys are published
+	BatchMax         int    // items of one POST /captures batch
+	QueueMax         int    // tasks the embedded queue holds
+	WebhookKey       []byte // WEBHOOK_SIGNING_KEY (whsec_…): signs every client's webhooks
+	TasksQueue       string // projects/P/locations/L/queues/Q: Cloud Tasks; unset: the embedded queue
+	TasksEndpoint    string // host:port of a plaintext-gRPC Cloud Tasks stand-in (tests, local)
+	TasksURL         string // this service's URL as Cloud Tasks calls it (the OIDC audience)
+	TasksInvoker     string // the service account whose OIDC token a task carries
+	TasksCertsURL    string // where the token's signing keys are published
+	TasksMaxAttempts int    // the queue's max_attempts: the last one ends the job
 
 	EgressAllowCIDRs []netip.Prefix
 	EgressAllowPorts []int
@@ -125,6 +126,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.TasksURL = strings.TrimSuffix(r.str("TASKS_SERVICE_URL", ""), "/")
 	c.TasksInvoker = r.str("TASKS_INVOKER_EMAIL", "")
 	c.TasksCertsURL = r.str("TASKS_OIDC_CERTS_URL", "https://www.googleapis.com/oauth2/v3/certs")
+	c.TasksMaxAttempts = r.integer("TASKS_MAX_ATTEMPTS", 20)
 	if c.TasksQueue != "" {
 		switch {
 		case !tasksQueue.MatchString(c.TasksQueue):

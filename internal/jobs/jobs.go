@@ -201,6 +201,27 @@ func (r *Runner) Process(ctx context.Context, t Task) (again bool) {
 	return r.notify(ctx, j, log)
 }
 
+// Abandon ends a job its queue will not offer again (Cloud Tasks' last
+// attempt): failed, with why, and its webhook called. A job already ended
+// is left as it is.
+func (r *Runner) Abandon(ctx context.Context, t Task, errorType, message string) {
+	log := r.Logger.With("capture", t.ID, "client", t.Client)
+	j, err := Get(ctx, r.Records, t.Client, t.ID)
+	if err != nil {
+		log.Error("an abandoned job could not be read", "event", "storage_error", "error", err)
+		return
+	}
+	if j.Status != Done && j.Status != Failed {
+		j.Status, j.ErrorType, j.Message, j.Updated = Failed, errorType, message, r.clock()
+		if err := Put(ctx, r.Records, j); err != nil {
+			log.Error("recording an abandoned job failed", "event", "storage_error", "error", err)
+			return
+		}
+		log.Warn("async capture abandoned: its retries ran out", "event", "job_failed", "attempts", j.Attempts)
+	}
+	r.notify(ctx, j, log)
+}
+
 // Event is the webhook's body: the Standard Webhooks shape (type,
 // timestamp, data).
 type Event struct {

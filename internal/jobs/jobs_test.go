@@ -79,6 +79,16 @@ func TestRunnerStates(t *testing.T) {
 	if again := r.Process(ctx, Task{ID: "000000000000000000000001", Client: "dev"}); again || calls.Load() != before {
 		t.Error("a done job was captured again")
 	}
+	// The queue's last attempt: the job ends failed, and a done one stays done.
+	task4 := newJob(t, rec, "000000000000000000000006")
+	r.Abandon(ctx, task4, "Overloaded", "retries ran out")
+	if j, _ := Get(ctx, rec, "dev", task4.ID); j.Status != Failed || j.ErrorType != "Overloaded" {
+		t.Errorf("abandoned: %+v", j)
+	}
+	r.Abandon(ctx, Task{ID: "000000000000000000000001", Client: "dev"}, "Overloaded", "x")
+	if j, _ := Get(ctx, rec, "dev", "000000000000000000000001"); j.Status != Done {
+		t.Error("abandoning a done job changed it")
+	}
 	// A shutdown mid-capture leaves the job to run again.
 	task := newJob(t, rec, "000000000000000000000005")
 	cctx, cancel := context.WithCancel(ctx)

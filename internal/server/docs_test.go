@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -239,3 +241,24 @@ func TestAsyncQueueRefusals(t *testing.T) {
 type refusingQueue struct{ err error }
 
 func (q *refusingQueue) Enqueue(context.Context, []jobs.Task) error { return q.err }
+
+// Cloud Tasks' last attempt ends a job the service could not run, instead
+// of leaving it queued when the queue gives up.
+func TestTaskRouteEndsTheLastAttempt(t *testing.T) {
+	var abandoned int
+	tr := &TaskRoute{Verify: func(*http.Request) error { return nil }, MaxAttempts: 3, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Process: func(*http.Request, jobs.Task) bool { return true },
+		Abandon: func(*http.Request, jobs.Task) { abandoned++ }}
+	for retry, want := range map[string]int{"0": 503, "1": 503, "2": 200} {
+		req := httptest.NewRequest("POST", TasksPath, strings.NewReader(`{"id":"0123456789abcdef01234567","client":"dev","request":{}}`))
+		req.Header.Set("X-CloudTasks-TaskRetryCount", retry)
+		w := httptest.NewRecorder()
+		tr.serve(w, req)
+		if w.Code != want {
+			t.Errorf("retry %s: %d, want %d", retry, w.Code, want)
+		}
+	}
+	if abandoned != 1 {
+		t.Errorf("abandoned %d times, want once (the last attempt)", abandoned)
+	}
+}

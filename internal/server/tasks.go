@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
 	"github.com/pixashot/pixashot-cloudrun/internal/jobs"
@@ -18,7 +19,10 @@ const TasksPath = "/internal/tasks/capture"
 type TaskRoute struct {
 	Verify  func(r *http.Request) error // the OIDC token: issuer, audience, account, expiry, signature
 	Process func(r *http.Request, t jobs.Task) (again bool)
-	Logger  *slog.Logger
+	Abandon func(r *http.Request, t jobs.Task) // the last attempt asked for another
+	// MaxAttempts is the queue's retry_config.max_attempts (TASKS_MAX_ATTEMPTS).
+	MaxAttempts int
+	Logger      *slog.Logger
 }
 
 // maxTask bounds a task's body: a capture request, as MAX_BODY_BYTES does.
@@ -42,9 +46,22 @@ func (tr *TaskRoute) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if tr.Process(r, t) {
+		if tr.lastAttempt(r) {
+			// The queue gives up after this answer: the job ends failed,
+			// with its webhook, instead of staying queued for ever.
+			tr.Abandon(r, t)
+			w.WriteHeader(http.StatusOK)
+			return
+		}
 		// Cloud Tasks retries with the queue's backoff.
 		apierror.Write(w, apierror.New(http.StatusServiceUnavailable, apierror.Overloaded, "run again later"))
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// lastAttempt reports whether Cloud Tasks makes no attempt after this one.
+func (tr *TaskRoute) lastAttempt(r *http.Request) bool {
+	n, err := strconv.Atoi(r.Header.Get("X-CloudTasks-TaskRetryCount"))
+	return err == nil && tr.MaxAttempts > 0 && n+1 >= tr.MaxAttempts
 }
