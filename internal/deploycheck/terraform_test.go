@@ -504,8 +504,9 @@ func TestMonitoring(t *testing.T) {
 func TestCloudTasksQueue(t *testing.T) {
 	tf := loadTerraform(t)
 	q := tf.resource(t, "google_cloud_tasks_queue", "captures")
-	if !q.nested("rate_limits").has("max_concurrent_dispatches") || !q.nested("retry_config").has("max_retry_duration") {
-		t.Error("the queue needs rate limits and a bounded retry policy")
+	if !q.nested("rate_limits").has("max_concurrent_dispatches") || q.nested("retry_config").source("max_attempts") != "local.tasks_max_attempts" ||
+		!strings.Contains(tf.text, "TASKS_MAX_ATTEMPTS  = tostring(local.tasks_max_attempts)") {
+		t.Error("the queue needs rate limits and retries bounded by attempts, and the service must know the bound (TASKS_MAX_ATTEMPTS)")
 	}
 	if e := tf.resource(t, "google_cloud_tasks_queue_iam_member", "run_enqueues"); e.str("role") != "roles/cloudtasks.enqueuer" ||
 		e.source("member") != "google_service_account.run.member" {
