@@ -165,6 +165,11 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		return nil, err
 	}
 	a.handler = srv.Handler()
+	// The first warm tab opened while the rest was set up; serving only
+	// once it is there spares the first capture opening its own (~70 ms).
+	wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
+	engine.WaitWarm(wctx)
+	wcancel()
 	built = true
 	return a, nil
 }

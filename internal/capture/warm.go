@@ -103,6 +103,23 @@ func (e *Engine) keepWarm(ctx context.Context) {
 	}
 }
 
+// WaitWarm returns once a warm tab is ready, or when ctx ends: the first
+// request then finds one, as every later one with a moment before it does.
+func (e *Engine) WaitWarm(ctx context.Context) {
+	if e.warm == nil {
+		return
+	}
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for len(e.warm) == 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // askRefill wakes the filler; Capture's release calls it once the tab it
 // took is closed.
 func (e *Engine) askRefill() {
