@@ -191,15 +191,24 @@ func (a *App) authenticator(ctx context.Context, cfg *config.Config, log *slog.L
 	}
 	store := keystore.New(client, keystore.Config{Project: cfg.AuthSecretProject, Refresh: cfg.AuthRefresh,
 		MaxAge: cfg.AuthTokenMaxAge, Logger: log})
+	a.keepLoaded(ctx, cfg, log, "client tokens", store.Ready, store.Load,
+		"loading client tokens failed; not ready until a load succeeds")
+	return append(chain, store), store.Ready, nil
+}
+
+// keepLoaded loads what from Secret Manager now (a failure is logged with
+// failed and its args, and retried soon), then again every
+// AUTH_REFRESH_INTERVAL until the app closes.
+func (a *App) keepLoaded(ctx context.Context, cfg *config.Config, log *slog.Logger, what string, ready func() bool,
+	load func(context.Context) error, failed string, args ...any) {
 	lctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	if err := store.Load(lctx); err != nil {
-		log.Error("loading client tokens failed; not ready until a load succeeds", "error", err)
+	if err := load(lctx); err != nil {
+		log.Error(failed, append(args, "error", err)...)
 	}
 	cancel()
 	rctx, stop := context.WithCancel(context.Background())
-	go store.Run(rctx)
+	go keystore.Refresh(rctx, cfg.AuthRefresh, ready, load, log, what)
 	a.closers = append(a.closers, stop)
-	return append(chain, store), store.Ready, nil
 }
 
 func (a *App) secretClient(ctx context.Context, cfg *config.Config) (*secretmanager.Client, error) {
@@ -243,14 +252,8 @@ func (a *App) signer(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 		loaded = len(keys) > 0
 		return nil
 	}
-	lctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	if err := load(lctx); err != nil {
-		log.Error("loading URL signing keys failed; signed URLs are refused until a load succeeds", "error", err)
-	}
-	cancel()
-	rctx, stop := context.WithCancel(context.Background())
-	go keystore.Refresh(rctx, cfg.AuthRefresh, func() bool { return loaded }, load, log, "URL signing keys")
-	a.closers = append(a.closers, stop)
+	a.keepLoaded(ctx, cfg, log, "URL signing keys", func() bool { return loaded }, load,
+		"loading URL signing keys failed; signed URLs are refused until a load succeeds")
 	return s, nil
 }
 
@@ -330,14 +333,7 @@ func (a *App) webhookKeys(ctx context.Context, cfg *config.Config, log *slog.Log
 		return nil, err
 	}
 	wk := keystore.NewWebhookKeys(client, cfg.AuthSecretProject, log)
-	lctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	if err := wk.Load(lctx); err != nil {
-		log.Error("loading webhook keys failed; retrying", "event", "key_load_failed", "error", err)
-	}
-	cancel()
-	rctx, stop := context.WithCancel(context.Background())
-	go keystore.Refresh(rctx, cfg.AuthRefresh, wk.Loaded, wk.Load, log, "webhook keys")
-	a.closers = append(a.closers, stop)
+	a.keepLoaded(ctx, cfg, log, "webhook keys", wk.Loaded, wk.Load, "loading webhook keys failed; retrying", "event", "key_load_failed")
 	return func(c string) [][]byte {
 		if k := wk.Keys(c); len(k) > 0 {
 			return k

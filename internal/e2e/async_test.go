@@ -188,6 +188,8 @@ func TestAsyncValidation(t *testing.T) {
 	}{
 		{map[string]any{"batch": []any{map[string]any{"url": e.page}, map[string]any{"url": e.page, "window_width": 0}}}, "batch[1].window_width"},
 		{map[string]any{"batch": []any{}}, "batch"},
+		{map[string]any{"batch": []any{map[string]any{"url": e.page}, 1}}, "batch[1]"},
+		{map[string]any{"batch": []any{map[string]any{"url": e.page, "response_type": "empty"}}}, "batch[0].response_type"},
 		{map[string]any{"batch": []any{map[string]any{"url": e.page}}, "format": "pdf"}, "format"},
 		{map[string]any{"url": e.page, "response_type": "json"}, "response_type"},
 		{map[string]any{"url": e.page, "webhook_url": "ftp://example.com/"}, "webhook_url"},

@@ -64,10 +64,9 @@ func OpenEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	}
 	q.cond = sync.NewCond(&q.mu)
 	// A write cut before its rename never became a task: nothing accepted it.
-	if torn, _ := filepath.Glob(filepath.Join(cfg.Dir, "*.task.tmp")); len(torn) > 0 {
-		for _, n := range torn {
-			os.Remove(n)
-		}
+	torn, _ := filepath.Glob(filepath.Join(cfg.Dir, "*.task.tmp"))
+	for _, n := range torn {
+		os.Remove(n)
 	}
 	names, err := filepath.Glob(filepath.Join(cfg.Dir, "*.task"))
 	if err != nil {

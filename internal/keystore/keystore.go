@@ -133,7 +133,7 @@ func (s *Store) Load(ctx context.Context) error {
 			return fmt.Errorf("list secrets: %w", err)
 		}
 		client := sec.GetLabels()[ClientLabel]
-		if !s.trusted(sec.GetName(), client) {
+		if !trusted(s.cfg.Logger, "a client key", SecretPrefix, sec.GetName(), client) {
 			continue
 		}
 		if err := s.loadVersions(ctx, &set, sec.GetName(), client); err != nil {
@@ -150,13 +150,14 @@ func (s *Store) Load(ctx context.Context) error {
 	return nil
 }
 
-// trusted applies the naming rule and the reserved ids.
-func (s *Store) trusted(secret, client string) bool {
+// trusted applies the naming rule (prefix+<id>) and the reserved ids to a
+// secret labelled as what for client.
+func trusted(log *slog.Logger, what, prefix, secret, client string) bool {
 	switch {
 	case client == "":
 		return false
-	case !auth.ValidClientID(client) || auth.Reserved(client) || !strings.HasSuffix(secret, "/secrets/"+SecretPrefix+client):
-		s.cfg.Logger.Warn("a secret labelled as a client key is not trusted: its name must be "+SecretPrefix+"<id> for a valid, unreserved id",
+	case !auth.ValidClientID(client) || auth.Reserved(client) || !strings.HasSuffix(secret, "/secrets/"+prefix+client):
+		log.Warn("a secret labelled as "+what+" is not trusted: its name must be "+prefix+"<id> for a valid, unreserved id",
 			"event", "key_untrusted", "secret", secret, "label", client)
 		return false
 	}

@@ -12,7 +12,6 @@ import (
 	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
 	"google.golang.org/api/iterator"
 
-	"github.com/pixashot/pixashot-cloudrun/internal/auth"
 	"github.com/pixashot/pixashot-cloudrun/internal/webhook"
 )
 
@@ -71,9 +70,7 @@ func (w *WebhookKeys) Load(ctx context.Context) error {
 			return fmt.Errorf("list webhook secrets: %w", err)
 		}
 		client := sec.GetLabels()[WebhookLabel]
-		if !auth.ValidClientID(client) || !strings.HasSuffix(sec.GetName(), "/secrets/"+WebhookPrefix+client) {
-			w.log.Warn("a secret labelled as webhook keys is not trusted: its name must be "+WebhookPrefix+"<id>",
-				"event", "key_untrusted", "secret", sec.GetName())
+		if !trusted(w.log, "webhook keys", WebhookPrefix, sec.GetName(), client) {
 			continue
 		}
 		vs, err := EnabledVersions(ctx, w.client, sec.GetName())

@@ -282,21 +282,25 @@ func decodeItems[T any](field string, in []json.RawMessage) ([]T, error) {
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&out[i]); err != nil {
-			var fe *FieldError
-			if !errors.As(decodeError(err), &fe) {
-				return nil, fieldErr(field, "is not valid")
-			}
-			prefix := field + "[" + strconv.Itoa(i) + "]"
-			if fe.Field == "body" {
-				fe.Field = prefix
-				fe.Reason = "must be an object"
-			} else {
-				fe.Field = prefix + "." + fe.Field
-			}
-			return nil, fe
+			return nil, InItem(field, i, decodeError(err))
 		}
 	}
 	return out, nil
+}
+
+// InItem names a field error of item i of an array field as field[i].name
+// (field[i] itself when the item is not an object); any other error is
+// returned as it is.
+func InItem(field string, i int, err error) error {
+	var fe *FieldError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	prefix := field + "[" + strconv.Itoa(i) + "]"
+	if fe.Field == "body" {
+		return &FieldError{Field: prefix, Reason: "must be an object"}
+	}
+	return &FieldError{Field: prefix + "." + fe.Field, Reason: fe.Reason}
 }
 
 func deref[T any](p *T, def T) T {

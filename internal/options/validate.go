@@ -2,6 +2,7 @@ package options
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -64,39 +65,41 @@ func (v *validator) target(o *Options) {
 	case o.HTMLContent != "":
 		return
 	}
-	if len(o.URL) > maxURL {
-		v.fail("url", "is longer than %d characters", maxURL)
-		return
+	if reason := CheckHTTPURL(o.URL, maxURL); reason != "" {
+		v.fail("url", "%s", reason)
 	}
-	for _, r := range o.URL {
+}
+
+// CheckHTTPURL says why s is not an http(s) URL the service may be told to
+// reach, a page's or a webhook's ("" when it is): at most maxLen bytes, no
+// spaces, control characters or backslashes, a host, no credentials, a
+// valid port. Whether the host may be reached is the egress guard's to say.
+func CheckHTTPURL(s string, maxLen int) string {
+	if len(s) > maxLen {
+		return fmt.Sprintf("is longer than %d characters", maxLen)
+	}
+	for _, r := range s {
 		if r <= ' ' || r == 0x7f || r == '\\' {
-			v.fail("url", "must not contain spaces, control characters or backslashes")
-			return
+			return "must not contain spaces, control characters or backslashes"
 		}
 	}
-	u, err := url.Parse(o.URL)
-	if err != nil {
-		v.fail("url", "is not a valid URL")
-		return
-	}
-	scheme := strings.ToLower(u.Scheme)
-	if scheme != "http" && scheme != "https" {
-		v.fail("url", "must be an http or https URL")
-		return
-	}
-	if u.User != nil {
-		v.fail("url", "must not contain credentials")
-		return
-	}
-	if u.Hostname() == "" {
-		v.fail("url", "must have a host")
-		return
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return "is not a valid URL"
+	case strings.ToLower(u.Scheme) != "http" && strings.ToLower(u.Scheme) != "https":
+		return "must be an http or https URL"
+	case u.User != nil:
+		return "must not contain credentials"
+	case u.Hostname() == "":
+		return "must have a host"
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			v.fail("url", "has an invalid port")
+			return "has an invalid port"
 		}
 	}
+	return ""
 }
 
 func (v *validator) viewport(o *Options) {

@@ -65,14 +65,6 @@ type submission struct {
 	batch   bool
 }
 
-func fieldPrefix(err error, prefix string) error {
-	var fe *options.FieldError
-	if prefix != "" && errors.As(err, &fe) {
-		return &options.FieldError{Field: prefix + fe.Field, Reason: fe.Reason}
-	}
-	return err
-}
-
 // parseSubmission validates every item before anything is queued.
 func (s *Server) parseSubmission(ctx context.Context, body []byte) (*submission, error) {
 	var top map[string]json.RawMessage
@@ -103,16 +95,15 @@ func (s *Server) parseSubmission(ctx context.Context, body []byte) (*submission,
 		sub.items = []json.RawMessage{b}
 	}
 	for i, item := range sub.items {
-		prefix := ""
-		if sub.batch {
-			prefix = "batch[" + strconv.Itoa(i) + "]."
-		}
 		o, err := options.ParseJSON(item, s.Limits)
-		if err != nil {
-			return nil, fieldPrefix(err, prefix)
+		if err == nil && o.ResponseType != "by_format" && o.ResponseType != "url" {
+			err = &options.FieldError{Field: "response_type", Reason: "is always url for an asynchronous capture"}
 		}
-		if o.ResponseType != "by_format" && o.ResponseType != "url" {
-			return nil, apierror.Invalid(prefix+"response_type", "is always url for an asynchronous capture")
+		if err != nil && sub.batch {
+			return nil, options.InItem("batch", i, err)
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	if sub.webhook != "" {
@@ -252,7 +243,8 @@ func (s *Server) submit(ctx context.Context, client, base string, sub *submissio
 			return nil, &apierror.Error{Status: http.StatusServiceUnavailable, Type: apierror.Overloaded,
 				Message: "the capture queue is full (QUEUE_MAX); retry later", RetryAfter: 30 * time.Second, Cause: err}
 		}
-		return nil, errStorage{err}
+		return nil, &apierror.Error{Status: http.StatusServiceUnavailable, Type: apierror.Overloaded,
+			Message: "the capture queue is unavailable; retry shortly", RetryAfter: 5 * time.Second, Cause: err}
 	}
 	if sub.batch {
 		return json.Marshal(map[string]any{"batch_id": batchID, "ids": ids, "status": jobs.Queued})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -219,7 +220,7 @@ func TestAsyncQueueRefusals(t *testing.T) {
 		err    error
 		status int
 		typ    string
-	}{{jobs.ErrFull, 503, "Overloaded"}, {jobs.ErrTooLarge, 413, "PayloadTooLarge"}} {
+	}{{jobs.ErrFull, 503, "Overloaded"}, {jobs.ErrTooLarge, 413, "PayloadTooLarge"}, {errors.New("queue down"), 503, "Overloaded"}} {
 		q.err = c.err
 		a := send(t, "POST", e.ts.URL+"/captures", e.token, `{"batch":[{"url":"https://example.com"}]}`)
 		if a.status != c.status || a.body["error_type"] != c.typ || (c.status == 503 && a.header.Get("Retry-After") == "") {

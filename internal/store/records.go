@@ -45,10 +45,7 @@ func (s *Store) GetRecord(ctx context.Context, client, kind, key string) ([]byte
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
-	if _, err := s.b.Attrs(ctx, name); err != nil {
-		return nil, err
-	}
-	return s.b.Read(ctx, name)
+	return s.b.Read(ctx, name) // ErrNotFound from every backend
 }
 
 // DeleteRecord removes a record; ErrNotFound when there is none.

@@ -16,12 +16,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/egress"
+	"github.com/pixashot/pixashot-cloudrun/internal/options"
 )
 
 // secretPrefix is how the specification writes secrets: whsec_ + base64.
@@ -57,23 +57,12 @@ func Sign(keys [][]byte, id string, ts time.Time, body []byte) string {
 // maxURL bounds a webhook URL.
 const maxURL = 2048
 
-// CheckURL is the part of the policy that needs no lookup: http(s), a host,
-// no credentials, a bounded length. The address is the egress guard's to
-// judge, when the delivery dials.
+// CheckURL is the part of the policy that needs no lookup, the same as a
+// page's URL: http(s), a host, no credentials, a bounded length. The
+// address is the egress guard's to judge, when the delivery dials.
 func CheckURL(s string) error {
-	if len(s) > maxURL {
-		return fmt.Errorf("is longer than %d characters", maxURL)
-	}
-	u, err := url.Parse(s)
-	switch {
-	case err != nil || strings.ContainsAny(s, " \t\r\n\\"):
-		return errors.New("is not a valid URL")
-	case u.Scheme != "http" && u.Scheme != "https":
-		return errors.New("must be an http or https URL")
-	case u.User != nil:
-		return errors.New("must not contain credentials")
-	case u.Hostname() == "":
-		return errors.New("must have a host")
+	if reason := options.CheckHTTPURL(s, maxURL); reason != "" {
+		return errors.New(reason)
 	}
 	return nil
 }
