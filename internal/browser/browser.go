@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os/exec"
 	"sync"
 	"sync/atomic"
@@ -49,6 +50,7 @@ type Manager struct {
 
 	mu       sync.Mutex
 	cur      *instance
+	running  map[int]bool  // process groups of the browsers running, the retired among them
 	starting chan struct{} // closed when the start under way ends
 	closed   bool
 }
@@ -75,7 +77,7 @@ func New(cfg Config) *Manager {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	m := &Manager{cfg: cfg, reaper: startReaper(cfg.Logger), stopWD: make(chan struct{})}
+	m := &Manager{cfg: cfg, reaper: startReaper(cfg.Logger), stopWD: make(chan struct{}), running: map[int]bool{}}
 	if cfg.RendererMaxBytes > 0 {
 		go m.watchMemory(cfg.RendererMaxBytes, m.stopWD)
 	}
@@ -132,10 +134,20 @@ func (m *Manager) current(ctx context.Context) (*instance, error) {
 func (m *Manager) install(inst *instance) {
 	old := m.cur
 	m.cur = inst
+	if inst.pid > 0 {
+		m.running[inst.pid] = true
+	}
 	if old != nil {
 		old.retire()
 	}
 	go m.watch(inst)
+}
+
+// liveGroups returns the process groups of the browsers running.
+func (m *Manager) liveGroups() map[int]bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.running)
 }
 
 // watch notices a Chrome that went away without being asked, and starts a new
@@ -146,6 +158,7 @@ func (m *Manager) watch(inst *instance) {
 	retired := inst.retired
 	inst.mu.Unlock()
 	m.mu.Lock()
+	delete(m.running, inst.pid)
 	died := m.cur == inst && !m.closed
 	if died {
 		m.cur = nil

@@ -2,8 +2,11 @@ package procstat
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestReadsItself(t *testing.T) {
@@ -45,5 +48,37 @@ func TestCommandNameCannotForgeFields(t *testing.T) {
 	}
 	if _, ok := readFile(path); ok {
 		t.Fatal("a truncated line parsed")
+	}
+}
+
+// Children is the kernel's list of what a single-threaded process started.
+func TestChildren(t *testing.T) {
+	sh := exec.Command("sh", "-c", "sleep 30 & sleep 30 & wait")
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sh.Process.Kill(); _ = sh.Wait() }()
+	var kids []int
+	for range 200 {
+		var ok bool
+		if kids, ok = Children(sh.Process.Pid); !ok {
+			t.Fatal("no list of children")
+		}
+		if len(kids) == 2 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(kids) != 2 {
+		t.Fatalf("children %v, want the two sleeps", kids)
+	}
+	for _, k := range kids {
+		if s, ok := Read(k); !ok || s.PPID != sh.Process.Pid {
+			t.Fatalf("%d: %+v, not a child of %d", k, s, sh.Process.Pid)
+		}
+		_ = syscall.Kill(k, syscall.SIGKILL)
+	}
+	if _, ok := Children(1 << 30); ok {
+		t.Fatal("a process that does not exist has children")
 	}
 }
