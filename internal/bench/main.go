@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/config"
@@ -47,6 +48,7 @@ func main() {
 	onlyOptions := flag.Bool("only-options", false, "measure only the page options' table")
 	onlyBatch := flag.Bool("only-batch", false, "measure only the batch throughput")
 	batchSize := flag.Int("batch", 100, "captures of the batch-throughput comparison")
+	onlyIsolation := flag.Bool("only-isolation", false, "measure only what isolation costs in plain chromedp")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -60,6 +62,10 @@ func main() {
 		svc := startService(*bin, chrome, pages, sites)
 		defer svc.stop()
 		benchBatch(svc, manySites.next(), *batchSize, slots)
+		return
+	}
+	if *onlyIsolation {
+		benchIsolation(chrome, manySites.next(), *runs)
 		return
 	}
 	if *onlyOptions {
@@ -140,6 +146,7 @@ func main() {
 	for _, w := range workloads {
 		w.print(*pause)
 	}
+	benchIsolation(chrome, manySites.next(), *runs)
 	benchPageOptions(svc, pages, *runs/2)
 	benchBatch(svc, manySites.next(), *batchSize, slots)
 	fmt.Printf("\n%-34s %9.2f s\n", "cold start to first capture", svc.cold.Seconds())
@@ -345,10 +352,23 @@ var onePixelPNG = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x0
 // wait for load, screenshot. No HTTP, no isolation, no guard.
 type floorTab struct {
 	ctx  context.Context
+	pid  int                // its Chrome's process group
 	stop context.CancelFunc // closes the tab and its Chrome
 }
 
 func startFloor(chrome, url string) *floorTab {
+	ctx, pid, stop := launchChrome(chrome)
+	f := &floorTab{ctx: ctx, pid: pid, stop: stop}
+	if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
+		log.Fatalf("floor: %v", err)
+	}
+	series("floor", 3, 0, func() error { return f.one(url) }) // warm-up
+	return f
+}
+
+// launchChrome starts a Chrome of chromedp's defaults, as a user of plain
+// chromedp would, and returns the context of its first tab.
+func launchChrome(chrome string) (ctx context.Context, pid int, stop context.CancelFunc) {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome),
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true))
@@ -357,20 +377,28 @@ func startFloor(chrome, url string) *floorTab {
 	}
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel2 := chromedp.NewContext(actx)
-	f := &floorTab{ctx: ctx, stop: func() { cancel2(); cancel() }}
-	if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
-		log.Fatalf("floor: %v", err)
+	if err := chromedp.Do(ctx); err != nil {
+		log.Fatalf("chrome: %v", err)
 	}
-	series("floor", 3, 0, func() error { return f.one(url) }) // warm-up
-	return f
+	return ctx, chromedp.FromContext(ctx).Browser.Process().Pid, func() { cancel2(); cancel() }
 }
 
 func (f *floorTab) one(url string) error {
-	if _, err := chromedp.Run(f.ctx, chromedp.Navigate(url)); err != nil {
-		return err
-	}
-	_, err := chromedp.Run(f.ctx, chromedp.CaptureScreenshot())
+	_, err := shoot(f.ctx, url, false)
 	return err
+}
+
+// shoot navigates the tab of ctx to url and takes a PNG of the viewport.
+func shoot(ctx context.Context, url string, fast bool) ([]byte, error) {
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(url)); err != nil {
+		return nil, err
+	}
+	p := page.CaptureScreenshotParams{Format: page.CaptureScreenshotFormatPng}
+	if fast {
+		p.OptimizeForSpeed = new(true)
+	}
+	b, err := chromedp.Call(ctx, page.CaptureScreenshot, p)
+	return b.Data, err
 }
 
 // inTurns times runs captures of the floor and of the service one at a

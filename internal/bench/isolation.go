@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// The service gives every capture a new incognito browser context and tab,
+// which the floor (one reused tab) never pays. This table takes that cost
+// apart in plain chromedp, with no service, guard or HTTP: one Chrome per
+// way of working, captures in turns so that every row sees the machine of
+// the same minutes, and each Chrome's own processes counted.
+
+// isolationWay is one way of giving a capture its tab.
+type isolationWay struct {
+	name string
+	// newTab opens the capture's tab: nil reuses one tab for every capture.
+	newTab func(browser, shared context.Context) (context.Context, context.CancelFunc)
+	fast   bool // PNG encoding optimized for speed, not size
+}
+
+var isolationWays = []isolationWay{
+	{name: "one reused tab (the floor)"},
+	{name: "a new tab each, one context", newTab: func(_, shared context.Context) (context.Context, context.CancelFunc) {
+		return chromedp.NewContext(shared)
+	}},
+	{name: "a new context and tab each", newTab: newContextTab},
+	{name: "the same, PNG optimizeForSpeed", newTab: newContextTab, fast: true},
+}
+
+func newContextTab(browser, _ context.Context) (context.Context, context.CancelFunc) {
+	return chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+}
+
+// isolationRow is what one way cost.
+type isolationRow struct {
+	way     isolationWay
+	browser context.Context // its Chrome's first tab
+	shared  context.Context // a tab in one incognito context, for new tabs beside it
+	pid     int
+	stop    func()
+	times   []time.Duration
+	cpu     cpuUse
+	bytes   int
+}
+
+func (r *isolationRow) one(url string) error {
+	ctx := r.browser
+	if r.way.newTab != nil {
+		tctx, cancel := r.way.newTab(r.browser, r.shared)
+		defer cancel() // closes the tab (and disposes of its context)
+		if _, err := chromedp.Run(tctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
+			return err
+		}
+		ctx = tctx
+	}
+	b, err := shoot(ctx, url, r.way.fast)
+	r.bytes = len(b)
+	return err
+}
+
+// benchIsolation measures runs captures of each way, in turns.
+func benchIsolation(chrome string, next func() string, runs int) {
+	log.Printf("isolation: %d captures of each way of giving a capture its tab, in turns...", runs)
+	rows := make([]*isolationRow, len(isolationWays))
+	for i, w := range isolationWays {
+		r := &isolationRow{way: w}
+		r.browser, r.pid, r.stop = launchChrome(chrome)
+		defer r.stop()
+		if _, err := chromedp.Run(r.browser, chromedp.EmulateViewport(1920, 1080)); err != nil {
+			log.Fatalf("isolation: %v", err)
+		}
+		r.shared, _ = chromedp.NewContext(r.browser, chromedp.WithNewBrowserContext())
+		if err := chromedp.Do(r.shared); err != nil {
+			log.Fatalf("isolation: %v", err)
+		}
+		series(w.name, 3, 0, func() error { return r.one(next()) }) // warm-up
+		rows[i] = r
+	}
+	time.Sleep(time.Second)
+	snaps := make([]cpuSnap, len(rows))
+	for i, r := range rows {
+		snaps[i] = snapCPU(r.pid)
+	}
+	for range runs {
+		for _, r := range rows {
+			r.times = append(r.times, series(r.way.name, 1, 100*time.Millisecond, func() error { return r.one(next()) })...)
+		}
+	}
+	time.Sleep(time.Second) // the last disposals, counted
+	for i, r := range rows {
+		r.cpu = snaps[i].per(snapCPU(r.pid), runs)
+	}
+	printIsolation(rows)
+}
+
+// chromeRoles are the roles of a Chrome's own tree: its root is the
+// browser (through Debian's wrapper script, which spends nothing).
+var chromeRoles = []string{"browser", "GPU", "renderers", "utility"}
+
+func printIsolation(rows []*isolationRow) {
+	fmt.Printf("\n== what isolation costs: plain chromedp, many sites, in turns ==\n")
+	fmt.Printf("%-34s %9s", "CPU per capture (ms)", "median")
+	for _, r := range chromeRoles {
+		fmt.Printf(" %9s", r)
+	}
+	fmt.Printf(" %9s %9s %9s\n", "Chrome", "÷ first", "PNG")
+	var base float64
+	for i, r := range rows {
+		var all float64
+		for _, role := range chromeRoles {
+			all += r.cpu.roles[role]
+		}
+		// The root of the tree is counted as "Go" by snapCPU; here it is
+		// the wrapper script or Chrome itself, so it goes to browser.
+		all += r.cpu.roles["Go"]
+		if i == 0 {
+			base = all
+		}
+		fmt.Printf("%-34s %9s", r.way.name, ms(median(r.times)))
+		for _, role := range chromeRoles {
+			v := r.cpu.roles[role]
+			if role == "browser" {
+				v += r.cpu.roles["Go"]
+			}
+			fmt.Printf(" %9.0f", v)
+		}
+		fmt.Printf(" %9.0f %9.2f %7d B\n", all, all/base, r.bytes)
+	}
+}
