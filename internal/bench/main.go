@@ -352,13 +352,12 @@ var onePixelPNG = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x0
 // wait for load, screenshot. No HTTP, no isolation, no guard.
 type floorTab struct {
 	ctx  context.Context
-	pid  int                // its Chrome's process group
 	stop context.CancelFunc // closes the tab and its Chrome
 }
 
 func startFloor(chrome, url string) *floorTab {
-	ctx, pid, stop := launchChrome(chrome)
-	f := &floorTab{ctx: ctx, pid: pid, stop: stop}
+	ctx, _, stop := launchChrome(chrome)
+	f := &floorTab{ctx: ctx, stop: stop}
 	if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
 		log.Fatalf("floor: %v", err)
 	}
