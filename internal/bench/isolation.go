@@ -111,22 +111,22 @@ func printIsolation(rows []*isolationRow) {
 	fmt.Printf(" %9s %9s %9s\n", "Chrome", "÷ first", "PNG")
 	var base float64
 	for i, r := range rows {
-		var all float64
-		for _, role := range chromeRoles {
-			all += r.cpu.roles[role]
-		}
 		// The root of the tree is counted as "Go" by snapCPU; here it is
 		// the wrapper script or Chrome itself, so it goes to browser.
-		all += r.cpu.roles["Go"]
+		vals := make([]float64, len(chromeRoles))
+		var all float64
+		for j, role := range chromeRoles {
+			vals[j] = r.cpu.roles[role]
+			if role == "browser" {
+				vals[j] += r.cpu.roles["Go"]
+			}
+			all += vals[j]
+		}
 		if i == 0 {
 			base = all
 		}
 		fmt.Printf("%-34s %9s", r.way.name, ms(median(r.times)))
-		for _, role := range chromeRoles {
-			v := r.cpu.roles[role]
-			if role == "browser" {
-				v += r.cpu.roles["Go"]
-			}
+		for _, v := range vals {
 			fmt.Printf(" %9.0f", v)
 		}
 		fmt.Printf(" %9.0f %9.2f %7d B\n", all, all/base, r.bytes)

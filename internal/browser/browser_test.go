@@ -16,19 +16,9 @@ import (
 // the old one serving, is not tried again on every capture, and is tried
 // again once recycleRetry has passed.
 func TestFailedRecycleIsRetried(t *testing.T) {
-	chrome := config.FindChrome(os.Getenv)
-	if chrome == "" {
-		t.Fatal("no Chromium: apt-get install chromium-headless-shell, or set CHROME_PATH")
-	}
 	logs := &logtest.Buffer{}
-	m := New(Config{ExecPath: chrome, RecycleAfter: 2, NoSandbox: os.Geteuid() == 0,
-		Logger: slog.New(slog.NewJSONHandler(logs, nil))})
-	defer m.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	if err := m.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	m, ctx := started(t, Config{RecycleAfter: 2, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	chrome := m.cfg.ExecPath
 	first := m.PID()
 	defer func(d time.Duration) { recycleRetry = d }(recycleRetry)
 	recycleRetry = 500 * time.Millisecond
@@ -57,4 +47,23 @@ func TestFailedRecycleIsRetried(t *testing.T) {
 	time.Sleep(recycleRetry)
 	tab() // past the interval: tried again, and it works
 	poll.Until(t, "the browser to be replaced", func() bool { p := m.PID(); return p != 0 && p != first })
+}
+
+// started returns a manager of cfg on the machine's Chromium, started, and
+// a context for its calls; both end with the test.
+func started(t *testing.T, cfg Config) (*Manager, context.Context) {
+	t.Helper()
+	cfg.ExecPath = config.FindChrome(os.Getenv)
+	if cfg.ExecPath == "" {
+		t.Fatal("no Chromium: apt-get install chromium-headless-shell, or set CHROME_PATH")
+	}
+	cfg.NoSandbox = os.Geteuid() == 0
+	m := New(cfg)
+	t.Cleanup(m.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return m, ctx
 }

@@ -35,10 +35,7 @@ func (m *Manager) watchMemory(max int64, done <-chan struct{}) {
 			}
 		}
 		for g := range groups {
-			for _, p := range candidates(g, zygotes) {
-				if p.RSS <= max || p.PGRP != g || p.PID == g || !isRenderer(p.PID) {
-					continue
-				}
+			for _, p := range renderers(g, zygotes, max) {
 				if err := syscall.Kill(p.PID, syscall.SIGKILL); err == nil {
 					m.cfg.Logger.Warn("a renderer went over its memory limit and was ended", "event", "renderer_memory_exceeded",
 						"pid", p.PID, "rss_bytes", p.RSS, "limit_bytes", max)
@@ -46,6 +43,17 @@ func (m *Manager) watchMemory(max int64, done <-chan struct{}) {
 			}
 		}
 	}
+}
+
+// renderers returns the renderers of group g holding more than over bytes.
+func renderers(g int, zygotes map[int][]int, over int64) []procstat.Stat {
+	var out []procstat.Stat
+	for _, p := range candidates(g, zygotes) {
+		if p.RSS > over && p.PGRP == g && p.PID != g && isRenderer(p.PID) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // candidates returns the processes of group g that may be renderers.

@@ -1,13 +1,9 @@
 package browser
 
 import (
-	"context"
-	"os"
 	"slices"
 	"testing"
-	"time"
 
-	"github.com/pixashot/pixashot-cloudrun/internal/config"
 	"github.com/pixashot/pixashot-cloudrun/internal/poll"
 	"github.com/pixashot/pixashot-cloudrun/internal/procstat"
 )
@@ -16,25 +12,13 @@ import (
 // renderers a full look at every process sees, as tabs open and close, and
 // follows a replaced browser to its new group.
 func TestWatchdogSeesEveryRenderer(t *testing.T) {
-	chrome := config.FindChrome(os.Getenv)
-	if chrome == "" {
-		t.Fatal("no Chromium: apt-get install chromium-headless-shell, or set CHROME_PATH")
-	}
-	m := New(Config{ExecPath: chrome, RecycleAfter: 3, NoSandbox: os.Geteuid() == 0})
-	defer m.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	if err := m.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	m, ctx := started(t, Config{RecycleAfter: 3})
 	zygotes := map[int][]int{}
 	// renderers as the watchdog sees them, and as a walk of /proc does.
 	cheap := func(g int) []int {
 		var out []int
-		for _, p := range candidates(g, zygotes) {
-			if p.PGRP == g && isRenderer(p.PID) {
-				out = append(out, p.PID)
-			}
+		for _, p := range renderers(g, zygotes, -1) {
+			out = append(out, p.PID)
 		}
 		slices.Sort(out)
 		return out
