@@ -23,6 +23,7 @@ const (
 	CaptureTimeout   = "CaptureTimeout"
 	Navigation       = "NavigationError"
 	Overloaded       = "Overloaded"
+	Conflict         = "Conflict" // the same Idempotency-Key is still being answered
 	Internal         = "InternalError"
 	TargetStatus     = "TargetStatusError"  // fail_on_http_status matched
 	Unconfigured     = "FeatureUnavailable" // the deployment lacks what an option needs
@@ -30,7 +31,7 @@ const (
 
 // Types lists every error type, for the API description.
 var Types = []string{Validation, Authentication, InvalidSignature, SignatureExpired, NotFound, MethodNotAllowed,
-	PayloadTooLarge, RateLimit, CaptureTimeout, Navigation, Overloaded, Internal, TargetStatus, Unconfigured}
+	PayloadTooLarge, RateLimit, CaptureTimeout, Navigation, Overloaded, Conflict, Internal, TargetStatus, Unconfigured}
 
 // Error is an error meant for the client.
 type Error struct {
@@ -39,7 +40,7 @@ type Error struct {
 	Message    string
 	Field      string        // validation errors only
 	Target     int           // the target's HTTP status, for TargetStatus
-	RetryAfter time.Duration // 429 and 503
+	RetryAfter time.Duration // 409, 429 and 503
 	Cause      error         // for logs, never sent
 }
 

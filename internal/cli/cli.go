@@ -33,7 +33,7 @@ const (
 	exitInvalid     = 3  // ValidationError, PayloadTooLarge
 	exitAuth        = 4  // AuthenticationError, InvalidSignatureError, SignatureExpiredError
 	exitNotFound    = 5  // NotFound, MethodNotAllowed
-	exitBusy        = 6  // RateLimitError, Overloaded: retry later
+	exitBusy        = 6  // RateLimitError, Overloaded, Conflict: retry later
 	exitTimeout     = 7  // CaptureTimeout
 	exitTarget      = 8  // NavigationError, TargetStatusError: the page failed
 	exitUnavailable = 9  // FeatureUnavailable
@@ -44,7 +44,7 @@ var exitCodes = map[client.ErrorErrorType]int{
 	"ValidationError": exitInvalid, "PayloadTooLarge": exitInvalid,
 	"AuthenticationError": exitAuth, "InvalidSignatureError": exitAuth, "SignatureExpiredError": exitAuth,
 	"NotFound": exitNotFound, "MethodNotAllowed": exitNotFound,
-	"RateLimitError": exitBusy, "Overloaded": exitBusy,
+	"RateLimitError": exitBusy, "Overloaded": exitBusy, "Conflict": exitBusy,
 	"CaptureTimeout":  exitTimeout,
 	"NavigationError": exitTarget, "TargetStatusError": exitTarget,
 	"FeatureUnavailable": exitUnavailable,

@@ -80,6 +80,10 @@ type Task struct {
 // Records keep jobs, batches and idempotency keys (store.Store).
 type Records interface {
 	PutRecord(ctx context.Context, client, kind, key string, data []byte) error
+	// CreateRecord and SwapRecord write only where nothing is, and only over
+	// what was read (store.ErrExists, store.ErrChanged otherwise).
+	CreateRecord(ctx context.Context, client, kind, key string, data []byte) error
+	SwapRecord(ctx context.Context, client, kind, key string, old, data []byte) error
 	GetRecord(ctx context.Context, client, kind, key string) ([]byte, error)
 	DeleteRecord(ctx context.Context, client, kind, key string) error
 }

@@ -279,7 +279,7 @@ func errorResponses(codes ...int) obj {
 	out := obj{}
 	for _, c := range codes {
 		r := obj{"description": http.StatusText(c), "content": obj{"application/json": obj{"schema": ref("Error")}}}
-		if c == 429 || c == 503 {
+		if c == 409 || c == 429 || c == 503 {
 			r["headers"] = obj{"Retry-After": header("integer", "Seconds to wait.")}
 		}
 		out[strconv.Itoa(c)] = r
@@ -353,10 +353,10 @@ func paths(fields []options.Field) obj {
 		"/captures": obj{"post": obj{"operationId": "captureAsync", "summary": "Queue a capture or a batch",
 			"description": "Answers 202 once every job is durably queued; validation happens first (a bad item is a 400 naming batch[i].field).",
 			"parameters": []any{obj{"name": "Idempotency-Key", "in": "header", "schema": obj{"type": "string", "maxLength": 255},
-				"description": "The same key and body from the same client within 24 h returns the same ids."}},
+				"description": "The same key and body from the same client within 24 h returns the same ids, across instances; while the first request with the key is still being answered, another is a 409 Conflict to retry."}},
 			"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": obj{
 				"oneOf": []any{ref("BatchRequest"), ref("AsyncCapture")}}}}},
-			"responses": merge(errorResponses(400, 401, 403, 413, 429, 501, 503), obj{"202": obj{"description": "Queued.",
+			"responses": merge(errorResponses(400, 401, 403, 409, 413, 429, 501, 503), obj{"202": obj{"description": "Queued.",
 				"headers": obj{"Idempotent-Replayed": header("string", "true when the answer is a replay of an earlier one.")},
 				"content": obj{"application/json": obj{"schema": obj{"oneOf": []any{ref("Queued"), ref("BatchQueued")}}}}}})}},
 		"/batches/{id}": obj{"get": obj{"operationId": "getBatch", "summary": "A batch's captures and their states (its owner only)",

@@ -52,10 +52,109 @@ func fnv32(s string) uint32 {
 // idempotencyWindow is how long a key returns the same jobs.
 const idempotencyWindow = 24 * time.Hour
 
+// claimTTL is how long a claimed key waits for its answer before another
+// request may take it over: longer than any submission takes (BATCH_MAX
+// records and queue entries, each write retried within its own timeout).
+const claimTTL = 2 * time.Minute
+
+// idemRecord is one client's key. While the first request with the key is
+// submitted it is a claim (Owner set, no Response); then the answer. The
+// store creates and replaces it only conditionally, so across instances
+// one request submits and the others replay it, or are told to wait.
 type idemRecord struct {
 	BodySHA  string          `json:"body_sha256"`
 	Created  time.Time       `json:"created_at"`
-	Response json.RawMessage `json:"response"`
+	Owner    string          `json:"owner,omitempty"`
+	Response json.RawMessage `json:"response,omitempty"`
+	Released bool            `json:"released,omitempty"` // the submission failed: the key is free
+}
+
+// free reports whether a record no longer holds its key: released, past
+// the window, or a claim whose instance never answered.
+func (r *idemRecord) free(now time.Time) bool {
+	return r.Released || now.Sub(r.Created) > idempotencyWindow || (r.Response == nil && now.Sub(r.Created) > claimTTL)
+}
+
+// claim is a key this request holds until it records its answer.
+type claim struct {
+	s           *Server
+	client, sha string
+	held        []byte // the record as written, for the conditional writes
+}
+
+// claimKey answers a key already answered (the same answer for the same
+// body, a 400 for another), tells a request whose key another request is
+// still answering to retry (409), and otherwise claims the key.
+func (s *Server) claimKey(ctx context.Context, client, key string, body []byte) (*claim, []byte, error) {
+	c := &claim{s: s, client: client, sha: sha([]byte(key))}
+	for range 3 {
+		cur, err := s.Async.Records.GetRecord(ctx, client, "idempotency", c.sha)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, nil, errStorage{err}
+		}
+		now := time.Now().UTC()
+		var rec idemRecord
+		if err == nil && json.Unmarshal(cur, &rec) == nil && !rec.free(now) {
+			switch {
+			case rec.BodySHA != sha(body):
+				return nil, nil, apierror.Invalid("Idempotency-Key", "was used with another request body in the last 24 hours")
+			case rec.Response != nil:
+				return nil, rec.Response, nil
+			}
+			return nil, nil, &apierror.Error{Status: http.StatusConflict, Type: apierror.Conflict, RetryAfter: time.Second,
+				Message: "a request with this Idempotency-Key is still being answered; retry to get its answer"}
+		}
+		c.held, _ = json.Marshal(idemRecord{BodySHA: sha(body), Created: now, Owner: newID()})
+		if errors.Is(err, store.ErrNotFound) {
+			err = s.Async.Records.CreateRecord(ctx, client, "idempotency", c.sha, c.held)
+		} else {
+			err = s.Async.Records.SwapRecord(ctx, client, "idempotency", c.sha, cur, c.held)
+		}
+		switch {
+		case err == nil:
+			return c, nil, nil
+		case !errors.Is(err, store.ErrExists) && !errors.Is(err, store.ErrChanged):
+			return nil, nil, errStorage{err}
+		}
+		// Another request wrote first: read what it wrote.
+	}
+	return nil, nil, &apierror.Error{Status: http.StatusConflict, Type: apierror.Conflict, RetryAfter: time.Second,
+		Message: "requests with this Idempotency-Key keep arriving at once; retry"}
+}
+
+// answered records the answer for replays; released frees the key of a
+// submission that queued nothing. Each replaces only the claim itself.
+func (c *claim) answered(ctx context.Context, resp []byte) {
+	if c == nil {
+		return
+	}
+	var rec idemRecord
+	json.Unmarshal(c.held, &rec) //nolint:errcheck // written by claimKey
+	rec.Owner, rec.Response = "", resp
+	c.replace(ctx, rec)
+}
+
+func (c *claim) released(ctx context.Context) {
+	if c == nil {
+		return
+	}
+	var rec idemRecord
+	json.Unmarshal(c.held, &rec) //nolint:errcheck // written by claimKey
+	rec.Released = true
+	c.replace(ctx, rec)
+}
+
+func (c *claim) replace(ctx context.Context, rec idemRecord) {
+	b, _ := json.Marshal(rec)
+	// Written before the answer, so that a retry finds it; a client that
+	// leaves meanwhile must not cut it short.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := c.s.Async.Records.SwapRecord(ctx, c.client, "idempotency", c.sha, c.held, b); err != nil {
+		// Retries with the key find the claim and wait (409) until it is
+		// stale (claimTTL), then submit again.
+		c.s.Logger.Warn("recording an idempotency key failed", "event", "storage_error", "error", err)
+	}
 }
 
 // submission is one POST /captures, parsed.
@@ -140,38 +239,35 @@ func (s *Server) postCaptures(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	client := principal(r.Context()).Client
+	var held *claim
 	if key != "" {
+		// One request per key at a time in this instance; claimKey settles
+		// it between instances.
 		mu := &s.Async.idem[fnv32(client+"\x00"+key)%uint32(len(s.Async.idem))]
 		mu.Lock()
 		defer mu.Unlock()
-		if resp, err := s.replay(r.Context(), client, key, body); resp != nil || err != nil {
-			if err != nil {
-				apierror.Write(w, answer(err))
-				return
-			}
+		var replay []byte
+		if held, replay, err = s.claimKey(r.Context(), client, key, body); err != nil {
+			apierror.Write(w, answer(err))
+			return
+		}
+		if replay != nil {
 			w.Header().Set("Idempotent-Replayed", "true")
-			writeRaw(w, http.StatusAccepted, resp)
+			writeRaw(w, http.StatusAccepted, replay)
 			return
 		}
 	}
 	sub, err := s.parseSubmission(r.Context(), body)
-	if err != nil {
-		apierror.Write(w, answer(err))
-		return
-	}
-	resp, err := s.submit(r.Context(), client, baseURL(r), sub)
-	if err != nil {
-		apierror.Write(w, answer(err))
-		return
-	}
-	if key != "" {
-		rec, _ := json.Marshal(idemRecord{BodySHA: sha(body), Created: time.Now().UTC(), Response: resp})
-		if err := s.Async.Records.PutRecord(r.Context(), client, "idempotency", sha([]byte(key)), rec); err != nil {
-			// The jobs are queued; only a retry with the key would queue them twice.
-			s.Logger.Warn("recording an idempotency key failed", "event", "storage_error", "error", err)
+	if err == nil {
+		var resp []byte
+		if resp, err = s.submit(r.Context(), client, baseURL(r), sub); err == nil {
+			held.answered(r.Context(), resp)
+			writeRaw(w, http.StatusAccepted, resp)
+			return
 		}
 	}
-	writeRaw(w, http.StatusAccepted, resp)
+	held.released(r.Context())
+	apierror.Write(w, answer(err))
 }
 
 func sha(b []byte) string {
@@ -183,26 +279,6 @@ func writeRaw(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(b) //nolint:errcheck // the client may be gone
-}
-
-// replay answers a key seen in the last 24 h: the same answer for the same
-// body, a 400 for another.
-func (s *Server) replay(ctx context.Context, client, key string, body []byte) ([]byte, error) {
-	b, err := s.Async.Records.GetRecord(ctx, client, "idempotency", sha([]byte(key)))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, errStorage{err}
-	}
-	var rec idemRecord
-	if json.Unmarshal(b, &rec) != nil || time.Since(rec.Created) > idempotencyWindow {
-		return nil, nil
-	}
-	if rec.BodySHA != sha(body) {
-		return nil, apierror.Invalid("Idempotency-Key", "was used with another request body in the last 24 hours")
-	}
-	return rec.Response, nil
 }
 
 // submit writes the jobs' records, then queues them; the answer's ids are

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"sync"
 	"time"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/signing"
@@ -24,6 +26,7 @@ import (
 type Disk struct {
 	root  *os.Root
 	links *signing.Signer
+	swap  sync.Mutex // one process owns a STORAGE_DIR, as its queue does
 }
 
 // linkParam is the signed parameter that names the object; it travels in
@@ -90,6 +93,55 @@ func (d *Disk) Write(_ context.Context, b Blob, data []byte) error {
 		return err
 	}
 	return nil
+}
+
+// Create claims the name through its metadata file, the one that makes an
+// object exist: a hard link fails when its name is taken, where a rename
+// would replace. The data is written aside first and moved in after the
+// claim, so a loser never touches the winner's bytes. Until it is moved in,
+// a reader finds nothing, as before the claim.
+func (d *Disk) Create(_ context.Context, b Blob, data []byte) (err error) {
+	if err := d.root.MkdirAll(path.Dir(b.Name), 0o700); err != nil {
+		return err
+	}
+	if _, err := d.root.Stat(metaName(b.Name)); err == nil {
+		return ErrExists
+	}
+	aside := b.Name + ".new-" + base64.RawURLEncoding.EncodeToString(randomBytes(6))
+	if err := d.writeAtomic(aside, data); err != nil {
+		return err
+	}
+	defer d.root.Remove(aside) //nolint:errcheck // gone once moved in; removed if not
+	m, _ := json.Marshal(diskMeta{ContentType: b.ContentType, Size: int64(len(data)), Meta: b.Meta})
+	if err := d.writeAtomic(aside+".meta", m); err != nil {
+		return err
+	}
+	defer d.root.Remove(aside + ".meta") //nolint:errcheck // the claim is a second link to it
+	if err := d.root.Link(aside+".meta", metaName(b.Name)); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return ErrExists
+		}
+		return err
+	}
+	if err := d.root.Rename(aside, b.Name); err != nil {
+		d.root.Remove(metaName(b.Name)) //nolint:errcheck // give the claim back
+		return err
+	}
+	return nil
+}
+
+// Swap compares and replaces under the directory's lock.
+func (d *Disk) Swap(ctx context.Context, b Blob, old, data []byte) error {
+	d.swap.Lock()
+	defer d.swap.Unlock()
+	cur, err := d.Read(ctx, b.Name)
+	if errors.Is(err, ErrNotFound) || (err == nil && !bytes.Equal(cur, old)) {
+		return ErrChanged
+	}
+	if err != nil {
+		return err
+	}
+	return d.Write(ctx, b, data)
 }
 
 // writeAtomic writes a temporary file beside name, syncs it, and renames it

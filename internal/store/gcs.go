@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -70,10 +71,53 @@ func (g *GCS) Close() error { return g.client.Close() }
 // Write uploads in one request; an upload that fails is not committed, so
 // nothing half-written is ever visible.
 func (g *GCS) Write(ctx context.Context, b Blob, data []byte) error {
+	return upload(ctx, g.bucket.Object(b.Name), b, data)
+}
+
+// Create uploads only where no object has the name: the bucket itself
+// decides (ifGenerationMatch=0), so two instances cannot both win.
+func (g *GCS) Create(ctx context.Context, b Blob, data []byte) error {
+	err := upload(ctx, g.bucket.Object(b.Name).If(storage.Conditions{DoesNotExist: true}), b, data)
+	var ge *googleapi.Error
+	if errors.As(err, &ge) && ge.Code == http.StatusPreconditionFailed {
+		return ErrExists
+	}
+	return err
+}
+
+// Swap reads the object with its generation and writes only over that
+// generation, so a writer in between makes it fail (ifGenerationMatch).
+func (g *GCS) Swap(ctx context.Context, b Blob, old, data []byte) error {
+	obj := g.bucket.Object(b.Name)
+	r, err := obj.NewReader(ctx)
+	if err != nil {
+		if errors.Is(gcsNotFound(err), ErrNotFound) {
+			return ErrChanged
+		}
+		return err
+	}
+	var cur bytes.Buffer
+	_, err = cur.ReadFrom(io.LimitReader(r, int64(len(old))+1))
+	r.Close()
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(cur.Bytes(), old) {
+		return ErrChanged
+	}
+	err = upload(ctx, obj.If(storage.Conditions{GenerationMatch: r.Attrs.Generation}), b, data)
+	var ge *googleapi.Error
+	if errors.As(err, &ge) && ge.Code == http.StatusPreconditionFailed {
+		return ErrChanged
+	}
+	return err
+}
+
+func upload(ctx context.Context, obj *storage.ObjectHandle, b Blob, data []byte) error {
 	// Cancelling the writer's context is how an upload is abandoned.
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w := g.bucket.Object(b.Name).NewWriter(wctx)
+	w := obj.NewWriter(wctx)
 	w.ContentType = b.ContentType
 	w.Metadata = b.Meta
 	w.ChunkSize = 0 // single request: captures are small, and there is no resumable session to leak

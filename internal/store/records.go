@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 
@@ -35,6 +37,41 @@ func (s *Store) PutRecord(ctx context.Context, client, kind, key string, data []
 	}
 	b := Blob{Name: name, ContentType: "application/json", Size: int64(len(data)), Meta: map[string]string{metaClient: client}}
 	return s.retry(ctx, "write record", func(ctx context.Context) error { return s.b.Write(ctx, b, data) })
+}
+
+// CreateRecord writes a record only where none is: ErrExists when one is,
+// even one another instance wrote a moment before. data must be unique to
+// the caller (a claim's random id), so that a retried write that had in
+// fact landed is told apart from another writer's.
+func (s *Store) CreateRecord(ctx context.Context, client, kind, key string, data []byte) error {
+	return s.conditional(ctx, client, kind, key, data, ErrExists, "create record",
+		func(ctx context.Context, b Blob) error { return s.b.Create(ctx, b, data) })
+}
+
+// SwapRecord replaces a record only while it still holds old: ErrChanged
+// when another writer replaced it since it was read. data must be unique to
+// the caller, as for CreateRecord.
+func (s *Store) SwapRecord(ctx context.Context, client, kind, key string, old, data []byte) error {
+	return s.conditional(ctx, client, kind, key, data, ErrChanged, "swap record",
+		func(ctx context.Context, b Blob) error { return s.b.Swap(ctx, b, old, data) })
+}
+
+func (s *Store) conditional(ctx context.Context, client, kind, key string, data []byte, lost error, what string,
+	op func(context.Context, Blob) error) error {
+	name, err := recordName(client, kind, key)
+	if err != nil {
+		return fmt.Errorf("store: record %s/%s: %w", kind, key, err)
+	}
+	b := Blob{Name: name, ContentType: "application/json", Size: int64(len(data)), Meta: map[string]string{metaClient: client}}
+	err = s.retry(ctx, what, func(ctx context.Context) error { return op(ctx, b) })
+	if !errors.Is(err, lost) {
+		return err
+	}
+	// Lost, or won by an earlier try whose answer did not arrive.
+	if cur, rerr := s.GetRecord(ctx, client, kind, key); rerr == nil && bytes.Equal(cur, data) {
+		return nil
+	}
+	return lost
 }
 
 // GetRecord reads a record; ErrNotFound when there is none.

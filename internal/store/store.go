@@ -21,6 +21,13 @@ import (
 // or is past retention: the caller cannot tell which, by design.
 var ErrNotFound = errors.New("store: not found")
 
+// ErrExists is a Create whose name is taken: another writer went first.
+// ErrChanged is a Swap whose object no longer holds what the caller read.
+var (
+	ErrExists  = errors.New("store: already exists")
+	ErrChanged = errors.New("store: changed since it was read")
+)
+
 // Blob is one object of a backend.
 type Blob struct {
 	Name        string
@@ -33,6 +40,12 @@ type Blob struct {
 // Write must be atomic: a failed write leaves nothing visible.
 type Backend interface {
 	Write(ctx context.Context, b Blob, data []byte) error
+	// Create writes only where nothing has the name (ErrExists otherwise):
+	// how instances that share a bucket agree on which of them goes first.
+	Create(ctx context.Context, b Blob, data []byte) error
+	// Swap replaces an object only while it still holds old (ErrChanged
+	// otherwise, or when it is gone).
+	Swap(ctx context.Context, b Blob, old, data []byte) error
 	Attrs(ctx context.Context, name string) (Blob, error) // ErrNotFound
 	Read(ctx context.Context, name string) ([]byte, error)
 	Delete(ctx context.Context, name string) error // ErrNotFound
@@ -271,7 +284,7 @@ func (s *Store) retry(ctx context.Context, what string, op func(context.Context)
 		actx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 		err = op(actx)
 		cancel()
-		if err == nil || attempt == 5 {
+		if err == nil || attempt == 5 || errors.Is(err, ErrExists) || errors.Is(err, ErrChanged) {
 			break
 		}
 		s.cfg.Logger.Warn("storage "+what+" failed; retrying", "event", "storage_retry", "attempt", attempt, "error", err)

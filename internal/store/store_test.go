@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +32,7 @@ type backend struct {
 	b     Backend
 	fetch func(t *testing.T, u string) *http.Response
 	stop  func() // makes every later write fail
+	dir   string // the disk backend's directory
 }
 
 func backends(t *testing.T) []backend {
@@ -55,7 +57,7 @@ func backends(t *testing.T) []backend {
 
 	return []backend{
 		{name: "gcs", b: g, fetch: get, stop: emu.Stop},
-		{name: "disk", b: d, fetch: func(t *testing.T, u string) *http.Response { return get(t, files.URL+u) },
+		{name: "disk", b: d, dir: dir, fetch: func(t *testing.T, u string) *http.Response { return get(t, files.URL+u) },
 			// A file where the client's directory should be: every write fails.
 			stop: func() { os.RemoveAll(filepath.Join(dir, "acme")); os.WriteFile(filepath.Join(dir, "acme"), nil, 0o600) }},
 	}
@@ -406,5 +408,97 @@ func TestSaveWithoutALinkLeavesNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "acme", o.ID)); !os.IsNotExist(err) {
 		t.Fatalf("its data file is left: %v", err)
+	}
+}
+
+// race runs 12 writers at once and returns the one that won; every other
+// must have been told lost.
+func race(t *testing.T, lost error, write func(i int) error) int {
+	t.Helper()
+	errs := make([]error, 12)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = write(i)
+		}()
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Fatalf("writers %d and %d both won", winner, i)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, lost):
+			t.Fatalf("writer %d: %v", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no writer won")
+	}
+	return winner
+}
+
+// Instances that share a bucket race to create the same record, then to
+// replace it: exactly one wins each race, every other is told so, and what
+// stays is the winner's.
+func TestConditionalRecordsHaveOneWinner(t *testing.T) {
+	for _, be := range backends(t) {
+		t.Run(be.name, func(t *testing.T) {
+			now := time.Now()
+			s := newTestStore(be.b, &now)
+			ctx := context.Background()
+			for round := range 4 {
+				key := hex.EncodeToString(randomBytes(32))
+				record := func(i int) []byte { return []byte(`{"writer":` + strconv.Itoa(i) + `}`) }
+				// The one winner's record is what stays.
+				check := func(what string, winner int) {
+					t.Helper()
+					if got, err := s.GetRecord(ctx, "acme", "idempotency", key); err != nil || !bytes.Equal(got, record(winner)) {
+						t.Fatalf("round %d: after the %s the record is %q, %v; writer %d won", round, what, got, err, winner)
+					}
+				}
+				check("creates", race(t, ErrExists, func(i int) error {
+					return s.CreateRecord(ctx, "acme", "idempotency", key, record(i))
+				}))
+				// The same race to replace what all of them read.
+				old, _ := s.GetRecord(ctx, "acme", "idempotency", key)
+				check("swaps", race(t, ErrChanged, func(i int) error {
+					return s.SwapRecord(ctx, "acme", "idempotency", key, old, record(100+i))
+				})+100)
+				if err := s.SwapRecord(ctx, "acme", "idempotency", hex.EncodeToString(randomBytes(32)), old, []byte(`{}`)); !errors.Is(err, ErrChanged) {
+					t.Fatalf("swap of a record that is not there: %v", err)
+				}
+				// A record that is replaced or deleted behaves as before.
+				if err := s.PutRecord(ctx, "acme", "idempotency", key, []byte(`{"done":true}`)); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.CreateRecord(ctx, "acme", "idempotency", key, []byte(`{}`)); !errors.Is(err, ErrExists) {
+					t.Fatalf("create over a replaced record: %v", err)
+				}
+				if err := s.DeleteRecord(ctx, "acme", "idempotency", key); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.CreateRecord(ctx, "acme", "idempotency", key, []byte(`{"again":true}`)); err != nil {
+					t.Fatalf("create after delete: %v", err)
+				}
+			}
+			if be.dir != "" {
+				// Nothing of the losers stays beside the records.
+				left, _ := filepath.Glob(filepath.Join(be.dir, "acme", "idempotency", "*.*"))
+				var aside []string
+				for _, f := range left {
+					if !strings.HasSuffix(f, ".meta") {
+						aside = append(aside, filepath.Base(f))
+					}
+				}
+				if len(aside) > 0 {
+					t.Errorf("left beside the records: %v", aside)
+				}
+			}
+		})
 	}
 }

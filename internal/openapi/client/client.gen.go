@@ -669,6 +669,7 @@ func (e DeliveryState) Valid() bool {
 const (
 	ErrorErrorTypeAuthenticationError   ErrorErrorType = "AuthenticationError"
 	ErrorErrorTypeCaptureTimeout        ErrorErrorType = "CaptureTimeout"
+	ErrorErrorTypeConflict              ErrorErrorType = "Conflict"
 	ErrorErrorTypeFeatureUnavailable    ErrorErrorType = "FeatureUnavailable"
 	ErrorErrorTypeInternalError         ErrorErrorType = "InternalError"
 	ErrorErrorTypeInvalidSignatureError ErrorErrorType = "InvalidSignatureError"
@@ -689,6 +690,8 @@ func (e ErrorErrorType) Valid() bool {
 	case ErrorErrorTypeAuthenticationError:
 		return true
 	case ErrorErrorTypeCaptureTimeout:
+		return true
+	case ErrorErrorTypeConflict:
 		return true
 	case ErrorErrorTypeFeatureUnavailable:
 		return true
@@ -756,6 +759,7 @@ func (e HealthStatus) Valid() bool {
 const (
 	JobErrorTypeAuthenticationError   JobErrorType = "AuthenticationError"
 	JobErrorTypeCaptureTimeout        JobErrorType = "CaptureTimeout"
+	JobErrorTypeConflict              JobErrorType = "Conflict"
 	JobErrorTypeFeatureUnavailable    JobErrorType = "FeatureUnavailable"
 	JobErrorTypeInternalError         JobErrorType = "InternalError"
 	JobErrorTypeInvalidSignatureError JobErrorType = "InvalidSignatureError"
@@ -776,6 +780,8 @@ func (e JobErrorType) Valid() bool {
 	case JobErrorTypeAuthenticationError:
 		return true
 	case JobErrorTypeCaptureTimeout:
+		return true
+	case JobErrorTypeConflict:
 		return true
 	case JobErrorTypeFeatureUnavailable:
 		return true
@@ -2343,7 +2349,7 @@ type CaptureAsyncJSONBody struct {
 
 // CaptureAsyncParams defines parameters for CaptureAsync.
 type CaptureAsyncParams struct {
-	// IdempotencyKey The same key and body from the same client within 24 h returns the same ids.
+	// IdempotencyKey The same key and body from the same client within 24 h returns the same ids, across instances; while the first request with the key is still being answered, another is a 409 Conflict to retry.
 	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
@@ -5166,6 +5172,11 @@ type CaptureAsyncResponse202Headers struct {
 	IdempotentReplayed *string
 }
 
+// CaptureAsyncResponse409Headers the declared response headers of an HTTP 409 response for CaptureAsync
+type CaptureAsyncResponse409Headers struct {
+	RetryAfter *int
+}
+
 // CaptureAsyncResponse429Headers the declared response headers of an HTTP 429 response for CaptureAsync
 type CaptureAsyncResponse429Headers struct {
 	RetryAfter *int
@@ -5187,6 +5198,8 @@ type CaptureAsyncResponse struct {
 	JSON401 *Error
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Error
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *Error
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -5197,6 +5210,8 @@ type CaptureAsyncResponse struct {
 	JSON503 *Error
 	// Headers202 the parsed response headers for an HTTP 202 response
 	Headers202 *CaptureAsyncResponse202Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *CaptureAsyncResponse409Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *CaptureAsyncResponse429Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -5221,6 +5236,11 @@ func (r CaptureAsyncResponse) GetJSON401() *Error {
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
 func (r CaptureAsyncResponse) GetJSON403() *Error {
 	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CaptureAsyncResponse) GetJSON409() *Error {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -6779,6 +6799,13 @@ func ParseCaptureAsyncResponse(rsp *http.Response) (*CaptureAsyncResponse, error
 		}
 		response.JSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6820,6 +6847,16 @@ func ParseCaptureAsyncResponse(rsp *http.Response) (*CaptureAsyncResponse, error
 			headers.IdempotentReplayed = &value
 		}
 		response.Headers202 = &headers
+	case rsp.StatusCode == 409:
+		var headers CaptureAsyncResponse409Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers409 = &headers
 	case rsp.StatusCode == 429:
 		var headers CaptureAsyncResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
