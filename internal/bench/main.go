@@ -134,9 +134,9 @@ func main() {
 		}
 		// The peak memory under the highest load, in a run of its own and
 		// untimed: reading every process's smaps_rollup five times a second
-		// walks their page tables under their mmap locks, and measured
-		// 50-70 ms of CPU per capture (the "rest" column) and slower
-		// captures when it ran beside the throughput levels.
+		// walks their page tables under their mmap locks. Beside the timed
+		// levels it cost 38-63 ms of CPU per capture (the "rest" column)
+		// and 3-16% of the throughput at c=4 (alternating runs of 40).
 		log.Printf("service (%s): peak memory at c=%d...", w.name, levels[len(levels)-1])
 		stopSampling := sample(svc.cmd.Process.Pid, &peak)
 		throughput(levels[len(levels)-1], *perLevel, svc.cmd.Process.Pid, one)

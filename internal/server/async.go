@@ -258,16 +258,17 @@ func (s *Server) postCaptures(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sub, err := s.parseSubmission(r.Context(), body)
+	var resp []byte
 	if err == nil {
-		var resp []byte
-		if resp, err = s.submit(r.Context(), client, baseURL(r), sub); err == nil {
-			held.answered(r.Context(), resp)
-			writeRaw(w, http.StatusAccepted, resp)
-			return
-		}
+		resp, err = s.submit(r.Context(), client, baseURL(r), sub)
 	}
-	held.released(r.Context())
-	apierror.Write(w, answer(err))
+	if err != nil {
+		held.released(r.Context()) // nothing was queued: the key is free
+		apierror.Write(w, answer(err))
+		return
+	}
+	held.answered(r.Context(), resp)
+	writeRaw(w, http.StatusAccepted, resp)
 }
 
 func sha(b []byte) string {

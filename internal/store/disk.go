@@ -100,7 +100,7 @@ func (d *Disk) Write(_ context.Context, b Blob, data []byte) error {
 // would replace. The data is written aside first and moved in after the
 // claim, so a loser never touches the winner's bytes. Until it is moved in,
 // a reader finds nothing, as before the claim.
-func (d *Disk) Create(_ context.Context, b Blob, data []byte) (err error) {
+func (d *Disk) Create(_ context.Context, b Blob, data []byte) error {
 	if err := d.root.MkdirAll(path.Dir(b.Name), 0o700); err != nil {
 		return err
 	}
