@@ -53,8 +53,7 @@ func fnv32(s string) uint32 {
 const idempotencyWindow = 24 * time.Hour
 
 // claimTTL is how long a claimed key waits for its answer before another
-// request may take it over: longer than any submission takes (BATCH_MAX
-// records and queue entries, each write retried within its own timeout).
+// request may take it over; the submission holding it is cut short before.
 const claimTTL = 2 * time.Minute
 
 // idemRecord is one client's key. While the first request with the key is
@@ -257,10 +256,18 @@ func (s *Server) postCaptures(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	sub, err := s.parseSubmission(r.Context(), body)
+	ctx := r.Context()
+	if held != nil {
+		// A submission never outlives its claim, so no other request can
+		// take the key over while this one may still queue.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, claimTTL-15*time.Second)
+		defer cancel()
+	}
+	sub, err := s.parseSubmission(ctx, body)
 	var resp []byte
 	if err == nil {
-		resp, err = s.submit(r.Context(), client, baseURL(r), sub)
+		resp, err = s.submit(ctx, client, baseURL(r), sub)
 	}
 	if err != nil {
 		held.released(r.Context()) // nothing was queued: the key is free

@@ -99,11 +99,7 @@ func TestIdempotencyKeyAcrossInstances(t *testing.T) {
 				answers := make([]keyed, 12)
 				var wg sync.WaitGroup
 				for i := range answers {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						answers[i] = postWithKey(t, fleet[i%len(fleet)], key, body)
-					}()
+					wg.Go(func() { answers[i] = postWithKey(t, fleet[i%len(fleet)], key, body) })
 				}
 				wg.Wait()
 				if n := q.count() - before; n != 1 {

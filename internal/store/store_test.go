@@ -418,11 +418,7 @@ func race(t *testing.T, lost error, write func(i int) error) int {
 	errs := make([]error, 12)
 	var wg sync.WaitGroup
 	for i := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = write(i)
-		}()
+		wg.Go(func() { errs[i] = write(i) })
 	}
 	wg.Wait()
 	winner := -1
