@@ -195,9 +195,16 @@ func (m *Manager) launch() (*instance, error) {
 		bcancel()
 		acancel()
 	}
+	// The first call to the browser starts it, without attaching to a tab:
+	// the default context serves no capture, and downloads are refused
+	// everywhere. A control that cannot be put in place fails the start.
 	started := make(chan error, 1)
 	t0 := time.Now()
-	go func() { started <- chromedp.Do(bctx) }()
+	go func() {
+		_, err := chromedp.CallBrowser(bctx, browser.SetDownloadBehavior,
+			browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorDeny})
+		started <- err
+	}()
 	select {
 	case err := <-started:
 		if err != nil {
@@ -213,18 +220,15 @@ func (m *Manager) launch() (*instance, error) {
 		inst.pid = p.Pid
 		m.reaper.track(p.Pid)
 	}
-	// The default context serves no capture; downloads are refused everywhere.
-	// A control that cannot be put in place fails the start.
-	if _, err := chromedp.CallBrowser(bctx, browser.SetDownloadBehavior,
-		browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorDeny}); err != nil {
-		cancel()
-		return nil, fmt.Errorf("%w: deny downloads: %w", ErrUnavailable, err)
-	}
 	// Chrome's first tab is in the default context and serves nothing: close
-	// it, and its renderer process (some 35 MB) with it. The connection to
-	// the browser stays; every capture opens its own tab.
-	if t := chromedp.FromContext(bctx).Target; t != nil {
-		_, _ = chromedp.CallBrowser(bctx, target.CloseTarget, target.CloseTargetParams{TargetID: t.TargetID})
+	// it, and its renderer process (some 35 MB) with it, without attaching
+	// to it first (attaching waits for its renderer: ~100 ms of the start).
+	if res, err := chromedp.CallBrowser(bctx, target.GetTargets, target.GetTargetsParams{}); err == nil {
+		for _, t := range res.TargetInfos {
+			if t.Type == "page" {
+				_, _ = chromedp.CallBrowser(bctx, target.CloseTarget, target.CloseTargetParams{TargetID: t.TargetID})
+			}
+		}
 	}
 	m.cfg.Logger.Info("browser started", "pid", inst.pid, "ms", time.Since(t0).Milliseconds())
 	return inst, nil

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/target"
+	"github.com/chromedp/chromedp"
+
 	"github.com/pixashot/pixashot-cloudrun/internal/config"
 	"github.com/pixashot/pixashot-cloudrun/internal/logging/logtest"
 	"github.com/pixashot/pixashot-cloudrun/internal/poll"
@@ -66,4 +69,35 @@ func started(t *testing.T, cfg Config) (*Manager, context.Context) {
 		t.Fatal(err)
 	}
 	return m, ctx
+}
+
+// Chrome's own first tab (the default context's) is closed at start without
+// being attached to, and a capture's tab lives in a context of its own.
+func TestStartClosesChromesFirstTab(t *testing.T) {
+	m, ctx := started(t, Config{})
+	inst, err := m.current(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := func() (ids []target.Info) {
+		res, err := chromedp.CallBrowser(inst.ctx, target.GetTargets, target.GetTargetsParams{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ti := range res.TargetInfos {
+			if ti.Type == "page" {
+				ids = append(ids, *ti)
+			}
+		}
+		return ids
+	}
+	poll.Within(t, 5*time.Second, "no tab open after the start", func() bool { return len(pages()) == 0 })
+	tab, err := m.NewTab(ctx, TabOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tab.Close()
+	if p := pages(); len(p) != 1 || p[0].BrowserContextID != tab.BrowserContextID() || p[0].BrowserContextID == "" {
+		t.Fatalf("pages with one capture tab open: %+v (its context %q)", p, tab.BrowserContextID())
+	}
 }

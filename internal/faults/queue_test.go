@@ -5,20 +5,25 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// jobEnds counts, per capture id, the "async capture ended" lines of a log.
-func jobEnds(log string) map[string]int {
+// jobEnds counts, per capture id, the "async capture ended" lines of a log
+// (or, with events, the lines of those events).
+func jobEnds(log string, events ...string) map[string]int {
+	if len(events) == 0 {
+		events = []string{"job_done", "job_failed"}
+	}
 	out := map[string]int{}
 	for _, line := range strings.Split(log, "\n") {
 		var m struct {
 			Event, Capture string
 		}
-		if json.Unmarshal([]byte(line), &m) == nil && (m.Event == "job_done" || m.Event == "job_failed") {
+		if json.Unmarshal([]byte(line), &m) == nil && slices.Contains(events, m.Event) {
 			out[m.Capture]++
 		}
 	}
@@ -76,8 +81,11 @@ func TestEmbeddedQueueSurvivesKill9(t *testing.T) {
 		t.Errorf("after the restart: %+v", view.Counts)
 	}
 	after := jobEnds(s2.logs.String())
+	// A job whose end was recorded just before the kill, and not yet
+	// logged, is found ended at the restart (and not captured again).
+	found := jobEnds(s2.logs.String(), "job_already_ended")
 	for _, id := range acc.IDs {
-		if n := before[id] + after[id]; n != 1 {
+		if n := before[id] + after[id]; n != 1 && (n != 0 || found[id] == 0) {
 			t.Errorf("%s ended %d times (before the kill %d, after %d)", id, n, before[id], after[id])
 		}
 		var j struct{ Status, URL string }

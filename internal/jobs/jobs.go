@@ -164,6 +164,9 @@ func (r *Runner) Process(ctx context.Context, t Task) (again bool) {
 		return true
 	}
 	if j.Status == Done || j.Status == Failed {
+		// It ended in a process that died before its queue entry was
+		// removed, maybe before it logged the end: only the webhook is left.
+		log.Info("async capture had already ended", "event", "job_already_ended", "status", j.Status)
 		return r.notify(ctx, j, log)
 	}
 	maxAttempts := r.MaxAttempts
