@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,7 +90,7 @@ func TestAnswersConformToTheDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer disk.Close()
-	queued := &recordingQueue{}
+	queued := &testQueue{}
 	records := store.New(disk, store.Config{URLTTL: time.Minute, Retention: time.Hour})
 	const held = `{"url":"https://example.com/held"}`
 	e := newRouteEnv(t, func(s *Server) {
@@ -203,17 +204,39 @@ func TestAnswersConformToTheDocument(t *testing.T) {
 			t.Errorf("%s: the answer does not conform: %v", c.name, err)
 		}
 	}
-	if len(queued.tasks) != 3 {
-		t.Errorf("%d tasks queued, want 3 (one, then a batch of two; none for the invalid batch)", len(queued.tasks))
+	if n := queued.count(); n != 3 {
+		t.Errorf("%d tasks queued, want 3 (one, then a batch of two; none for the invalid batch)", n)
 	}
 }
 
-// recordingQueue accepts every task.
-type recordingQueue struct{ tasks []jobs.Task }
+// testQueue keeps the tasks it accepts, or refuses them all with the error
+// it was given; instances may share one.
+type testQueue struct {
+	mu     sync.Mutex
+	tasks  []jobs.Task
+	refuse error
+}
 
-func (q *recordingQueue) Enqueue(_ context.Context, ts []jobs.Task) error {
+func (q *testQueue) Enqueue(_ context.Context, ts []jobs.Task) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.refuse != nil {
+		return q.refuse
+	}
 	q.tasks = append(q.tasks, ts...)
 	return nil
+}
+
+func (q *testQueue) refusing(err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.refuse = err
+}
+
+func (q *testQueue) count() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.tasks)
 }
 
 // A full queue is a 503 with Retry-After, and a request too large for it a
@@ -225,7 +248,7 @@ func TestAsyncQueueRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer disk.Close()
-	q := &refusingQueue{}
+	q := &testQueue{}
 	e := newRouteEnv(t, func(s *Server) {
 		s.Async = &Async{Queue: q, Records: store.New(disk, store.Config{URLTTL: time.Minute, Retention: time.Hour}), BatchMax: 10,
 			CheckAddress: func(context.Context, string, int) error { return nil }, WebhookKeys: func(string) [][]byte { return nil }}
@@ -235,7 +258,7 @@ func TestAsyncQueueRefusals(t *testing.T) {
 		status int
 		typ    string
 	}{{jobs.ErrFull, 503, "Overloaded"}, {jobs.ErrTooLarge, 413, "PayloadTooLarge"}, {errors.New("queue down"), 503, "Overloaded"}} {
-		q.err = c.err
+		q.refusing(c.err)
 		a := send(t, "POST", e.ts.URL+"/captures", e.token, `{"batch":[{"url":"https://example.com"}]}`)
 		if a.status != c.status || a.body["error_type"] != c.typ || (c.status == 503 && a.header.Get("Retry-After") == "") {
 			t.Errorf("%v: %d %v %v", c.err, a.status, a.body, a.header)
@@ -246,16 +269,12 @@ func TestAsyncQueueRefusals(t *testing.T) {
 		}
 	}
 	// A webhook without a key for the client is a 501 naming what is missing.
-	q.err = nil
+	q.refusing(nil)
 	a := send(t, "POST", e.ts.URL+"/captures", e.token, `{"url":"https://example.com","webhook_url":"https://hooks.example/x"}`)
 	if a.status != 501 || a.body["error_type"] != "FeatureUnavailable" || !strings.Contains(a.body["message"].(string), "keys webhook") {
 		t.Errorf("webhook without a key: %d %v", a.status, a.body)
 	}
 }
-
-type refusingQueue struct{ err error }
-
-func (q *refusingQueue) Enqueue(context.Context, []jobs.Task) error { return q.err }
 
 // Cloud Tasks' last attempt ends a job the service could not run, instead
 // of leaving it queued when the queue gives up.

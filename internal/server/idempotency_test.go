@@ -16,29 +16,6 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/store/gcstest"
 )
 
-// sharedQueue counts what every instance queued.
-type sharedQueue struct {
-	mu     sync.Mutex
-	tasks  []jobs.Task
-	refuse error
-}
-
-func (q *sharedQueue) Enqueue(_ context.Context, ts []jobs.Task) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.refuse != nil {
-		return q.refuse
-	}
-	q.tasks = append(q.tasks, ts...)
-	return nil
-}
-
-func (q *sharedQueue) count() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.tasks)
-}
-
 type keyed struct {
 	status int
 	header http.Header
@@ -83,7 +60,7 @@ func TestIdempotencyKeyAcrossInstances(t *testing.T) {
 	}{{"gcs", gcs}, {"disk", disk}} {
 		t.Run(be.name, func(t *testing.T) {
 			records := store.New(be.b, store.Config{URLTTL: time.Minute, Retention: time.Hour})
-			q := &sharedQueue{}
+			q := &testQueue{}
 			var fleet []*routeEnv
 			for range 4 {
 				fleet = append(fleet, newRouteEnv(t, func(s *Server) {
@@ -132,11 +109,11 @@ func TestIdempotencyKeyAcrossInstances(t *testing.T) {
 			// A submission that queued nothing frees its key: a retry on
 			// another instance is queued.
 			key := "refused-" + newID()
-			q.refuse = jobs.ErrFull
+			q.refusing(jobs.ErrFull)
 			if a := postWithKey(t, fleet[0], key, body); a.status != 503 {
 				t.Fatalf("refused submission: %d %s", a.status, a.body)
 			}
-			q.refuse = nil
+			q.refusing(nil)
 			before := q.count()
 			if a := postWithKey(t, fleet[1], key, body); a.status != 202 || a.header.Get("Idempotent-Replayed") != "" || q.count() != before+1 {
 				t.Fatalf("after a refused submission: %d %s, %d queued", a.status, a.body, q.count()-before)
@@ -179,7 +156,7 @@ func TestIdempotencyKeyNeedsItsStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { disk.Close() })
-	q := &sharedQueue{}
+	q := &testQueue{}
 	e := newRouteEnv(t, func(s *Server) {
 		s.Async = &Async{Queue: q, Records: failingCreate{store.New(disk, store.Config{URLTTL: time.Minute, Retention: time.Hour})},
 			BatchMax: 10, CheckAddress: func(context.Context, string, int) error { return nil }, WebhookKeys: func(string) [][]byte { return nil }}
