@@ -78,7 +78,12 @@ func (r *idemRecord) free(now time.Time) bool {
 type claim struct {
 	s           *Server
 	client, sha string
-	held        []byte // the record as written, for the conditional writes
+	rec         idemRecord
+	held        []byte // rec as written, for the conditional writes
+}
+
+func keyConflict(msg string) error {
+	return &apierror.Error{Status: http.StatusConflict, Type: apierror.Conflict, RetryAfter: time.Second, Message: msg}
 }
 
 // claimKey answers a key already answered (the same answer for the same
@@ -86,6 +91,7 @@ type claim struct {
 // still answering to retry (409), and otherwise claims the key.
 func (s *Server) claimKey(ctx context.Context, client, key string, body []byte) (*claim, []byte, error) {
 	c := &claim{s: s, client: client, sha: sha([]byte(key))}
+	bodySHA := sha(body)
 	for range 3 {
 		cur, err := s.Async.Records.GetRecord(ctx, client, "idempotency", c.sha)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -95,15 +101,15 @@ func (s *Server) claimKey(ctx context.Context, client, key string, body []byte) 
 		var rec idemRecord
 		if err == nil && json.Unmarshal(cur, &rec) == nil && !rec.free(now) {
 			switch {
-			case rec.BodySHA != sha(body):
+			case rec.BodySHA != bodySHA:
 				return nil, nil, apierror.Invalid("Idempotency-Key", "was used with another request body in the last 24 hours")
 			case rec.Response != nil:
 				return nil, rec.Response, nil
 			}
-			return nil, nil, &apierror.Error{Status: http.StatusConflict, Type: apierror.Conflict, RetryAfter: time.Second,
-				Message: "a request with this Idempotency-Key is still being answered; retry to get its answer"}
+			return nil, nil, keyConflict("a request with this Idempotency-Key is still being answered; retry to get its answer")
 		}
-		c.held, _ = json.Marshal(idemRecord{BodySHA: sha(body), Created: now, Owner: newID()})
+		c.rec = idemRecord{BodySHA: bodySHA, Created: now, Owner: newID()}
+		c.held, _ = json.Marshal(c.rec)
 		if errors.Is(err, store.ErrNotFound) {
 			err = s.Async.Records.CreateRecord(ctx, client, "idempotency", c.sha, c.held)
 		} else {
@@ -117,8 +123,7 @@ func (s *Server) claimKey(ctx context.Context, client, key string, body []byte) 
 		}
 		// Another request wrote first: read what it wrote.
 	}
-	return nil, nil, &apierror.Error{Status: http.StatusConflict, Type: apierror.Conflict, RetryAfter: time.Second,
-		Message: "requests with this Idempotency-Key keep arriving at once; retry"}
+	return nil, nil, keyConflict("requests with this Idempotency-Key keep arriving at once; retry")
 }
 
 // answered records the answer for replays; released frees the key of a
@@ -127,8 +132,7 @@ func (c *claim) answered(ctx context.Context, resp []byte) {
 	if c == nil {
 		return
 	}
-	var rec idemRecord
-	json.Unmarshal(c.held, &rec) //nolint:errcheck // written by claimKey
+	rec := c.rec
 	rec.Owner, rec.Response = "", resp
 	c.replace(ctx, rec)
 }
@@ -137,8 +141,7 @@ func (c *claim) released(ctx context.Context) {
 	if c == nil {
 		return
 	}
-	var rec idemRecord
-	json.Unmarshal(c.held, &rec) //nolint:errcheck // written by claimKey
+	rec := c.rec
 	rec.Released = true
 	c.replace(ctx, rec)
 }

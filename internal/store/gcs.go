@@ -77,10 +77,15 @@ func (g *GCS) Write(ctx context.Context, b Blob, data []byte) error {
 // Create uploads only where no object has the name: the bucket itself
 // decides (ifGenerationMatch=0), so two instances cannot both win.
 func (g *GCS) Create(ctx context.Context, b Blob, data []byte) error {
-	err := upload(ctx, g.bucket.Object(b.Name).If(storage.Conditions{DoesNotExist: true}), b, data)
+	return lostTo(ErrExists, upload(ctx, g.bucket.Object(b.Name).If(storage.Conditions{DoesNotExist: true}), b, data))
+}
+
+// lostTo names a write whose precondition failed (412) by the store's own
+// error for it.
+func lostTo(lost, err error) error {
 	var ge *googleapi.Error
 	if errors.As(err, &ge) && ge.Code == http.StatusPreconditionFailed {
-		return ErrExists
+		return lost
 	}
 	return err
 }
@@ -105,12 +110,7 @@ func (g *GCS) Swap(ctx context.Context, b Blob, old, data []byte) error {
 	if !bytes.Equal(cur.Bytes(), old) {
 		return ErrChanged
 	}
-	err = upload(ctx, obj.If(storage.Conditions{GenerationMatch: r.Attrs.Generation}), b, data)
-	var ge *googleapi.Error
-	if errors.As(err, &ge) && ge.Code == http.StatusPreconditionFailed {
-		return ErrChanged
-	}
-	return err
+	return lostTo(ErrChanged, upload(ctx, obj.If(storage.Conditions{GenerationMatch: r.Attrs.Generation}), b, data))
 }
 
 func upload(ctx context.Context, obj *storage.ObjectHandle, b Blob, data []byte) error {

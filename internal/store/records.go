@@ -29,13 +29,20 @@ func recordName(client, kind, key string) (string, error) {
 	return client + "/" + kind + "/" + key, nil
 }
 
-// PutRecord writes a record, replacing any, retrying like Save.
-func (s *Store) PutRecord(ctx context.Context, client, kind, key string, data []byte) error {
+func recordBlob(client, kind, key string, data []byte) (Blob, error) {
 	name, err := recordName(client, kind, key)
 	if err != nil {
-		return fmt.Errorf("store: record %s/%s: %w", kind, key, err)
+		return Blob{}, fmt.Errorf("store: record %s/%s: %w", kind, key, err)
 	}
-	b := Blob{Name: name, ContentType: "application/json", Size: int64(len(data)), Meta: map[string]string{metaClient: client}}
+	return Blob{Name: name, ContentType: "application/json", Size: int64(len(data)), Meta: map[string]string{metaClient: client}}, nil
+}
+
+// PutRecord writes a record, replacing any, retrying like Save.
+func (s *Store) PutRecord(ctx context.Context, client, kind, key string, data []byte) error {
+	b, err := recordBlob(client, kind, key, data)
+	if err != nil {
+		return err
+	}
 	return s.retry(ctx, "write record", func(ctx context.Context) error { return s.b.Write(ctx, b, data) })
 }
 
@@ -58,11 +65,10 @@ func (s *Store) SwapRecord(ctx context.Context, client, kind, key string, old, d
 
 func (s *Store) conditional(ctx context.Context, client, kind, key string, data []byte, lost error, what string,
 	op func(context.Context, Blob) error) error {
-	name, err := recordName(client, kind, key)
+	b, err := recordBlob(client, kind, key, data)
 	if err != nil {
-		return fmt.Errorf("store: record %s/%s: %w", kind, key, err)
+		return err
 	}
-	b := Blob{Name: name, ContentType: "application/json", Size: int64(len(data)), Meta: map[string]string{metaClient: client}}
 	err = s.retry(ctx, what, func(ctx context.Context) error { return op(ctx, b) })
 	if !errors.Is(err, lost) {
 		return err
