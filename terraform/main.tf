@@ -11,8 +11,12 @@ locals {
     CAPTURE_TIMEOUT     = "${var.capture_timeout_seconds}s"
     AUTH_TOKEN_MAX_AGE  = local.token_max_age
     CHROME_NO_SANDBOX   = tostring(var.chrome_no_sandbox)
-    REDIS_URL           = var.redis_enabled ? "rediss://${google_redis_instance.ratelimit[0].host}:${google_redis_instance.ratelimit[0].port}/0" : null
-    REDIS_CA_CERT       = var.redis_enabled ? google_redis_instance.ratelimit[0].server_ca_certs[0].cert : null
+    # The instance's memory less what the service keeps back for shared
+    # pages and /tmp: the watchdog ends a renderer before the OOM killer
+    # ends every tenant's captures.
+    INSTANCE_MEMORY_MB = tostring((endswith(var.memory, "Gi") ? tonumber(trimsuffix(var.memory, "Gi")) * 1024 : tonumber(trimsuffix(var.memory, "Mi"))) - 384)
+    REDIS_URL          = var.redis_enabled ? "rediss://${google_redis_instance.ratelimit[0].host}:${google_redis_instance.ratelimit[0].port}/0" : null
+    REDIS_CA_CERT      = var.redis_enabled ? google_redis_instance.ratelimit[0].server_ca_certs[0].cert : null
     # Behind the external load balancer: it appends the client and itself.
     TRUSTED_PROXY_HOPS = "1"
     # Asynchronous captures: tasks come back through the load balancer.

@@ -44,43 +44,211 @@ func TestGateQueuesBrieflyThenRefuses(t *testing.T) {
 	}
 }
 
-// One client's slow captures hold at most its share: another client still
-// gets a slot at once.
-func TestClientShare(t *testing.T) {
-	g := New(4, 8, time.Second).WithClientShare(2, nil)
-	var leaves []*Pass
-	for range 2 {
-		l, err := g.Enter(context.Background(), "greedy")
+// A client alone may take every slot and every place in the queue: nothing
+// the instance could do is refused. When another client comes to a full
+// queue, it takes the place of the newest waiter of the client past its own
+// places (8 * 2/4 here).
+func TestOneClientTakesEverySlot(t *testing.T) {
+	g := New(4, 8, 5*time.Second).WithClientShare(2, nil)
+	var passes []*Pass
+	for range 4 {
+		p, err := g.Enter(context.Background(), "alone")
+		if err != nil {
+			t.Fatalf("a free slot was refused: %v", err)
+		}
+		passes = append(passes, p)
+	}
+	got := make(chan error, 9)
+	enter := func(client string) {
+		p, err := g.Enter(context.Background(), client)
+		if err == nil {
+			p.Leave()
+		}
+		got <- err
+	}
+	for i := range 8 {
+		go enter("alone")
+		waitFor(t, func() bool { return g.Waiting() == i+1 })
+	}
+	if _, err := g.Enter(context.Background(), "alone"); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("past every place: %v", err)
+	}
+	go enter("other")
+	if err := <-got; !errors.Is(err, ErrClientBusy) {
+		t.Fatalf("the newest waiter of the client past its places: %v", err)
+	}
+	if g.Waiting() != 8 {
+		t.Fatalf("waiting %d", g.Waiting())
+	}
+	for _, p := range passes {
+		p.Leave()
+	}
+	for range 8 {
+		if err := <-got; err != nil {
+			t.Fatalf("a queued request: %v", err)
+		}
+	}
+	if g.InUse() != 0 || len(g.running) != 0 {
+		t.Fatalf("left in use: %d %v", g.InUse(), g.running)
+	}
+}
+
+// When others wait, a freed slot goes to the client with the fewest running,
+// and a client over its share may not queue more.
+func TestShareWhenOthersWait(t *testing.T) {
+	g := New(4, 8, 5*time.Second).WithClientShare(2, nil)
+	var greedy []*Pass
+	for range 4 {
+		p, err := g.Enter(context.Background(), "greedy")
 		if err != nil {
 			t.Fatal(err)
 		}
-		leaves = append(leaves, l)
+		greedy = append(greedy, p)
 	}
+	order := make(chan string, 2)
+	enter := func(client string) {
+		p, err := g.Enter(context.Background(), client)
+		if err != nil {
+			order <- client + ": " + err.Error()
+			return
+		}
+		order <- client
+		p.Leave()
+	}
+	go enter("greedy") // queued first, while nobody else waits
+	waitFor(t, func() bool { return g.Waiting() == 1 })
+	go enter("polite")
+	waitFor(t, func() bool { return g.Waiting() == 2 })
+	if _, err := g.Enter(context.Background(), "greedy"); !errors.Is(err, ErrClientBusy) {
+		t.Fatalf("over its share while another client waits: %v", err)
+	}
+	greedy[0].Leave()
+	if got := <-order; got != "polite" {
+		t.Fatalf("the freed slot went to %q, not to the client with none running", got)
+	}
+	greedy[1].Leave()
+	if got := <-order; got != "greedy" {
+		t.Fatalf("then: %q", got)
+	}
+	greedy[2].Leave()
+	greedy[3].Leave()
+	if g.InUse() != 0 || len(g.running) != 0 || g.Waiting() != 0 {
+		t.Fatalf("left in use: %d %v %d", g.InUse(), g.running, g.Waiting())
+	}
+}
+
+// A patient caller (an async worker) waits past the queue wait without
+// taking a queue place, and yields to a client with fewer running.
+func TestPatientWaitsItsTurn(t *testing.T) {
+	g := New(1, 1, 50*time.Millisecond).WithClientShare(1, nil)
+	batch, err := g.Enter(context.Background(), "batch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := make(chan string, 2)
+	go func() {
+		p, err := g.Enter(Patient(context.Background()), "batch")
+		if err != nil {
+			order <- err.Error()
+			return
+		}
+		order <- "batch"
+		p.Leave()
+	}()
+	waitFor(t, func() bool { return g.Waiting() == 1 })
+	time.Sleep(100 * time.Millisecond) // past the queue wait: still waiting
+	go func() {
+		p, err := g.Enter(context.Background(), "sync")
+		if err != nil {
+			order <- err.Error()
+			return
+		}
+		order <- "sync"
+		time.Sleep(20 * time.Millisecond)
+		p.Leave()
+	}()
+	waitFor(t, func() bool { return g.Waiting() == 2 })
+	batch.Leave()
+	if a, b := <-order, <-order; a != "sync" || b != "batch" {
+		t.Fatalf("order %q, %q; want sync then batch", a, b)
+	}
+	// A patient wait ends with its context.
+	hold, _ := g.Enter(context.Background(), "x")
+	ctx, cancel := context.WithTimeout(Patient(context.Background()), 30*time.Millisecond)
+	defer cancel()
+	if _, err := g.Enter(ctx, "batch"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("patient past its context: %v", err)
+	}
+	hold.Leave()
+	if g.InUse() != 0 || len(g.running) != 0 || g.Waiting() != 0 {
+		t.Fatalf("left in use: %d %v %d", g.InUse(), g.running, g.Waiting())
+	}
+}
+
+// While synchronous requests keep coming, a batch leaves them the last slot.
+func TestPatientLeavesTheLastSlot(t *testing.T) {
+	g := New(2, 4, 300*time.Millisecond)
+	batch := Patient(context.Background())
+	first, err := g.Enter(batch, "batch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nobody else came: the batch runs at full width.
+	second, err := g.Enter(batch, "batch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.Leave()
+	// A synchronous request comes and goes; the next job waits, not it.
+	s, err := g.Enter(context.Background(), "sync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Leave()
+	held := make(chan *Pass, 1)
+	go func() {
+		p, err := g.Enter(batch, "batch")
+		if err != nil {
+			t.Error(err)
+		}
+		held <- p
+	}()
+	waitFor(t, func() bool { return g.Waiting() == 1 })
 	start := time.Now()
-	if _, err := g.Enter(context.Background(), "greedy"); !errors.Is(err, ErrClientBusy) || time.Since(start) > 50*time.Millisecond {
-		t.Fatalf("a third capture of the same client: %v after %s", err, time.Since(start))
+	s, err = g.Enter(context.Background(), "sync")
+	if err != nil || time.Since(start) > 100*time.Millisecond {
+		t.Fatalf("a synchronous request beside the batch: %v after %s", err, time.Since(start))
 	}
-	other, err := g.Enter(context.Background(), "other")
-	if err != nil {
-		t.Fatalf("another client was starved: %v", err)
+	s.Leave()
+	select {
+	case <-held:
+		t.Fatal("the batch took the last slot right after a synchronous request")
+	case <-time.After(100 * time.Millisecond):
 	}
-	other.Leave()
-	leaves[0].Leave()
-	leaves[0].Leave() // twice is once
-	l, err := g.Enter(context.Background(), "greedy")
-	if err != nil {
-		t.Fatalf("after one finished: %v", err)
+	time.Sleep(300 * time.Millisecond) // no synchronous request for the queue wait
+	first.Leave()
+	p := <-held
+	p.Leave()
+	if g.InUse() != 0 || len(g.running) != 0 || g.Waiting() != 0 {
+		t.Fatalf("left in use: %d %v %d", g.InUse(), g.running, g.Waiting())
 	}
-	l.Leave()
-	leaves[1].Leave()
-	if g.InUse() != 0 || len(g.running) != 0 {
-		t.Fatalf("left in use: %d %v", g.InUse(), g.running)
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("the gate never reached the expected state")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
 type fleetFunc func() bool
 
 func (f fleetFunc) Acquire(context.Context, string) (func(), bool) { return func() {}, f() }
+func (f fleetFunc) Wait(context.Context, string) func()            { return func() {} }
 
 func TestFleetShareRefuses(t *testing.T) {
 	g := New(4, 8, time.Second).WithClientShare(4, fleetFunc(func() bool { return false }))

@@ -39,6 +39,7 @@ import (
 type App struct {
 	Browsers *browser.Manager
 	Guard    *egress.Guard
+	Gate     *admission.Gate
 	handler  http.Handler
 	closers  []func()
 	secrets  *secretmanager.Client // shared by the token store and the signing keys
@@ -108,6 +109,8 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		// A page that grows without end is ended before it takes the
 		// instance's memory.
 		RendererMaxBytes: int64(cfg.RendererMaxMB) << 20,
+		// ... and the instance's captures together before theirs.
+		InstanceMaxBytes: int64(cfg.InstanceMB) << 20,
 	})
 	a.closers = append(a.closers, a.Browsers.Close)
 	if err := a.Browsers.Start(ctx); err != nil {
@@ -132,6 +135,9 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		}
 	}
 	gate.WithClientShare(cfg.ClientMaxConc, fleet)
+	// Near the memory budget a new capture waits for one to end.
+	gate.HoldWhile(a.Browsers.Pressed)
+	a.Gate = gate
 	sink, err := auditSink(ctx, cfg, log)
 	if err != nil {
 		return nil, err
@@ -304,17 +310,34 @@ func (a *App) async(ctx context.Context, cfg *config.Config, srv *server.Server,
 	if cfg.TasksQueue != "" {
 		return a.cloudTasks(ctx, cfg, as, runner, log)
 	}
-	q, err := jobs.OpenEmbedded(jobs.EmbeddedConfig{Dir: filepath.Join(cfg.StorageDir, ".queue"), Max: cfg.QueueMax,
-		Workers: cfg.MaxConcurrency, Run: runner.Process, Logger: log})
+	// Webhooks go out from their own workers: a receiver that hangs holds
+	// one of webhookWorkers (at most webhookPerClient of one client's),
+	// never a capture worker. Durable like the captures' queue.
+	hooks, err := jobs.OpenEmbedded(jobs.EmbeddedConfig{Dir: filepath.Join(cfg.StorageDir, ".webhooks"), Max: cfg.QueueMax,
+		Workers: webhookWorkers, ClientRunning: webhookPerClient, Run: runner.Deliver, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	q.Start()
-	a.drainers = append(a.drainers, q.Stop)
-	a.closers = append(a.closers, func() { q.Close(time.Second) })
+	runner.Deliveries = hooks
+	q, err := jobs.OpenEmbedded(jobs.EmbeddedConfig{Dir: filepath.Join(cfg.StorageDir, ".queue"), Max: cfg.QueueMax,
+		ClientMax: cfg.ClientQueueMax, Workers: cfg.MaxConcurrency, Run: runner.Process, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range []*jobs.Embedded{hooks, q} {
+		e.Start()
+		a.drainers = append(a.drainers, e.Stop)
+		a.closers = append(a.closers, func() { e.Close(time.Second) })
+	}
 	as.Queue = q
 	return as, nil
 }
+
+// Webhook deliveries in flight at once on an instance, and of one client.
+const (
+	webhookWorkers   = 8
+	webhookPerClient = 2
+)
 
 // webhookKeys finds a client's webhook keys: its own secret beside its
 // tokens (with AUTH_SECRET_PROJECT), else WEBHOOK_SIGNING_KEY.
@@ -421,8 +444,12 @@ func loadAssets(cfg *config.Config, log *slog.Logger) capture.Assets {
 			return l, err
 		}),
 		Consent: capture.Load(func() (*consent.Script, error) {
-			s, err := consent.Load(consent.Find(cfg.AutoconsentDir))
+			dir := consent.Find(cfg.AutoconsentDir)
+			s, err := consent.Load(dir)
 			logged("autoconsent", err)
+			if err == nil {
+				log.Info("cookie-banner rules loaded", "event", "asset_found", "asset", "autoconsent", "dir", dir)
+			}
 			return s, err
 		}),
 	}

@@ -33,6 +33,10 @@ type Config struct {
 	// RendererMaxBytes ends a renderer holding more resident memory; 0 is
 	// no limit.
 	RendererMaxBytes int64
+	// InstanceMaxBytes bounds the private memory of the service and every
+	// Chrome process together: the largest renderer is ended before the
+	// total would pass it. 0 is no bound.
+	InstanceMaxBytes int64
 }
 
 // ErrUnavailable means no browser could be had in time, or the one serving a
@@ -44,9 +48,10 @@ var ErrCrashed = errors.New("the page's renderer crashed")
 
 // Manager hands out tabs of the current Chrome and replaces it when needed.
 type Manager struct {
-	cfg    Config
-	reaper *reaper
-	stopWD chan struct{} // ends the memory watchdog
+	cfg      Config
+	reaper   *reaper
+	stopWD   chan struct{} // ends the memory watchdog
+	pressure atomic.Bool   // the instance is near InstanceMaxBytes
 
 	mu       sync.Mutex
 	cur      *instance
@@ -78,8 +83,8 @@ func New(cfg Config) *Manager {
 		cfg.Logger = slog.Default()
 	}
 	m := &Manager{cfg: cfg, reaper: startReaper(cfg.Logger), stopWD: make(chan struct{}), running: map[int]bool{}}
-	if cfg.RendererMaxBytes > 0 {
-		go m.watchMemory(cfg.RendererMaxBytes, m.stopWD)
+	if cfg.RendererMaxBytes > 0 || cfg.InstanceMaxBytes > 0 {
+		go m.watchMemory(m.stopWD)
 	}
 	return m
 }

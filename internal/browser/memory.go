@@ -2,7 +2,9 @@ package browser
 
 import (
 	"bytes"
+	"cmp"
 	"os"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -10,23 +12,34 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/procstat"
 )
 
-// memoryCheckEvery is how often the watchdog looks at the renderers.
-const memoryCheckEvery = 250 * time.Millisecond
+// How often the watchdog looks: at rest, and while memory grows fast or the
+// instance is past half its budget (a page that allocates in a tight loop
+// gains some 100 MB in 50 ms here).
+const (
+	memoryCheckEvery = 250 * time.Millisecond
+	memoryCheckFast  = 25 * time.Millisecond
+	fastGrowth       = 16 << 20
+)
 
 // watchMemory kills any renderer of this manager's browsers whose resident
-// memory passes max. Every capture has a renderer of its own (its own
-// browser context), so the kill ends that capture alone: its tab reports
-// the crash and the request fails at once, while the instance and the other
-// captures live on.
-func (m *Manager) watchMemory(max int64, done <-chan struct{}) {
-	t := time.NewTicker(memoryCheckEvery)
-	defer t.Stop()
+// memory passes RendererMaxBytes, and the largest renderer whenever the
+// instance's memory, grown twice more by what it grew since the last look,
+// would come within an eighth of InstanceMaxBytes (the kill takes a
+// moment to free it, and the count is a little under the kernel's). Every capture has a renderer of its own
+// (its own browser context), so a kill ends that capture alone: its tab
+// reports the crash and the request fails at once, while the instance and
+// the other captures live on.
+func (m *Manager) watchMemory(done <-chan struct{}) {
+	perRenderer, budget := m.cfg.RendererMaxBytes, m.cfg.InstanceMaxBytes
 	zygotes := map[int][]int{} // browser's process group → its zygotes
+	adjusted := map[int]bool{} // processes looked at for oom_score_adj
+	every := memoryCheckEvery
+	var last int64
 	for {
 		select {
 		case <-done:
 			return
-		case <-t.C:
+		case <-time.After(every):
 		}
 		groups := m.liveGroups()
 		for g := range zygotes {
@@ -35,12 +48,93 @@ func (m *Manager) watchMemory(max int64, done <-chan struct{}) {
 			}
 		}
 		for g := range groups {
-			for _, p := range renderers(g, zygotes, max) {
-				if err := syscall.Kill(p.PID, syscall.SIGKILL); err == nil {
-					m.cfg.Logger.Warn("a renderer went over its memory limit and was ended", "event", "renderer_memory_exceeded",
-						"pid", p.PID, "rss_bytes", p.RSS, "limit_bytes", max)
-				}
+			if perRenderer <= 0 {
+				break
 			}
+			for _, p := range renderers(g, zygotes, perRenderer) {
+				m.killRenderer(p.PID, p.RSS, perRenderer, "renderer")
+			}
+		}
+		if budget <= 0 {
+			continue
+		}
+		total, procs := instanceMemory(groups)
+		raiseOOMScore(procs, adjusted)
+		grew := total - last
+		last = total
+		for total+2*max(grew, 0)+budget/8 > budget && len(procs) > 0 {
+			p := procs[0] // the largest
+			procs = procs[1:]
+			if !isRenderer(p.pid) {
+				continue
+			}
+			m.cfg.Logger.Info("the instance is near its memory budget", "event", "instance_memory_high", "bytes", total, "grew_bytes", grew)
+			m.killRenderer(p.pid, p.private, budget, "instance")
+			total -= p.private
+			last = total
+		}
+		m.pressure.Store(total > budget*8/10)
+		every = memoryCheckEvery
+		if grew > fastGrowth || total > budget/2 {
+			every = memoryCheckFast
+		}
+	}
+}
+
+func (m *Manager) killRenderer(pid int, bytes, limit int64, why string) {
+	if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
+		m.cfg.Logger.Warn("a renderer went over its memory limit and was ended", "event", "renderer_memory_exceeded",
+			"pid", pid, "bytes", bytes, "limit_bytes", limit, "limit", why)
+	}
+}
+
+// Pressed reports whether the instance is near its memory budget: new
+// captures wait for one to end rather than start (admission asks).
+func (m *Manager) Pressed() bool { return m.pressure.Load() }
+
+type procMemory struct {
+	pid     int
+	private int64
+}
+
+// instanceMemory is what this process and every process of the browsers
+// in groups hold, near what the kernel charges the container: each one's
+// private memory, and the shared pages once (Chrome's processes map the
+// same code and fonts, so the largest share stands for all). The browsers'
+// processes come largest first.
+func instanceMemory(groups map[int]bool) (int64, []procMemory) {
+	priv, self, _ := procstat.Memory(os.Getpid())
+	var procs []procMemory
+	var shared int64
+	for g := range groups {
+		for _, pid := range append([]int{g}, procstat.Descendants(g)...) {
+			if p, sh, ok := procstat.Memory(pid); ok {
+				priv += p
+				shared = max(shared, sh)
+				procs = append(procs, procMemory{pid, p})
+			}
+		}
+	}
+	slices.SortFunc(procs, func(a, b procMemory) int { return cmp.Compare(b.private, a.private) })
+	return priv + self + shared, procs
+}
+
+// raiseOOMScore asks the kernel to end a renderer first, before the
+// service or the browser, if the container's memory runs out anyway.
+// Raising it needs no privilege; a sandboxed renderer may refuse, which
+// leaves Chrome's own setting.
+func raiseOOMScore(procs []procMemory, adjusted map[int]bool) {
+	live := map[int]bool{}
+	for _, p := range procs {
+		live[p.pid] = true
+		if !adjusted[p.pid] && isRenderer(p.pid) {
+			os.WriteFile("/proc/"+strconv.Itoa(p.pid)+"/oom_score_adj", []byte("1000"), 0) //nolint:errcheck // best effort
+		}
+		adjusted[p.pid] = true // looked at: renderer or not, once
+	}
+	for pid := range adjusted {
+		if !live[pid] {
+			delete(adjusted, pid)
 		}
 	}
 }

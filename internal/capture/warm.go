@@ -129,9 +129,19 @@ func (e *Engine) askRefill() {
 	}
 }
 
+type coldKey struct{}
+
+// Cold marks a capture nobody waits on (an async job): it opens its own tab
+// and leaves the warm ones to requests whose callers are waiting.
+func Cold(ctx context.Context) context.Context { return context.WithValue(ctx, coldKey{}, true) }
+
 // take returns a warm tab for the capture id, or opens one now when none is
-// ready. A ready tab whose Chrome died or is being replaced is discarded.
+// ready (or the capture is Cold). A ready tab whose Chrome died or is being
+// replaced is discarded.
 func (e *Engine) take(ctx context.Context, id string) (warmTab, error) {
+	if cold, _ := ctx.Value(coldKey{}).(bool); cold {
+		return e.open(ctx, id)
+	}
 	for e.warm != nil {
 		var w warmTab
 		select {

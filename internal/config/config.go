@@ -59,6 +59,7 @@ type Config struct {
 	MaxPixels      int64         // width × height × density² of one image
 	MaxOutputBytes int64         // bytes of one capture, any format
 	RendererMaxMB  int           // resident memory of one capture's renderer
+	InstanceMB     int           // private memory of the service and its Chrome together; 0, no bound
 	TrustedHops    int           // proxies whose X-Forwarded-For entries are believed
 
 	BlocklistDir   string // EasyList, EasyPrivacy, URLhaus (block_ads, block_trackers)
@@ -66,6 +67,7 @@ type Config struct {
 
 	BatchMax         int    // items of one POST /captures batch
 	QueueMax         int    // tasks the embedded queue holds
+	ClientQueueMax   int    // of them, one client's
 	WebhookKey       []byte // WEBHOOK_SIGNING_KEY (whsec_…): signs every client's webhooks
 	TasksQueue       string // projects/P/locations/L/queues/Q: Cloud Tasks; unset: the embedded queue
 	TasksEndpoint    string // host:port of a plaintext-gRPC Cloud Tasks stand-in (tests, local)
@@ -104,6 +106,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		// Cloud Run answers at most 32 MiB on a buffered HTTP/1 response.
 		MaxOutputBytes: int64(r.integer("MAX_OUTPUT_BYTES", 32<<20)),
 		RendererMaxMB:  r.integer("RENDERER_MAX_MEMORY_MB", 1024),
+		InstanceMB:     r.integer("INSTANCE_MEMORY_MB", defaultInstanceMB("/sys/fs/cgroup/memory.max")),
 		TrustedHops:    r.integer("TRUSTED_PROXY_HOPS", 0),
 		MaxBodyBytes:   int64(r.integer("MAX_BODY_BYTES", 10<<20)),
 		EgressMaxBytes: int64(r.integer("EGRESS_MAX_BYTES", egress.DefaultMaxBytes)),
@@ -114,6 +117,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.AuditProject = r.str("AUDIT_PROJECT", c.AuthSecretProject)
 	c.BatchMax = r.integer("BATCH_MAX", 100)
 	c.QueueMax = r.integer("QUEUE_MAX", 1000)
+	c.ClientQueueMax = r.integer("CLIENT_QUEUE_MAX", max(c.BatchMax, c.QueueMax/4))
 	if k := r.str("WEBHOOK_SIGNING_KEY", ""); k != "" {
 		key, err := webhook.ParseSecret(k)
 		if err != nil {
@@ -207,6 +211,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		r.fail("MAX_OUTPUT_BYTES", "must be between 1 MiB and 1 GiB")
 	case c.RendererMaxMB != 0 && c.RendererMaxMB < 128:
 		r.fail("RENDERER_MAX_MEMORY_MB", "must be 0 (no limit) or at least 128")
+	case c.InstanceMB != 0 && c.InstanceMB < 256:
+		r.fail("INSTANCE_MEMORY_MB", "must be 0 (no bound) or at least 256")
 	case c.TrustedHops > 4:
 		r.fail("TRUSTED_PROXY_HOPS", "must be between 0 and 4 (1 behind Google's load balancer)")
 	case c.ShutdownGrace > 9*time.Second:
@@ -226,6 +232,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		r.fail("BATCH_MAX", "must be between 1 and 1000")
 	case c.QueueMax < c.BatchMax || c.QueueMax > 1_000_000:
 		r.fail("QUEUE_MAX", "must be between BATCH_MAX and 1000000")
+	case c.ClientQueueMax < c.BatchMax || c.ClientQueueMax > c.QueueMax:
+		r.fail("CLIENT_QUEUE_MAX", "must be between BATCH_MAX and QUEUE_MAX")
 	case c.StorageRetention < time.Hour:
 		r.fail("STORAGE_RETENTION", "must be at least 1h")
 	}
@@ -255,6 +263,26 @@ func RotationGrace(getenv func(string) string) (time.Duration, error) {
 
 // defaultConcurrency: Chrome is CPU-bound, two captures per core keep the
 // cores busy while one of them waits on the network.
+// instanceReserveMB is what the container's limit keeps back from the
+// instance budget: memory shared between processes (Chrome's code, fonts),
+// which the budget's count of private memory does not see, and the kernel's
+// page cache for /tmp.
+const instanceReserveMB = 384
+
+// defaultInstanceMB is the container's cgroup v2 memory limit less the
+// reserve, or 0 (no bound) where there is none (a developer's machine).
+func defaultInstanceMB(limitFile string) int {
+	b, err := os.ReadFile(limitFile)
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || n>>20 <= 2*instanceReserveMB { // "max", or too small to split
+		return 0
+	}
+	return int(n>>20) - instanceReserveMB
+}
+
 func defaultConcurrency() int {
 	return min(max(2*runtime.NumCPU(), 2), 16)
 }

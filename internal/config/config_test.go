@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -50,5 +52,23 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s=%q: %v", name, val, err)
 		}
+	}
+}
+
+// The instance budget defaults to the container's cgroup limit less the
+// reserve, and to no bound where there is no limit.
+func TestDefaultInstanceMemory(t *testing.T) {
+	dir := t.TempDir()
+	for content, want := range map[string]int{"2147483648\n": 2048 - instanceReserveMB, "max\n": 0, "536870912\n": 0} {
+		f := filepath.Join(dir, "memory.max")
+		if err := os.WriteFile(f, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got := defaultInstanceMB(f); got != want {
+			t.Errorf("%q: %d, want %d", content, got, want)
+		}
+	}
+	if defaultInstanceMB(filepath.Join(dir, "none")) != 0 {
+		t.Error("no cgroup file: no bound")
 	}
 }

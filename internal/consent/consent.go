@@ -48,13 +48,29 @@ type Script struct {
 	InitResp string // the answer to the script's init message
 }
 
-// Find returns dir, or when dir is empty the first installed location.
+// Find returns dir, or when dir is empty the first installed location: the
+// npm package in the working directory or one above it, then beside the
+// executable or above it (bin/pixashot started from anywhere), then the
+// image's path.
 func Find(dir string) string {
 	if dir != "" {
 		return dir
 	}
+	var starts []string
 	if wd, err := os.Getwd(); err == nil {
-		for d := wd; ; d = filepath.Dir(d) {
+		starts = append(starts, wd)
+	}
+	if exe, err := os.Executable(); err == nil {
+		if exe, err = filepath.EvalSymlinks(exe); err == nil {
+			starts = append(starts, filepath.Dir(exe))
+		}
+	}
+	return find(starts)
+}
+
+func find(starts []string) string {
+	for _, start := range starts {
+		for d := start; ; d = filepath.Dir(d) {
 			if _, err := os.Stat(filepath.Join(d, npmDir, scriptFile)); err == nil {
 				return filepath.Join(d, npmDir)
 			}

@@ -3,6 +3,7 @@ package consent
 import (
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -59,5 +60,21 @@ func TestMessages(t *testing.T) {
 	var resp map[string]any
 	if json.Unmarshal([]byte(EvalResp(`a"b`, true)), &resp) != nil || resp["id"] != `a"b` || resp["result"] != true {
 		t.Errorf("EvalResp: %v", resp)
+	}
+}
+
+// bin/pixashot started from another directory finds the package above its
+// own: the working directory is not where the assets are.
+func TestFindBesideTheExecutable(t *testing.T) {
+	repo, _ := filepath.Abs("../..")
+	got := find([]string{t.TempDir(), filepath.Join(repo, "bin")})
+	if got != filepath.Join(repo, npmDir) {
+		t.Fatalf("found %s", got)
+	}
+	if _, err := Load(got); err != nil {
+		t.Fatal(err)
+	}
+	if find([]string{t.TempDir()}) != imageDir {
+		t.Error("with nothing installed, the image's path is the answer")
 	}
 }

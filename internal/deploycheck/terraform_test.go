@@ -430,7 +430,7 @@ func TestRedisAuthAndTLS(t *testing.T) {
 		t.Error("Memorystore needs auth_enabled and SERVER_AUTHENTICATION transit encryption")
 	}
 	if !strings.Contains(tf.text, `"rediss://${google_redis_instance.ratelimit[0].host}`) ||
-		!strings.Contains(tf.text, `REDIS_CA_CERT       = var.redis_enabled ? google_redis_instance.ratelimit[0].server_ca_certs[0].cert`) {
+		!regexp.MustCompile(`REDIS_CA_CERT\s+= var\.redis_enabled \? google_redis_instance\.ratelimit\[0\]\.server_ca_certs\[0\]\.cert`).MatchString(tf.text) {
 		t.Error("the service must reach Redis over TLS (rediss://) with the instance's CA")
 	}
 	if !regexp.MustCompile(`(?s)name = "REDIS_PASSWORD"\s*value_source \{\s*secret_key_ref \{\s*secret\s*= google_secret_manager_secret\.redis_auth\[0\]\.secret_id`).MatchString(tf.text) {
@@ -578,4 +578,18 @@ func TestClientsCannotBeReserved(t *testing.T) {
 		}
 	}
 	t.Error("var.clients must refuse the reserved ids dev and signed")
+}
+
+// The instance's memory budget follows the memory Cloud Run gives it, less
+// the service's reserve (internal/config's instanceReserveMB).
+func TestInstanceMemoryFollowsTheLimit(t *testing.T) {
+	tf := loadTerraform(t)
+	re := regexp.MustCompile(`INSTANCE_MEMORY_MB\s+= tostring\(.*var\.memory.*\) - 384\)`)
+	if !re.MatchString(tf.text) {
+		t.Error("INSTANCE_MEMORY_MB must be var.memory in MB less 384")
+	}
+	cfg, _ := os.ReadFile(filepath.Join(root, "internal", "config", "config.go"))
+	if !strings.Contains(string(cfg), "const instanceReserveMB = 384") {
+		t.Error("the reserve in Terraform and in internal/config differ")
+	}
 }

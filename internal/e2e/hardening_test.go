@@ -119,34 +119,6 @@ func TestRendererMemoryWatchdog(t *testing.T) {
 	}
 }
 
-// One client's slow captures hold its share of the slots, not all of them:
-// another client is served meanwhile.
-func TestOneClientCannotTakeEverySlot(t *testing.T) {
-	e := own(t, func(c *config.Config) { c.MaxConcurrency, c.QueueSize, c.ClientMaxConc = 2, 4, 1 })
-	slow := make(chan result, 1)
-	go func() {
-		slow <- e.capture(t, opts{"url": e.page + "/color?c=ff0000", "window_width": 20, "window_height": 20, "delay_capture": 4000})
-	}()
-	time.Sleep(500 * time.Millisecond)
-	r := e.capture(t, opts{"url": e.page + "/color?c=ff0000", "window_width": 20, "window_height": 20})
-	if r.status != 429 || r.errorJSON(t)["error_type"] != "RateLimitError" || r.header.Get("Retry-After") == "" {
-		t.Fatalf("the same client over its share: %d %s", r.status, r.body)
-	}
-	// Another client (a URL signed for "other") gets the free slot at once.
-	q, _ := signing.New([]byte(e.signingKey)).Query(map[string]string{"url": e.page + "/color?c=00ff00",
-		"window_width": "20", "window_height": "20", "client": "other"}, time.Now().Add(time.Minute))
-	start := time.Now()
-	if r := get(t, e.svc.URL+"/capture?"+q.Encode()); r.status != 200 {
-		t.Fatalf("another client: %d %s", r.status, r.body)
-	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("another client waited %s", d)
-	}
-	if r := <-slow; r.status != 200 {
-		t.Fatalf("the slow capture: %d %s", r.status, r.body)
-	}
-}
-
 // The review's forgery: a signature POST /sign made for custom_js=1,
 // replayed with the client "dev&custom_js=1" and no custom_js.
 func TestSignedURLForgeryByJoining(t *testing.T) {

@@ -29,6 +29,7 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/app"
 	"github.com/pixashot/pixashot-cloudrun/internal/config"
 	"github.com/pixashot/pixashot-cloudrun/internal/egress/egresstest"
+	"github.com/pixashot/pixashot-cloudrun/internal/logging"
 	"github.com/pixashot/pixashot-cloudrun/internal/logging/logtest"
 )
 
@@ -161,7 +162,8 @@ func newEnv(mod func(*config.Config), opt ...func(*app.Options)) (*env, error) {
 	if mod != nil {
 		mod(cfg)
 	}
-	log := slog.New(slog.NewJSONHandler(io.MultiWriter(e.logs, logSink()), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// The production logger, so what tests read of the log is what Cloud Logging gets.
+	log := logging.New(io.MultiWriter(e.logs, logSink()), slog.LevelInfo)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ao := app.Options{Logger: log, Resolver: e.dns}

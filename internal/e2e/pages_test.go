@@ -112,6 +112,7 @@ func (e *env) pages() http.Handler {
 		document.getElementById('c').textContent = 'cookie=[' + document.cookie + '] storage=[' + localStorage.getItem('k') + ']';
 	</script></body></html>`)
 	mux.HandleFunc("/hang", func(w http.ResponseWriter, r *http.Request) {
+		e.hit("/hang", r.Header)
 		select {
 		case <-r.Context().Done():
 		case <-time.After(time.Minute):

@@ -19,19 +19,25 @@ import (
 // and removed only when the task has ended, so a process killed at any
 // point finds every accepted task again at its next start.
 type Embedded struct {
-	dir     string
-	max     int
-	workers int
-	run     func(ctx context.Context, t Task) bool // Runner.Process
-	log     *slog.Logger
-	retry   time.Duration
+	dir       string
+	max       int
+	clientMax int
+	clientRun int
+	workers   int
+	run       func(ctx context.Context, t Task) bool // Runner.Process
+	log       *slog.Logger
+	retry     time.Duration
 
-	mu      sync.Mutex
-	cond    *sync.Cond
-	ready   []entry // in order of submission
-	pending int     // files on disk: ready, running and waiting to retry
-	seq     int64
-	closed  bool
+	mu       sync.Mutex
+	cond     *sync.Cond
+	ready    []entry          // in order of submission
+	pending  int              // files on disk: ready, running and waiting to retry
+	byClient map[string]int   // pending, by client
+	running  map[string]int   // running, by client
+	served   map[string]int64 // when each client's last task started (a count)
+	starts   int64
+	seq      int64
+	closed   bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -45,12 +51,16 @@ type entry struct {
 
 // EmbeddedConfig configures the embedded queue.
 type EmbeddedConfig struct {
-	Dir     string
-	Max     int // QUEUE_MAX: tasks waiting or running
-	Workers int // captures at once from the queue
-	Run     func(ctx context.Context, t Task) bool
-	Logger  *slog.Logger
-	Retry   time.Duration // before a task that asked to run again does; default 2s
+	Dir string
+	Max int // QUEUE_MAX: tasks waiting or running
+	// CLIENT_QUEUE_MAX: tasks of one client waiting or running; 0, no cap.
+	ClientMax int
+	// Tasks of one client running at once; 0, up to Workers.
+	ClientRunning int
+	Workers       int // captures at once from the queue
+	Run           func(ctx context.Context, t Task) bool
+	Logger        *slog.Logger
+	Retry         time.Duration // before a task that asked to run again does; default 2s
 }
 
 // OpenEmbedded opens the directory and takes up what a previous process left.
@@ -58,7 +68,8 @@ func OpenEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
-	q := &Embedded{dir: cfg.Dir, max: cfg.Max, workers: max(1, cfg.Workers), run: cfg.Run, log: cfg.Logger, retry: cfg.Retry}
+	q := &Embedded{dir: cfg.Dir, max: cfg.Max, clientMax: cfg.ClientMax, clientRun: cfg.ClientRunning, workers: max(1, cfg.Workers), run: cfg.Run,
+		log: cfg.Logger, retry: cfg.Retry, byClient: map[string]int{}, running: map[string]int{}, served: map[string]int64{}}
 	if q.retry <= 0 {
 		q.retry = 2 * time.Second
 	}
@@ -87,6 +98,7 @@ func OpenEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 			continue
 		}
 		q.ready = append(q.ready, entry{file: n, task: t})
+		q.byClient[t.Client]++
 		if s, err := strconv.ParseInt(strings.SplitN(filepath.Base(n), "-", 2)[0], 10, 64); err == nil && s > q.seq {
 			q.seq = s
 		}
@@ -114,18 +126,30 @@ func (q *Embedded) Pending() int {
 	return q.pending
 }
 
-// Enqueue writes every task durably, or none (ErrFull when they would not fit).
+// Enqueue writes every task durably, or none (ErrFull when they would not
+// fit, ErrClientFull when they would not fit in their client's allowance).
 func (q *Embedded) Enqueue(_ context.Context, tasks []Task) error {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
 		return fmt.Errorf("queue: closed")
 	}
+	added := map[string]int{}
+	for _, t := range tasks {
+		added[t.Client]++
+	}
+	for c, n := range added {
+		if q.clientMax > 0 && q.byClient[c]+n > q.clientMax {
+			q.mu.Unlock()
+			return ErrClientFull
+		}
+	}
 	if q.max > 0 && q.pending+len(tasks) > q.max {
 		q.mu.Unlock()
 		return ErrFull
 	}
 	q.pending += len(tasks) // reserved while the files are written
+	q.count(added, 1)
 	first := q.seq + 1
 	q.seq += int64(len(tasks))
 	q.mu.Unlock()
@@ -138,6 +162,7 @@ func (q *Embedded) Enqueue(_ context.Context, tasks []Task) error {
 			}
 			q.mu.Lock()
 			q.pending -= len(tasks)
+			q.count(added, -1)
 			q.mu.Unlock()
 			return fmt.Errorf("queue: %w", err)
 		}
@@ -188,15 +213,70 @@ func syncDir(dir string) error {
 func (q *Embedded) next() (entry, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for len(q.ready) == 0 && !q.closed {
+	best := -1
+	for !q.closed {
+		if best = q.pick(); best >= 0 {
+			break
+		}
 		q.cond.Wait()
 	}
 	if q.closed {
 		return entry{}, false
 	}
-	e := q.ready[0]
-	q.ready = q.ready[1:]
+	e := q.ready[best]
+	q.ready = append(q.ready[:best], q.ready[best+1:]...)
+	q.running[e.task.Client]++
+	q.starts++
+	q.served[e.task.Client] = q.starts
 	return e, true
+}
+
+// pick is the ready task to run next, -1 for none: the client with the
+// fewest tasks running goes first, then the one served longest ago, then
+// submission order, so one client's batch never holds back another
+// client's job; a client at its running cap waits. Called with mu held.
+func (q *Embedded) pick() int {
+	best := -1
+	for i, e := range q.ready {
+		c := e.task.Client
+		if q.clientRun > 0 && q.running[c] >= q.clientRun {
+			continue
+		}
+		if best < 0 {
+			best = i
+			continue
+		}
+		b := q.ready[best].task.Client
+		if q.running[c] < q.running[b] || q.running[c] == q.running[b] && q.served[c] < q.served[b] {
+			best = i
+		}
+	}
+	return best
+}
+
+// count adds sign × n to each client's pending tasks. Called with mu held.
+func (q *Embedded) count(n map[string]int, sign int) {
+	for c, k := range n {
+		if q.byClient[c] += sign * k; q.byClient[c] <= 0 {
+			delete(q.byClient, c)
+			delete(q.served, c)
+		}
+	}
+}
+
+// ran marks a task of client as no longer running, and ended (ended) or
+// to be put back; a worker waiting on the client's running cap may go on.
+func (q *Embedded) ran(client string, ended bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.cond.Broadcast()
+	if q.running[client]--; q.running[client] <= 0 {
+		delete(q.running, client)
+	}
+	if ended {
+		q.pending--
+		q.count(map[string]int{client: 1}, -1)
+	}
 }
 
 func (q *Embedded) work() {
@@ -207,6 +287,7 @@ func (q *Embedded) work() {
 			return
 		}
 		if q.run(q.ctx, e.task) {
+			q.ran(e.task.Client, false)
 			if q.ctx.Err() != nil {
 				return // the file stays: the next start runs it
 			}
@@ -221,9 +302,7 @@ func (q *Embedded) work() {
 		if err := os.Remove(e.file); err != nil {
 			q.log.Warn("a finished task's file could not be removed", "event", "queue_error", "error", err)
 		}
-		q.mu.Lock()
-		q.pending--
-		q.mu.Unlock()
+		q.ran(e.task.Client, true)
 	}
 }
 

@@ -96,8 +96,10 @@ type Queue interface {
 
 // ErrFull is a queue at QUEUE_MAX; ErrTooLarge a task its queue cannot carry.
 var (
-	ErrFull     = errors.New("jobs: the queue is full")
-	ErrTooLarge = errors.New("jobs: a task is larger than the queue carries")
+	ErrFull = errors.New("jobs: the queue is full")
+	// ErrClientFull is a client's tasks at CLIENT_QUEUE_MAX.
+	ErrClientFull = errors.New("jobs: the client's share of the queue is full")
+	ErrTooLarge   = errors.New("jobs: a task is larger than the queue carries")
 )
 
 // Result is how a capture ended, as the runner needs it.
@@ -112,11 +114,14 @@ type Result struct {
 
 // Runner takes a task from its state to the end.
 type Runner struct {
-	Records     Records
-	Capture     func(ctx context.Context, t Task) Result
-	Sender      *webhook.Sender
-	Keys        func(client string) [][]byte // the client's webhook keys, newest first; none: no webhooks
-	Link        func(ctx context.Context, client, id string) (store.Link, error)
+	Records Records
+	Capture func(ctx context.Context, t Task) Result
+	Sender  *webhook.Sender
+	Keys    func(client string) [][]byte // the client's webhook keys, newest first; none: no webhooks
+	Link    func(ctx context.Context, client, id string) (store.Link, error)
+	// Deliveries, if set, carries webhooks to Deliver, off the workers that
+	// capture: a slow receiver holds a delivery worker, never a capture's.
+	Deliveries  Queue
 	Logger      *slog.Logger
 	MaxAttempts int // captures per job; default 3
 	now         func() time.Time
@@ -167,7 +172,7 @@ func (r *Runner) Process(ctx context.Context, t Task) (again bool) {
 		// It ended in a process that died before its queue entry was
 		// removed, maybe before it logged the end: only the webhook is left.
 		log.Info("async capture had already ended", "event", "job_already_ended", "status", j.Status)
-		return r.notify(ctx, j, log)
+		return r.handOff(ctx, j, log)
 	}
 	maxAttempts := r.MaxAttempts
 	if maxAttempts <= 0 {
@@ -205,6 +210,37 @@ func (r *Runner) Process(ctx context.Context, t Task) (again bool) {
 		return true
 	}
 	log.Info("async capture ended", "event", "job_"+j.Status, "attempts", j.Attempts)
+	return r.handOff(ctx, j, log)
+}
+
+// handOff queues an ended job's webhook for delivery, or delivers it here
+// when there is no delivery queue or it refuses.
+func (r *Runner) handOff(ctx context.Context, j *Job, log *slog.Logger) (again bool) {
+	if j.Webhook == nil || j.Webhook.State != Pending {
+		return false
+	}
+	if r.Deliveries != nil {
+		err := r.Deliveries.Enqueue(ctx, []Task{{ID: j.ID, Client: j.Client}})
+		if err == nil {
+			return false
+		}
+		log.Warn("queueing a webhook failed; delivering it from the capture worker", "event", "queue_error", "error", err)
+	}
+	return r.notify(ctx, j, log)
+}
+
+// Deliver sends the webhook of the ended job t names (the delivery queue's
+// run); again asks the queue to offer it once more.
+func (r *Runner) Deliver(ctx context.Context, t Task) (again bool) {
+	log := r.Logger.With("capture", t.ID, "client", t.Client)
+	j, err := Get(ctx, r.Records, t.Client, t.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false // deleted by its client meanwhile
+	}
+	if err != nil {
+		log.Warn("reading a job failed; retrying", "event", "storage_error", "error", err)
+		return true
+	}
 	return r.notify(ctx, j, log)
 }
 

@@ -1,17 +1,22 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pixashot/pixashot-cloudrun/internal/logging"
 	"github.com/pixashot/pixashot-cloudrun/internal/store"
+	"github.com/pixashot/pixashot-cloudrun/internal/webhook"
 )
 
 func records(t *testing.T) *store.Store {
@@ -156,5 +161,144 @@ func TestEmbeddedQueueBoundsAndResumes(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "00000000000000000009-bad.task.bad")); err != nil {
 		t.Error("the damaged entry was not set aside")
+	}
+}
+
+// One client's big batch neither fills the queue for everyone nor holds back
+// another client's job: each client has its own allowance, and a free worker
+// takes the client with the fewest tasks running first.
+func TestEmbeddedQueueIsFairBetweenClients(t *testing.T) {
+	var mu sync.Mutex
+	var order []string
+	release := make(chan struct{})
+	run := func(_ context.Context, t Task) bool {
+		<-release
+		mu.Lock()
+		order = append(order, t.ID)
+		mu.Unlock()
+		return false
+	}
+	q, err := OpenEmbedded(EmbeddedConfig{Dir: t.TempDir(), Max: 10, ClientMax: 6, Workers: 1, Run: run, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch []Task
+	for i := range 6 {
+		batch = append(batch, Task{ID: "big" + string(rune('0'+i)), Client: "big"})
+	}
+	if err := q.Enqueue(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Enqueue(context.Background(), []Task{{ID: "big6", Client: "big"}}); err != ErrClientFull {
+		t.Fatalf("past the client's allowance: %v", err)
+	}
+	q.Start()
+	defer q.Close(time.Second)
+	// The worker holds big0; small arrives behind five more of big's.
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		q.mu.Lock()
+		n := q.running["big"]
+		q.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("the worker never started")
+		}
+	}
+	if err := q.Enqueue(context.Background(), []Task{{ID: "small", Client: "small"}}); err != nil {
+		t.Fatalf("another client refused while the first fills its own allowance: %v", err)
+	}
+	close(release)
+	for end := time.Now().Add(5 * time.Second); q.Pending() > 0 && time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(order) != 7 || order[0] != "big0" || order[1] != "small" {
+		t.Fatalf("ran %v; want small right after the task already running", order)
+	}
+	if len(q.byClient) != 0 || len(q.running) != 0 {
+		t.Fatalf("counts left: %v %v", q.byClient, q.running)
+	}
+}
+
+// An ended job's webhook is handed to the delivery queue, not sent from the
+// capture worker; the delivery's failure is logged without the receiver's
+// query string (Go's transport errors quote the whole URL).
+func TestWebhookHandOffAndLogHasNoSecret(t *testing.T) {
+	rec := records(t)
+	ctx := context.Background()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	target := "http://" + ln.Addr().String() + "/hook?token=SUPERSECRET"
+	ln.Close() // refused: a transport error
+	logs := &bytes.Buffer{}
+	sender := webhook.NewSender((&net.Dialer{}).DialContext)
+	sender.Attempts = 1
+	var queued []Task
+	r := &Runner{Records: rec, Logger: logging.New(logs, slog.LevelInfo), Sender: sender,
+		Keys:       func(string) [][]byte { return [][]byte{[]byte("0123456789abcdef0123456789abcdef")} },
+		Capture:    func(context.Context, Task) Result { return Result{Format: "png"} },
+		Deliveries: queueFunc(func(ts []Task) error { queued = append(queued, ts...); return nil })}
+	task := newJob(t, rec, "000000000000000000000007")
+	j, _ := Get(ctx, rec, "dev", task.ID)
+	j.Webhook = &Delivery{URL: target, State: Pending}
+	if err := Put(ctx, rec, j); err != nil {
+		t.Fatal(err)
+	}
+	if again := r.Process(ctx, task); again || len(queued) != 1 || queued[0].ID != task.ID {
+		t.Fatalf("again %v, handed off %v", again, queued)
+	}
+	if j, _ := Get(ctx, rec, "dev", task.ID); j.Webhook.State != Pending {
+		t.Fatalf("the capture worker delivered: %+v", j.Webhook)
+	}
+	if r.Deliver(ctx, queued[0]) {
+		t.Fatal("a refused delivery asked to run again")
+	}
+	if j, _ := Get(ctx, rec, "dev", task.ID); j.Webhook.State != Failed {
+		t.Fatalf("delivery: %+v", j.Webhook)
+	}
+	if !strings.Contains(logs.String(), `"event":"webhook_failed"`) || strings.Contains(logs.String(), "SUPERSECRET") {
+		t.Fatalf("the log: %s", logs.String())
+	}
+}
+
+type queueFunc func([]Task) error
+
+func (f queueFunc) Enqueue(_ context.Context, ts []Task) error { return f(ts) }
+
+// A client at its running cap waits while another client's task runs.
+func TestEmbeddedClientRunningCap(t *testing.T) {
+	var mu sync.Mutex
+	running, most := map[string]int{}, map[string]int{}
+	run := func(_ context.Context, t Task) bool {
+		mu.Lock()
+		running[t.Client]++
+		most[t.Client] = max(most[t.Client], running[t.Client])
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		running[t.Client]--
+		mu.Unlock()
+		return false
+	}
+	q, err := OpenEmbedded(EmbeddedConfig{Dir: t.TempDir(), Max: 20, Workers: 4, ClientRunning: 1, Run: run, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tasks []Task
+	for i := range 6 {
+		tasks = append(tasks, Task{ID: "a" + string(rune('0'+i)), Client: "a"}, Task{ID: "b" + string(rune('0'+i)), Client: "b"})
+	}
+	if err := q.Enqueue(context.Background(), tasks); err != nil {
+		t.Fatal(err)
+	}
+	q.Start()
+	for end := time.Now().Add(5 * time.Second); q.Pending() > 0 && time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+	}
+	q.Close(time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if q.Pending() != 0 || most["a"] != 1 || most["b"] != 1 {
+		t.Fatalf("pending %d, most at once %v; want 0 and 1 each", q.Pending(), most)
 	}
 }

@@ -82,9 +82,10 @@ func readFile(path string) (Stat, bool) {
 // kernel's own list (/proc/pid/task/pid/children): one small read instead
 // of a walk through every process. false if the process is gone or the
 // kernel keeps no such list.
-func Children(pid int) ([]int, bool) {
-	p := strconv.Itoa(pid)
-	b, err := os.ReadFile("/proc/" + p + "/task/" + p + "/children")
+func Children(pid int) ([]int, bool) { return threadChildren(pid, pid) }
+
+func threadChildren(pid, tid int) ([]int, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid) + "/children")
 	if err != nil {
 		return nil, false
 	}
@@ -96,4 +97,55 @@ func Children(pid int) ([]int, bool) {
 		}
 	}
 	return out, true
+}
+
+// Memory is pid's resident memory from /proc/pid/statm, in two parts:
+// private (what only it holds: a page's allocations grow this) and shared
+// (file-backed and shared pages, the same code and fonts in every Chrome
+// process). false if the process is gone.
+func Memory(pid int) (private, shared int64, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/statm")
+	if err != nil {
+		return 0, 0, false
+	}
+	f := bytes.Fields(b)
+	if len(f) < 3 {
+		return 0, 0, false
+	}
+	res, err1 := strconv.ParseInt(string(f[1]), 10, 64)
+	sh, err2 := strconv.ParseInt(string(f[2]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, 0, false
+	}
+	return max(0, res-sh) * pageSize, sh * pageSize, true
+}
+
+// Descendants lists every process below pid: the children of each of pid's
+// threads (Chrome's browser starts its helpers from several), then theirs
+// from their main threads (a zygote is single-threaded; a renderer starts
+// none).
+func Descendants(pid int) []int {
+	tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*")
+	var out []int
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(filepath.Base(t))
+		if err != nil {
+			continue
+		}
+		kids, _ := threadChildren(pid, tid)
+		for _, k := range kids {
+			out = append(out, k)
+			out = append(out, below(k)...)
+		}
+	}
+	return out
+}
+
+func below(pid int) []int {
+	kids, _ := Children(pid)
+	out := kids
+	for _, k := range kids {
+		out = append(out, below(k)...)
+	}
+	return out
 }

@@ -82,3 +82,35 @@ func TestChildren(t *testing.T) {
 		t.Fatal("a process that does not exist has children")
 	}
 }
+
+// A grandchild started from another thread of this (multi-threaded) process
+// is found, and a process's private memory grows with what it touches.
+func TestDescendantsAndPrivate(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "sleep 30 & wait")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var found []int
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if found = Descendants(os.Getpid()); len(found) >= 2 {
+			break
+		}
+	}
+	if len(found) < 2 || found[0] != cmd.Process.Pid {
+		t.Fatalf("descendants %v, want the shell %d and its sleep", found, cmd.Process.Pid)
+	}
+	before, shared, ok := Memory(os.Getpid())
+	if !ok || before <= 0 || shared <= 0 {
+		t.Fatalf("private %d, shared %d, %v", before, shared, ok)
+	}
+	buf := make([]byte, 64<<20)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	after, _, _ := Memory(os.Getpid())
+	if after-before < 60<<20 {
+		t.Errorf("64 MiB touched, private grew by %d", after-before)
+	}
+	_ = buf[len(buf)-1]
+}

@@ -56,6 +56,7 @@ type Decision struct {
 type Allower interface {
 	Enabled() bool
 	Allow(key string) Decision
+	Charge(key string, n int)
 }
 
 // Limiter is an in-memory limiter for one instance.
@@ -80,7 +81,13 @@ func NewLimiter(rate Rate) *Limiter {
 func (l *Limiter) Enabled() bool { return l.rate.N > 0 }
 
 // Allow takes a token from key's bucket if it has one.
-func (l *Limiter) Allow(key string) Decision {
+func (l *Limiter) Allow(key string) Decision { return l.take(key, 1, false) }
+
+// Charge takes n more tokens from key's bucket, into debt if need be: a
+// batch of n items costs what n requests cost, paid by the requests after it.
+func (l *Limiter) Charge(key string, n int) { l.take(key, n, true) }
+
+func (l *Limiter) take(key string, n int, force bool) Decision {
 	now := l.now()
 	perToken := l.rate.Period / time.Duration(l.rate.N)
 	l.mu.Lock()
@@ -96,13 +103,13 @@ func (l *Limiter) Allow(key string) Decision {
 	b.tokens = math.Min(float64(l.rate.N), b.tokens+float64(now.Sub(b.at))/float64(perToken))
 	b.at = now
 	d := Decision{Limit: l.rate.N}
-	if b.tokens >= 1 {
-		b.tokens--
+	if force || b.tokens >= 1 {
+		b.tokens -= float64(n)
 		d.Allowed = true
 	} else {
 		d.RetryAfter = time.Duration((1 - b.tokens) * float64(perToken))
 	}
-	d.Remaining = int(b.tokens)
+	d.Remaining = max(0, int(b.tokens))
 	d.Reset = now.Add(time.Duration((float64(l.rate.N) - b.tokens) * float64(perToken)))
 	return d
 }
@@ -110,7 +117,7 @@ func (l *Limiter) Allow(key string) Decision {
 // evict drops buckets that have refilled completely: they hold no state.
 func (l *Limiter) evict(now time.Time) {
 	for k, b := range l.buckets {
-		if now.Sub(b.at) >= l.rate.Period {
+		if b.tokens >= 0 && now.Sub(b.at) >= l.rate.Period {
 			delete(l.buckets, k)
 		}
 	}

@@ -40,3 +40,23 @@ func TestTokenBucket(t *testing.T) {
 		t.Fatal("one second refills exactly one token")
 	}
 }
+
+// A batch of n items costs n tokens: the requests after it wait until the
+// bucket has paid them back.
+func TestChargeGoesIntoDebt(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := NewLimiter(Rate{N: 5, Period: 5 * time.Second})
+	l.now = func() time.Time { return now }
+	if !l.Allow("a").Allowed {
+		t.Fatal("first request")
+	}
+	l.Charge("a", 99) // the rest of a batch of 100
+	d := l.Allow("a")
+	if d.Allowed || d.RetryAfter != 96*time.Second || d.Remaining != 0 {
+		t.Fatalf("after a batch of 100 at 1/s: %+v", d)
+	}
+	now = now.Add(96 * time.Second)
+	if !l.Allow("a").Allowed {
+		t.Fatal("the debt was paid back but the request is refused")
+	}
+}

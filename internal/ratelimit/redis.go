@@ -26,9 +26,9 @@ local at = tonumber(b[2])
 if tokens == nil then tokens = cap; at = now end
 tokens = math.min(cap, tokens + (now - at) / per)
 local allowed = 0
-if tokens >= 1 then tokens = tokens - 1; allowed = 1 end
+if ARGV[4] == '1' or tokens >= 1 then tokens = tokens - tonumber(ARGV[3]); allowed = 1 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(cap * per / 1000) + 1000)
+redis.call('PEXPIRE', KEYS[1], math.ceil((cap - tokens) * per / 1000) + 1000)
 return {allowed, tostring(tokens)}
 `)
 
@@ -119,23 +119,32 @@ func (l jsonLogger) Printf(_ context.Context, format string, v ...any) {
 func (s *Shared) Enabled() bool { return s.rate.N > 0 }
 
 // Allow takes a token from key's shared bucket.
-func (s *Shared) Allow(key string) Decision {
+func (s *Shared) Allow(key string) Decision { return s.take(key, 1, false) }
+
+// Charge takes n more tokens from key's shared bucket, into debt if need be.
+func (s *Shared) Charge(key string, n int) { s.take(key, n, true) }
+
+func (s *Shared) take(key string, n int, force bool) Decision {
 	if s.open.Load() {
-		return s.local.Allow(key)
+		return s.local.take(key, n, force)
 	}
 	perToken := s.rate.Period / time.Duration(s.rate.N)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	res, err := bucketScript.Run(ctx, s.rdb, []string{"pixashot:rl:" + key}, s.rate.N, perToken.Microseconds()).Slice()
+	forced := "0"
+	if force {
+		forced = "1"
+	}
+	res, err := bucketScript.Run(ctx, s.rdb, []string{"pixashot:rl:" + key}, s.rate.N, perToken.Microseconds(), n, forced).Slice()
 	if err != nil || len(res) != 2 {
 		s.trip(err)
-		return s.local.Allow(key)
+		return s.local.take(key, n, force)
 	}
 	allowed, _ := res[0].(int64)
 	str, _ := res[1].(string)
 	tokens, _ := strconv.ParseFloat(str, 64)
 	now := time.Now()
-	d := Decision{Allowed: allowed == 1, Limit: s.rate.N, Remaining: int(tokens),
+	d := Decision{Allowed: allowed == 1, Limit: s.rate.N, Remaining: max(0, int(tokens)),
 		Reset: now.Add(time.Duration((float64(s.rate.N) - tokens) * float64(perToken)))}
 	if !d.Allowed {
 		d.RetryAfter = time.Duration((1 - tokens) * float64(perToken))
@@ -179,29 +188,51 @@ func (s *Shared) Close() error {
 	return s.rdb.Close()
 }
 
-// leaseScript takes one of max leases of a client's running captures, on
-// Redis's clock. A lease expires by itself, so an instance that dies with
-// captures in flight gives them back after ttl.
+// leaseScript takes a lease on one of a client's running captures, on
+// Redis's clock: within max always, over it only while no other client has
+// a request waiting (KEYS[2] holds "client|id" of every waiting request,
+// scored by when it lapses). A lease or a wait expires by itself, so an
+// instance that dies with captures in flight gives them back after ttl.
 var leaseScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+  local prefix = ARGV[4] .. '|'
+  for _, w in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    if string.sub(w, 1, #prefix) ~= prefix then return 0 end
+  end
+end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
 return 1
 `)
 
+// waitScript records a waiting request until it lapses.
+var waitScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[2])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
+return 1
+`)
+
+const waitingKey = "pixashot:waiting"
+
 // Fleet counts each client's running captures across every instance that
-// shares the Redis, so one client cannot fill the whole fleet's slots.
+// shares the Redis: a client may go over its fleet-wide share only while no
+// other client waits anywhere, so one client cannot fill the fleet's slots
+// while others queue, nor is it refused slots nobody else wants.
 type Fleet struct {
 	s   *Shared
 	max int
 	ttl time.Duration
 }
 
-// Fleet returns the fleet-wide share: at most max captures of one client at
-// once, each lease held at most ttl (the capture timeout and some).
+// Fleet returns the fleet-wide share: max captures of one client at once
+// while others wait, each lease held at most ttl (the capture timeout and
+// some).
 func (s *Shared) Fleet(max int, ttl time.Duration) *Fleet { return &Fleet{s: s, max: max, ttl: ttl} }
 
 // Acquire takes a lease for client. While Redis cannot answer it admits
@@ -211,10 +242,10 @@ func (f *Fleet) Acquire(ctx context.Context, client string) (func(), bool) {
 		return func() {}, true
 	}
 	key := "pixashot:run:" + client
-	id := strconv.FormatInt(time.Now().UnixNano(), 36) + strconv.FormatUint(leaseSeq.Add(1), 36)
+	id := leaseID()
 	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
-	n, err := leaseScript.Run(cctx, f.s.rdb, []string{key}, f.max, f.ttl.Milliseconds(), id).Int()
+	n, err := leaseScript.Run(cctx, f.s.rdb, []string{key, waitingKey}, f.max, f.ttl.Milliseconds(), id, client).Int()
 	if err != nil {
 		f.s.trip(err)
 		return func() {}, true
@@ -222,11 +253,35 @@ func (f *Fleet) Acquire(ctx context.Context, client string) (func(), bool) {
 	if n != 1 {
 		return nil, false
 	}
+	return f.remover(key, id), true
+}
+
+// Wait records, until done, that client has a request waiting for a slot
+// on some instance.
+func (f *Fleet) Wait(ctx context.Context, client string) (done func()) {
+	if f.s.open.Load() {
+		return func() {}
+	}
+	member := client + "|" + leaseID()
+	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := waitScript.Run(cctx, f.s.rdb, []string{waitingKey}, f.ttl.Milliseconds(), member).Err(); err != nil {
+		f.s.trip(err)
+		return func() {}
+	}
+	return f.remover(waitingKey, member)
+}
+
+func (f *Fleet) remover(key, member string) func() {
 	return func() {
 		rctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
-		f.s.rdb.ZRem(rctx, key, id) //nolint:errcheck // the lease expires anyway
-	}, true
+		f.s.rdb.ZRem(rctx, key, member) //nolint:errcheck // it lapses anyway
+	}
+}
+
+func leaseID() string {
+	return strconv.FormatInt(time.Now().UnixNano(), 36) + strconv.FormatUint(leaseSeq.Add(1), 36)
 }
 
 var leaseSeq atomic.Uint64

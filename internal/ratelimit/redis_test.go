@@ -40,6 +40,11 @@ func TestSharedLimitAcrossInstances(t *testing.T) {
 	if !b.Allow("other").Allowed {
 		t.Fatal("another client shares the bucket")
 	}
+	// A batch's items are charged on the shared bucket too.
+	b.Charge("other", 10)
+	if d := a.Allow("other"); d.Allowed || d.RetryAfter < 170*time.Second {
+		t.Fatalf("after a charge of 10 on a bucket of 3 per minute: %+v", d)
+	}
 
 	// Redis goes away: requests are limited per instance, not failed.
 	stop()
@@ -108,17 +113,34 @@ func TestFleetShareAcrossInstances(t *testing.T) {
 	ctx := context.Background()
 	r1, ok1 := fa.Acquire(ctx, "acme")
 	_, ok2 := fb.Acquire(ctx, "acme")
-	_, ok3 := fa.Acquire(ctx, "acme")
-	if !ok1 || !ok2 || ok3 {
-		t.Fatalf("acquired %v %v %v, want the third refused", ok1, ok2, ok3)
+	r3, ok3 := fa.Acquire(ctx, "acme")
+	if !ok1 || !ok2 || !ok3 {
+		t.Fatalf("acquired %v %v %v: over the share is refused while nobody else waits", ok1, ok2, ok3)
 	}
+	r3()
+	// Another client waits somewhere in the fleet: acme holds its share
+	// and is refused more; its own waiting requests do not count.
+	mine := fa.Wait(ctx, "acme")
+	r4, ok := fb.Acquire(ctx, "acme")
+	if !ok {
+		t.Fatal("refused over the share for its own waiting request")
+	}
+	r4()
+	mine()
+	waiting := fb.Wait(ctx, "other")
+	if _, ok := fa.Acquire(ctx, "acme"); ok {
+		t.Fatal("acquired over the share while another client waits")
+	}
+	waiting()
 	if _, ok := fb.Acquire(ctx, "other"); !ok {
 		t.Fatal("another client shares the count")
 	}
+	waiting = fb.Wait(ctx, "other")
 	r1()
 	if _, ok := fb.Acquire(ctx, "acme"); !ok {
 		t.Fatal("a released lease was not given back")
 	}
+	waiting()
 	// A lease of an instance that died expires by itself.
 	short := a.Fleet(1, 200*time.Millisecond)
 	if _, ok := short.Acquire(ctx, "crashy"); !ok {

@@ -268,6 +268,11 @@ func (s *Server) postCaptures(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 	}
 	sub, err := s.parseSubmission(ctx, body)
+	if err == nil && len(sub.items) > 1 && s.Limiter != nil && s.Limiter.Enabled() {
+		// A batch costs what its items would cost one by one; the
+		// request itself paid for the first.
+		s.Limiter.Charge(client, len(sub.items)-1)
+	}
 	var resp []byte
 	if err == nil {
 		resp, err = s.submit(ctx, client, baseURL(r), sub)
@@ -325,6 +330,11 @@ func (s *Server) submit(ctx context.Context, client, base string, sub *submissio
 		if errors.Is(err, jobs.ErrTooLarge) {
 			return nil, apierror.New(http.StatusRequestEntityTooLarge, apierror.PayloadTooLarge,
 				"a capture request is larger than Cloud Tasks carries (1 MB); send html_content as a URL instead")
+		}
+		if errors.Is(err, jobs.ErrClientFull) {
+			return nil, &apierror.Error{Status: http.StatusTooManyRequests, Type: apierror.RateLimit,
+				Message:    "this client's queued captures fill its share of the queue (CLIENT_QUEUE_MAX); retry when some have run",
+				RetryAfter: 30 * time.Second, Cause: err}
 		}
 		if errors.Is(err, jobs.ErrFull) {
 			return nil, &apierror.Error{Status: http.StatusServiceUnavailable, Type: apierror.Overloaded,
@@ -413,6 +423,9 @@ func (s *Server) RunJob(ctx context.Context, t jobs.Task) jobs.Result {
 	o.CacheTTL = 0 // a cached capture has another id than the job's
 	entry := &audit.Entry{Route: "ASYNC /captures", Client: t.Client, KeyVersion: "async", CaptureID: t.ID}
 	ctx = context.WithValue(context.WithValue(ctx, principalKey{}, auth.Principal{Client: t.Client, Version: "async"}), auditKey{}, entry)
+	// A job waits its turn for a slot instead of being put back to spin,
+	// and leaves the warm tab to callers who wait on their answer.
+	ctx = capture.Cold(admission.Patient(ctx))
 	out := s.pipeline(ctx, o, t.ID)
 	if out.answered != nil {
 		out.answered()

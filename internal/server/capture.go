@@ -83,8 +83,9 @@ type captureOutcome struct {
 	finalURL string     // where the target redirected to, if it did
 	link     store.Link // for response_type url
 	err      error
-	answered func() // after the response: the client's share comes back
-	done     func() // disposal after the response: the tab, then the slot
+	queued   time.Duration // waiting for a slot
+	answered func()        // after the response: the client's share comes back
+	done     func()        // disposal after the response: the tab, then the slot
 }
 
 // serveCapture runs the pipeline, answers, and only then disposes of the tab
@@ -118,7 +119,9 @@ func (s *Server) pipeline(ctx context.Context, o *options.Options, id string) ca
 		out.cache = "miss"
 	}
 
+	entered := time.Now()
 	pass, err := s.Gate.Enter(ctx, client)
+	out.queued = time.Since(entered)
 	if err != nil {
 		out.err = err
 		return out
@@ -223,6 +226,9 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, o *options.Opti
 	}
 	if out.id != "" {
 		w.Header().Set("X-Capture-Id", out.id)
+		// How long the request waited for a capture slot (fairness
+		// between clients shows here first).
+		w.Header().Set("Server-Timing", "queue;dur="+strconv.FormatFloat(out.queued.Seconds()*1000, 'f', 1, 64))
 	}
 	if out.target != 0 {
 		w.Header().Set("X-Target-Status", strconv.Itoa(out.target))

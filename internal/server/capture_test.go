@@ -99,7 +99,8 @@ func (g *fakeGate) Waiting() int { return 0 }
 
 type refuseAll struct{}
 
-func (refuseAll) Enabled() bool { return true }
+func (refuseAll) Enabled() bool      { return true }
+func (refuseAll) Charge(string, int) {}
 func (refuseAll) Allow(string) ratelimit.Decision {
 	return ratelimit.Decision{Limit: 1, Reset: time.Now().Add(time.Second), RetryAfter: time.Second}
 }
@@ -289,7 +290,8 @@ func field(name string) func(*testing.T, *routeEnv, reply) {
 
 type allowAll struct{}
 
-func (allowAll) Enabled() bool { return true }
+func (allowAll) Enabled() bool      { return true }
+func (allowAll) Charge(string, int) {}
 func (allowAll) Allow(string) ratelimit.Decision {
 	return ratelimit.Decision{Allowed: true, Limit: 5, Remaining: 4, Reset: time.Now().Add(time.Second)}
 }

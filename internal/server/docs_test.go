@@ -25,6 +25,7 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
 	"github.com/pixashot/pixashot-cloudrun/internal/playground"
 	"github.com/pixashot/pixashot-cloudrun/internal/signing"
+	"github.com/pixashot/pixashot-cloudrun/internal/ratelimit"
 	"github.com/pixashot/pixashot-cloudrun/internal/store"
 )
 
@@ -257,10 +258,11 @@ func TestAsyncQueueRefusals(t *testing.T) {
 		err    error
 		status int
 		typ    string
-	}{{jobs.ErrFull, 503, "Overloaded"}, {jobs.ErrTooLarge, 413, "PayloadTooLarge"}, {errors.New("queue down"), 503, "Overloaded"}} {
+	}{{jobs.ErrFull, 503, "Overloaded"}, {jobs.ErrClientFull, 429, "RateLimitError"}, {jobs.ErrTooLarge, 413, "PayloadTooLarge"},
+		{errors.New("queue down"), 503, "Overloaded"}} {
 		q.refusing(c.err)
 		a := send(t, "POST", e.ts.URL+"/captures", e.token, `{"batch":[{"url":"https://example.com"}]}`)
-		if a.status != c.status || a.body["error_type"] != c.typ || (c.status == 503 && a.header.Get("Retry-After") == "") {
+		if a.status != c.status || a.body["error_type"] != c.typ || (c.status != 413 && a.header.Get("Retry-After") == "") {
 			t.Errorf("%v: %d %v %v", c.err, a.status, a.body, a.header)
 		}
 		// The records of what was not queued are gone.
@@ -294,5 +296,30 @@ func TestTaskRouteEndsTheLastAttempt(t *testing.T) {
 	}
 	if abandoned != 1 {
 		t.Errorf("abandoned %d times, want once (the last attempt)", abandoned)
+	}
+}
+
+// The review's attack: ten batches of 100 accepted in seconds on a limit of
+// 5 a second. A batch costs one token an item: after one batch of 10 on a
+// bucket of 5, the next submission is refused until the debt is paid.
+func TestBatchItemsCountAgainstTheRateLimit(t *testing.T) {
+	dir := t.TempDir()
+	disk, err := store.OpenDisk(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer disk.Close()
+	e := newRouteEnv(t, func(s *Server) {
+		s.Limiter = ratelimit.NewLimiter(ratelimit.Rate{N: 5, Period: time.Minute})
+		s.Async = &Async{Queue: &testQueue{}, Records: store.New(disk, store.Config{URLTTL: time.Minute, Retention: time.Hour}), BatchMax: 10,
+			CheckAddress: func(context.Context, string, int) error { return nil }, WebhookKeys: func(string) [][]byte { return nil }}
+	})
+	batch := `{"batch":[` + strings.Repeat(`{"url":"https://example.com"},`, 9) + `{"url":"https://example.com"}]}`
+	if a := send(t, "POST", e.ts.URL+"/captures", e.token, batch); a.status != 202 {
+		t.Fatalf("the batch: %d %v", a.status, a.body)
+	}
+	a := send(t, "POST", e.ts.URL+"/captures", e.token, `{"url":"https://example.com"}`)
+	if a.status != 429 || a.body["error_type"] != "RateLimitError" || a.header.Get("Retry-After") == "" {
+		t.Fatalf("right after a batch of 10 on a limit of 5: %d %v", a.status, a.body)
 	}
 }

@@ -93,6 +93,10 @@ type Verifier struct {
 	fetched time.Time
 }
 
+// maxLifetime is the longest an ID token of Google's lives (one hour), and
+// a little for clocks that differ.
+const maxLifetime = time.Hour + 5*time.Minute
+
 // issuers are Google's, as its ID tokens write them.
 var issuers = map[string]bool{"https://accounts.google.com": true, "accounts.google.com": true}
 
@@ -124,8 +128,13 @@ func (v *Verifier) Verify(r *http.Request) error {
 	switch {
 	case !issuers[claims.Issuer]:
 		return errors.New("another issuer")
-	case claims.Expiry == nil:
-		return errors.New("no expiry")
+	case claims.Expiry == nil || claims.IssuedAt == nil:
+		return errors.New("no expiry or issue time")
+	case claims.Expiry.Time().Sub(claims.IssuedAt.Time()) > maxLifetime,
+		claims.Expiry.Time().After(time.Now().Add(maxLifetime)):
+		// Google mints these for an hour: a longer one was not minted
+		// for a task delivery, and would outlive a revoked invoker.
+		return errors.New("a lifetime longer than Google issues")
 	case extra.Email != v.Email || !extra.EmailVerified:
 		return errors.New("another account")
 	}

@@ -59,14 +59,20 @@ func TestVerifierRefusesForgeries(t *testing.T) {
 		"email_verified": true, "exp": time.Now().Add(time.Hour).Unix()}).Serialize()
 	parts := strings.Split(good, ".")
 	for name, auth := range map[string]string{
-		"no token":            "",
-		"a client's bearer":   "Bearer 0123456789abcdef",
-		"basic":               "Basic " + good,
-		"another audience":    tok(func(c map[string]any) { c["aud"] = "https://evil.example" }),
-		"another account":     tok(func(c map[string]any) { c["email"] = "someone@p.iam.gserviceaccount.com" }),
-		"unverified email":    tok(func(c map[string]any) { c["email_verified"] = false }),
-		"expired":             tok(func(c map[string]any) { c["exp"] = time.Now().Add(-time.Hour).Unix() }),
-		"no expiry":           tok(func(c map[string]any) { delete(c, "exp") }),
+		"no token":          "",
+		"a client's bearer": "Bearer 0123456789abcdef",
+		"basic":             "Basic " + good,
+		"another audience":  tok(func(c map[string]any) { c["aud"] = "https://evil.example" }),
+		"another account":   tok(func(c map[string]any) { c["email"] = "someone@p.iam.gserviceaccount.com" }),
+		"unverified email":  tok(func(c map[string]any) { c["email_verified"] = false }),
+		"expired":           tok(func(c map[string]any) { c["exp"] = time.Now().Add(-time.Hour).Unix() }),
+		"no expiry":         tok(func(c map[string]any) { delete(c, "exp") }),
+		"no issue time":     tok(func(c map[string]any) { delete(c, "iat") }),
+		"valid for a year":  tok(func(c map[string]any) { c["exp"] = time.Now().Add(365 * 24 * time.Hour).Unix() }),
+		"a year, iat moved": tok(func(c map[string]any) {
+			c["iat"] = time.Now().Add(364 * 24 * time.Hour).Unix()
+			c["exp"] = time.Now().Add(365 * 24 * time.Hour).Unix()
+		}),
 		"not yet valid":       tok(func(c map[string]any) { c["nbf"] = time.Now().Add(time.Hour).Unix() }),
 		"another issuer":      tok(func(c map[string]any) { c["iss"] = "https://evil.example" }),
 		"another key":         "Bearer " + otherKey,
