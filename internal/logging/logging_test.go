@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/url"
 	"strings"
-	"log/slog"
 	"testing"
 )
 
