@@ -152,6 +152,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		Ready: func(ctx context.Context) bool {
 			return !a.draining.Load() && keysReady() && a.Browsers.Ready(ctx)
 		},
+		Live:         a.Browsers.Alive,
 		Limits:       options.Limits{MaxTimeout: cfg.CaptureTimeout, MaxPixels: cfg.MaxPixels},
 		Timeout:      cfg.CaptureTimeout,
 		MaxBodyBytes: cfg.MaxBodyBytes,

@@ -52,6 +52,8 @@ type Manager struct {
 	reaper   *reaper
 	stopWD   chan struct{} // ends the memory watchdog
 	pressure atomic.Bool   // the instance is near InstanceMaxBytes
+	check    chan struct{} // asks the prober for a look now
+	lastOK   atomic.Int64  // unix nanoseconds of the last time a browser answered
 
 	mu       sync.Mutex
 	cur      *instance
@@ -71,6 +73,7 @@ type instance struct {
 	active    int
 	retired   bool      // no new tabs; close when active reaches 0
 	replacing bool      // a replacement is starting
+	stuck     bool      // ended by the prober: it stopped answering
 	retryAt   time.Time // after a failed replacement, when to try again
 }
 
@@ -82,7 +85,10 @@ func New(cfg Config) *Manager {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	m := &Manager{cfg: cfg, reaper: startReaper(cfg.Logger), stopWD: make(chan struct{}), running: map[int]bool{}}
+	m := &Manager{cfg: cfg, reaper: startReaper(cfg.Logger), stopWD: make(chan struct{}), running: map[int]bool{},
+		check: make(chan struct{}, 1)}
+	m.lastOK.Store(time.Now().UnixNano())
+	go m.probe(m.stopWD)
 	if cfg.RendererMaxBytes > 0 || cfg.InstanceMaxBytes > 0 {
 		go m.watchMemory(m.stopWD)
 	}
@@ -160,7 +166,7 @@ func (m *Manager) liveGroups() map[int]bool {
 func (m *Manager) watch(inst *instance) {
 	<-inst.ctx.Done()
 	inst.mu.Lock()
-	retired := inst.retired
+	retired, stuck := inst.retired, inst.stuck
 	inst.mu.Unlock()
 	m.mu.Lock()
 	delete(m.running, inst.pid)
@@ -170,7 +176,9 @@ func (m *Manager) watch(inst *instance) {
 	}
 	m.mu.Unlock()
 	if died && !retired {
-		m.cfg.Logger.Error("browser exited unexpectedly; starting a new one", "event", "browser_died", "pid", inst.pid)
+		if !stuck {
+			m.cfg.Logger.Error("browser exited unexpectedly; starting a new one", "event", "browser_died", "pid", inst.pid)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StartTimeout)
 		defer cancel()
 		if _, err := m.current(ctx); err != nil {
@@ -285,6 +293,10 @@ type TabOptions struct {
 // to opts.ProxyURL. Nothing of it (cookies, storage, cache, service workers)
 // outlives Close.
 func (m *Manager) NewTab(ctx context.Context, opts TabOptions) (*Tab, error) {
+	return m.newTab(ctx, opts, true)
+}
+
+func (m *Manager) newTab(ctx context.Context, opts TabOptions, again bool) (*Tab, error) {
 	inst, err := m.current(ctx)
 	if err != nil {
 		return nil, err
@@ -319,6 +331,12 @@ func (m *Manager) NewTab(ctx context.Context, opts TabOptions) (*Tab, error) {
 	}
 	if err != nil {
 		t.Close()
+		if again && ctx.Err() == nil && inst.ctx.Err() != nil {
+			// Its browser was ended under it (it died, or stopped
+			// answering): the next one serves the tab.
+			return m.newTab(ctx, opts, false)
+		}
+		m.Check()
 		return nil, fmt.Errorf("%w: open tab: %w", ErrUnavailable, err)
 	}
 	// A control that cannot be put in place fails the tab: a tab that could

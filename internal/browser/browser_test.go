@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -100,4 +101,34 @@ func TestStartClosesChromesFirstTab(t *testing.T) {
 	if p := pages(); len(p) != 1 || p[0].BrowserContextID != tab.BrowserContextID() || p[0].BrowserContextID == "" {
 		t.Fatalf("pages with one capture tab open: %+v (its context %q)", p, tab.BrowserContextID())
 	}
+}
+
+// A browser that stops answering (here: its process group stopped with
+// SIGSTOP, as a browser busy for minutes looks from outside) is ended and replaced, and the next
+// tab opens on the new one; liveness follows the last answer.
+func TestUnresponsiveBrowserIsReplaced(t *testing.T) {
+	logs := &logtest.Buffer{}
+	m, ctx := started(t, Config{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	first := m.PID()
+	if err := syscall.Kill(-first, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	m.Check()
+	poll.Within(t, probeFailures*probeTimeout+30*time.Second, "a new browser", func() bool {
+		return logs.Count("browser_unresponsive") == 1 && m.PID() != 0 && m.PID() != first
+	})
+	if logs.Count("browser_died") != 0 {
+		t.Error("an ended unresponsive browser was also logged as died")
+	}
+	tb, err := m.NewTab(ctx, TabOptions{})
+	if err != nil {
+		t.Fatalf("a tab on the new browser: %v", err)
+	}
+	tb.Close()
+	m.lastOK.Store(time.Now().Add(-UnusableFor).UnixNano())
+	if m.Alive() {
+		t.Error("alive with no answer for UnusableFor")
+	}
+	m.Check()
+	poll.Until(t, "alive again after an answer", m.Alive)
 }

@@ -75,6 +75,10 @@ func (e *Engine) Capture(ctx context.Context, id string, o *options.Options) (*R
 	if errors.Is(err, errTabDied) {
 		err = classify(ctx, brw.ErrUnavailable)
 	}
+	if err != nil && ctx.Err() != nil {
+		// Out of time: is it the page, or has the browser stopped answering?
+		e.Browsers.Check()
+	}
 	return res, release, err
 }
 

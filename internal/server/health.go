@@ -67,8 +67,14 @@ var version = sync.OnceValue(func() string {
 	return "unknown"
 })
 
-// live answers while the process serves at all.
+// live answers while the process serves at all and its browser has not
+// stayed unusable past its bound (Live): then only a new instance helps,
+// and the platform's liveness probe makes one.
 func (s *Server) live(w http.ResponseWriter, _ *http.Request) {
+	if s.Live != nil && !s.Live() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "browser unusable"})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 }
 

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -231,5 +232,19 @@ func TestFileLinks(t *testing.T) {
 		if code, _, b := get(c.u); code != c.code || !strings.Contains(b, c.want) {
 			t.Errorf("%s: %d %s", c.u, code, b)
 		}
+	}
+}
+
+// Liveness fails once the browser has stayed unusable past its bound, so
+// the platform replaces an instance that restarts alone cannot mend.
+func TestLivenessFollowsTheBrowser(t *testing.T) {
+	var dead atomic.Bool
+	e := newRouteEnv(t, func(s *Server) { s.Live = func() bool { return !dead.Load() } })
+	if a := send(t, "GET", e.ts.URL+"/health/live", "", ""); a.status != 200 {
+		t.Fatalf("alive: %d", a.status)
+	}
+	dead.Store(true)
+	if a := send(t, "GET", e.ts.URL+"/health/live", "", ""); a.status != 503 {
+		t.Fatalf("browser unusable: %d", a.status)
 	}
 }

@@ -35,6 +35,7 @@ type Server struct {
 	Engine       Capturer
 	Gate         Admitter
 	Ready        func(context.Context) bool
+	Live         func() bool // nil: alive while the process serves
 	Limits       options.Limits
 	Timeout      time.Duration // CAPTURE_TIMEOUT
 	MaxBodyBytes int64
