@@ -14,8 +14,8 @@ import (
 // was closed (a PDF of 20000 pages): every later tab then times out while
 // the process still runs, so nothing else would notice.
 const (
-	probeEvery    = 5 * time.Second // a look while all is well
-	probeTimeout  = 4 * time.Second // a cheap browser-level call's bound
+	probeEvery   = 5 * time.Second // a look while all is well
+	probeTimeout = 4 * time.Second // a cheap browser-level call's bound
 	// In a row, before the browser is replaced: a long print can keep the
 	// browser from answering for some seconds, and ending it ends every
 	// capture in flight; 12 s unanswered is past any print we serve.
