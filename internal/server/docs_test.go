@@ -244,16 +244,8 @@ func (q *testQueue) count() int {
 // 413; nothing is answered 202 that was not queued.
 func TestAsyncQueueRefusals(t *testing.T) {
 	dir := t.TempDir()
-	disk, err := store.OpenDisk(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer disk.Close()
 	q := &testQueue{}
-	e := newRouteEnv(t, func(s *Server) {
-		s.Async = &Async{Queue: q, Records: store.New(disk, store.Config{URLTTL: time.Minute, Retention: time.Hour}), BatchMax: 10,
-			CheckAddress: func(context.Context, string, int) error { return nil }, WebhookKeys: func(string) [][]byte { return nil }}
-	})
+	e := newRouteEnv(t, func(s *Server) { s.Async = asyncOnDisk(t, dir, q) })
 	for _, c := range []struct {
 		err    error
 		status int
@@ -303,16 +295,9 @@ func TestTaskRouteEndsTheLastAttempt(t *testing.T) {
 // 5 a second. A batch costs one token an item: after one batch of 10 on a
 // bucket of 5, the next submission is refused until the debt is paid.
 func TestBatchItemsCountAgainstTheRateLimit(t *testing.T) {
-	dir := t.TempDir()
-	disk, err := store.OpenDisk(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer disk.Close()
 	e := newRouteEnv(t, func(s *Server) {
 		s.Limiter = ratelimit.NewLimiter(ratelimit.Rate{N: 5, Period: time.Minute})
-		s.Async = &Async{Queue: &testQueue{}, Records: store.New(disk, store.Config{URLTTL: time.Minute, Retention: time.Hour}), BatchMax: 10,
-			CheckAddress: func(context.Context, string, int) error { return nil }, WebhookKeys: func(string) [][]byte { return nil }}
+		s.Async = asyncOnDisk(t, t.TempDir(), &testQueue{})
 	})
 	batch := `{"batch":[` + strings.Repeat(`{"url":"https://example.com"},`, 9) + `{"url":"https://example.com"}]}`
 	if a := send(t, "POST", e.ts.URL+"/captures", e.token, batch); a.status != 202 {
@@ -322,4 +307,17 @@ func TestBatchItemsCountAgainstTheRateLimit(t *testing.T) {
 	if a.status != 429 || a.body["error_type"] != "RateLimitError" || a.header.Get("Retry-After") == "" {
 		t.Fatalf("right after a batch of 10 on a limit of 5: %d %v", a.status, a.body)
 	}
+}
+
+// asyncOnDisk is the async routes with their records on disk in dir, batches
+// of at most 10, any webhook address allowed and no webhook keys.
+func asyncOnDisk(t *testing.T, dir string, q jobs.Queue) *Async {
+	t.Helper()
+	disk, err := store.OpenDisk(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { disk.Close() })
+	return &Async{Queue: q, Records: store.New(disk, store.Config{URLTTL: time.Minute, Retention: time.Hour}), BatchMax: 10,
+		CheckAddress: func(context.Context, string, int) error { return nil }, WebhookKeys: func(string) [][]byte { return nil }}
 }
