@@ -25,7 +25,8 @@ func TestFailedRecycleIsRetried(t *testing.T) {
 	chrome := m.cfg.ExecPath
 	first := m.PID()
 	defer func(d time.Duration) { recycleRetry = d }(recycleRetry)
-	recycleRetry = 500 * time.Millisecond
+	// Long enough that a tab opened on a busy machine still falls within it.
+	recycleRetry = 10 * time.Second
 
 	tab := func() {
 		tb, err := m.NewTab(ctx, TabOptions{})
@@ -48,7 +49,12 @@ func TestFailedRecycleIsRetried(t *testing.T) {
 	}
 
 	m.cfg.ExecPath = chrome
-	time.Sleep(recycleRetry)
+	m.mu.Lock()
+	inst := m.cur
+	m.mu.Unlock()
+	inst.mu.Lock()
+	inst.retryAt = time.Now() // the interval has passed
+	inst.mu.Unlock()
 	tab() // past the interval: tried again, and it works
 	poll.Until(t, "the browser to be replaced", func() bool { p := m.PID(); return p != 0 && p != first })
 }
