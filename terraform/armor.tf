@@ -73,7 +73,7 @@ resource "google_compute_security_policy" "edge" {
   rule {
     action      = "allow"
     priority    = 150
-    description = "Cloud Tasks deliveries to the internal route (the service checks their OIDC token)"
+    description = "Cloud Tasks to the internal route (OIDC checked by the service)"
     match {
       expr {
         expression = "request.method == 'POST' && request.path == '/internal/tasks/capture' && request.headers['authorization'].startsWith('Bearer ')"

@@ -230,6 +230,13 @@ variable "deny_ip_ranges" {
     condition     = alltrue([for r in var.deny_ip_ranges : can(cidrhost(r, 0))])
     error_message = "deny_ip_ranges must be CIDR ranges."
   }
+
+  # 10 ranges a rule at priorities 100-149: a 51st rule would take 150, the
+  # Cloud Tasks rule's.
+  validation {
+    condition     = length(var.deny_ip_ranges) <= 500
+    error_message = "deny_ip_ranges holds at most 500 ranges (50 rules of 10 below the Cloud Tasks rule's priority 150)."
+  }
 }
 
 variable "capture_soft_delete_days" {

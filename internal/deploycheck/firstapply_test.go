@@ -236,3 +236,28 @@ func TestArmorRulesAreReachable(t *testing.T) {
 		t.Error("docs/security.md must say what internal ingress admits")
 	}
 }
+
+// Cloud Armor refuses a rule description over 64 characters, and the
+// provider does not check it: plan passes and the whole policy fails at
+// apply. Templated parts count at their longest (two digits each here).
+func TestArmorDescriptionsFitTheAPI(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root, "terraform", "armor.tf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	descs := regexp.MustCompile(`(?m)^\s*description\s*=\s*"((?:[^"\\$]|\\.|\$\{[^}]*\})*)"`).FindAllStringSubmatch(string(b), -1)
+	if len(descs) < 5 {
+		t.Fatalf("found %d descriptions", len(descs))
+	}
+	for _, d := range descs {
+		worst := regexp.MustCompile(`\$\{[^}]*\}`).ReplaceAllString(d[1], "NN")
+		if len(worst) > 64 {
+			t.Errorf("%q: %d characters, Cloud Armor allows 64", d[1], len(worst))
+		}
+	}
+	// The deny rules' priorities stay below the Cloud Tasks rule's.
+	v, _ := os.ReadFile(filepath.Join(root, "terraform", "variables.tf"))
+	if !strings.Contains(string(v), "length(var.deny_ip_ranges) <= 500") {
+		t.Error("deny_ip_ranges has no bound: 51 rules of 10 would collide with priority 150")
+	}
+}
