@@ -2,6 +2,8 @@ resource "google_project_service" "apis" {
   for_each = toset([
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
+    "cloudkms.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
     "cloudtasks.googleapis.com",
     "compute.googleapis.com",
     "eventarc.googleapis.com",
@@ -18,4 +20,11 @@ resource "google_project_service" "apis" {
   project            = var.project_id
   service            = each.value
   disable_on_destroy = false
+}
+
+# An API answers some time after it is enabled, and its service agents
+# appear later still: everything that uses one waits for this.
+resource "time_sleep" "apis_settle" {
+  create_duration = "60s"
+  depends_on      = [google_project_service.apis]
 }

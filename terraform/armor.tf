@@ -171,5 +171,5 @@ resource "google_compute_security_policy" "edge" {
     }
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }

@@ -8,7 +8,7 @@ resource "google_service_account" "run" {
   account_id   = "${var.name}-run"
   display_name = "Pixashot capture service"
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 resource "google_service_account" "rotate" {
@@ -16,7 +16,7 @@ resource "google_service_account" "rotate" {
   account_id   = "${var.name}-rotate"
   display_name = "Pixashot key rotation function"
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 resource "google_service_account" "events" {
@@ -24,7 +24,7 @@ resource "google_service_account" "events" {
   account_id   = "${var.name}-events"
   display_name = "Pixashot rotation events (Eventarc invoker)"
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 resource "google_service_account" "build" {
@@ -32,19 +32,19 @@ resource "google_service_account" "build" {
   account_id   = "${var.name}-build"
   display_name = "Pixashot Cloud Build"
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 # --- the capture service ---
 
 resource "google_project_iam_custom_role" "secret_lister" {
   project     = var.project_id
-  role_id     = "${replace(var.name, "-", "_")}_secret_lister"
+  role_id     = "${replace(var.name, "-", "_")}_secret_lister${replace(var.name_suffix, "-", "_")}"
   title       = "Pixashot secret lister"
   description = "Lists secret metadata to find client secrets by label; no access to any value."
   permissions = ["secretmanager.secrets.list"]
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 resource "google_project_iam_member" "run_secret_lister" {
@@ -85,12 +85,12 @@ resource "google_secret_manager_secret_iam_member" "run_reads" {
 # (DELETE /captures/{id} and overwriting a cache pointer). No list, no IAM.
 resource "google_project_iam_custom_role" "capture_objects" {
   project     = var.project_id
-  role_id     = "${replace(var.name, "-", "_")}_capture_objects"
+  role_id     = "${replace(var.name, "-", "_")}_capture_objects${replace(var.name_suffix, "-", "_")}"
   title       = "Pixashot capture objects"
   description = "Create, read and delete objects; bound on the captures bucket only."
   permissions = ["storage.objects.create", "storage.objects.get", "storage.objects.delete"]
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 resource "google_storage_bucket_iam_member" "run_objects" {
@@ -104,12 +104,12 @@ resource "google_storage_bucket_iam_member" "run_objects" {
 # tokens for itself, which URL signing never needs.
 resource "google_project_iam_custom_role" "url_signer" {
   project     = var.project_id
-  role_id     = "${replace(var.name, "-", "_")}_url_signer"
+  role_id     = "${replace(var.name, "-", "_")}_url_signer${replace(var.name_suffix, "-", "_")}"
   title       = "Pixashot URL signer"
   description = "signBlob only; bound on the capture service's own account."
   permissions = ["iam.serviceAccounts.signBlob"]
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 resource "google_service_account_iam_member" "run_signs_as_itself" {
@@ -124,12 +124,12 @@ resource "google_service_account_iam_member" "run_signs_as_itself" {
 # undo a mistake, enable) one. Never destroy, which Version Manager holds.
 resource "google_project_iam_custom_role" "key_rotator" {
   project     = var.project_id
-  role_id     = "${replace(var.name, "-", "_")}_key_rotator"
+  role_id     = "${replace(var.name, "-", "_")}_key_rotator${replace(var.name_suffix, "-", "_")}"
   title       = "Pixashot key rotator"
   description = "Add, list, enable and disable secret versions; bound on the client secrets only."
   permissions = ["secretmanager.versions.add", "secretmanager.versions.list", "secretmanager.versions.enable", "secretmanager.versions.disable"]
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 resource "google_secret_manager_secret_iam_member" "rotate_versions" {
@@ -158,7 +158,13 @@ resource "google_cloud_run_v2_service_iam_member" "events_invoke_rotate" {
 resource "google_service_account_iam_member" "pubsub_tokens_for_events" {
   service_account_id = google_service_account.events.name
   role               = "roles/iam.serviceAccountTokenCreator"
-  member             = "serviceAccount:service-${local.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  member             = google_project_service_identity.pubsub.member
+}
+
+# The trigger's first message must find both grants in force.
+resource "time_sleep" "event_grants" {
+  create_duration = "60s"
+  depends_on      = [google_service_account_iam_member.pubsub_tokens_for_events, google_cloud_run_v2_service_iam_member.events_invoke_rotate]
 }
 
 # --- Cloud Build ---

@@ -4,7 +4,7 @@ resource "google_compute_global_address" "lb" {
   project = var.project_id
   name    = "${var.name}-lb"
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 resource "google_compute_region_network_endpoint_group" "capture" {
@@ -17,7 +17,7 @@ resource "google_compute_region_network_endpoint_group" "capture" {
     service = google_cloud_run_v2_service.capture.name
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 resource "google_compute_backend_service" "capture" {
@@ -41,7 +41,7 @@ resource "google_compute_backend_service" "capture" {
     "Strict-Transport-Security: max-age=63072000; includeSubDomains; preload",
   ]
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 resource "google_compute_url_map" "https" {
@@ -64,7 +64,7 @@ resource "google_compute_managed_ssl_certificate" "capture" {
     create_before_destroy = true
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 # TLS 1.2 or newer, with only the modern, forward-secret ciphers.
@@ -74,7 +74,7 @@ resource "google_compute_ssl_policy" "tls" {
   profile         = "RESTRICTED"
   min_tls_version = "TLS_1_2"
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 resource "google_compute_target_https_proxy" "capture" {

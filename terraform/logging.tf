@@ -3,15 +3,15 @@
 
 resource "google_logging_project_bucket_config" "audit" {
   project        = var.project_id
-  location       = "global"
-  bucket_id      = "${var.name}-audit"
+  location       = var.region # not global: gcp.resourceLocations refuses it
+  bucket_id      = "${var.name}-audit${var.name_suffix}"
   retention_days = var.audit_retention_days
   description    = "Pixashot audit trail: every use of a client key."
   # Locked, the bucket and its retention can no longer be changed or
   # deleted by anyone: irreversible, so an option.
   locked = var.audit_bucket_locked
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 # The audit entries go to their own bucket only, not also to _Default.
@@ -21,7 +21,7 @@ resource "google_logging_project_exclusion" "audit_not_in_default" {
   description = "pixashot-audit is kept in its own bucket"
   filter      = "logName = \"projects/${var.project_id}/logs/pixashot-audit\""
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 resource "google_logging_project_sink" "audit" {
@@ -31,7 +31,7 @@ resource "google_logging_project_sink" "audit" {
   filter                 = "logName = \"projects/${var.project_id}/logs/pixashot-audit\""
   unique_writer_identity = true
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 # A sink to a log bucket of its own project writes with no grant: its

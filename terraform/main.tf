@@ -113,9 +113,11 @@ resource "google_cloud_run_v2_service" "capture" {
           port = 8080
         }
         initial_delay_seconds = 0
-        period_seconds        = 2
+        period_seconds        = 4
         timeout_seconds       = 2
-        failure_threshold     = 30
+        # 4 minutes, Cloud Run's most: a first deploy's key load retries
+        # until the grants are seen.
+        failure_threshold = 60
       }
 
       liveness_probe {
@@ -136,11 +138,22 @@ resource "google_cloud_run_v2_service" "capture" {
   }
 
   depends_on = [
-    google_project_service.apis,
+    time_sleep.apis_settle,
+    time_sleep.run_grants,
+    google_secret_manager_secret_version.redis_auth,
+  ]
+}
+
+# Ready needs a loaded key, read with these grants: the first revision's
+# startup probe must not run before they are in force. If it failed anyway,
+# `terraform untaint google_cloud_run_v2_service.capture` and apply again
+# (deletion_protection keeps the provider from replacing it).
+resource "time_sleep" "run_grants" {
+  create_duration = "90s"
+  depends_on = [
     google_secret_manager_secret_iam_member.run_reads,
     google_project_iam_member.run_secret_lister,
     google_secret_manager_secret_iam_member.run_reads_redis_auth,
-    google_secret_manager_secret_version.redis_auth,
   ]
 }
 
@@ -192,5 +205,5 @@ resource "google_cloud_run_v2_service" "rotate" {
     ignore_changes = [template[0].containers[0].image, client, client_version]
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }

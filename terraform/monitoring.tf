@@ -30,7 +30,7 @@ resource "google_monitoring_notification_channel" "email" {
     email_address = var.alert_email
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 resource "google_logging_metric" "events" {
@@ -46,7 +46,7 @@ resource "google_logging_metric" "events" {
     unit        = "1"
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 # An alert on a log-based metric made in the same apply fails with "Cannot
@@ -90,7 +90,7 @@ resource "google_monitoring_alert_policy" "events" {
     }
   }
 
-  depends_on = [google_project_service.apis, time_sleep.log_metrics_known]
+  depends_on = [time_sleep.apis_settle, time_sleep.log_metrics_known]
 }
 
 resource "google_monitoring_alert_policy" "error_ratio" {
@@ -113,7 +113,7 @@ resource "google_monitoring_alert_policy" "error_ratio" {
     }
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 # Alerts on Cloud Run's own metrics, one policy each.
@@ -173,5 +173,5 @@ resource "google_monitoring_alert_policy" "metrics" {
     }
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }

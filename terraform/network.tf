@@ -19,7 +19,7 @@ resource "google_compute_network" "egress" {
   name                    = "${var.name}-egress"
   auto_create_subnetworks = false
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 resource "google_compute_subnetwork" "egress" {
@@ -55,7 +55,7 @@ resource "google_redis_instance" "ratelimit" {
   auth_enabled            = true
   transit_encryption_mode = "SERVER_AUTHENTICATION"
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 # The AUTH string, for the service to read at start. The value is in the
@@ -68,10 +68,14 @@ resource "google_secret_manager_secret" "redis_auth" {
   labels    = local.labels
 
   replication {
-    auto {}
+    user_managed {
+      replicas {
+        location = var.region
+      }
+    }
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 resource "google_secret_manager_secret_version" "redis_auth" {

@@ -16,7 +16,11 @@ resource "google_secret_manager_secret" "client" {
   labels    = merge(local.labels, { "pixashot-client" = each.key })
 
   replication {
-    auto {}
+    user_managed {
+      replicas {
+        location = var.region
+      }
+    }
   }
 
   # Secret Manager publishes SECRET_ROTATE to the topic on this schedule;
@@ -41,7 +45,9 @@ resource "google_secret_manager_secret" "client" {
     }
   }
 
-  depends_on = [google_project_service.apis, google_pubsub_topic_iam_member.secretmanager_publishes]
+  # Created, the secret publishes TOPIC_CONFIGURED at once: the publisher
+  # grant must have reached Pub/Sub.
+  depends_on = [time_sleep.apis_settle, time_sleep.publisher_grant]
 }
 
 # Each client's webhook signing keys, beside its tokens: `pixashot keys
@@ -53,10 +59,14 @@ resource "google_secret_manager_secret" "client_webhook" {
   labels    = merge(local.labels, { "pixashot-webhook" = each.key })
 
   replication {
-    auto {}
+    user_managed {
+      replicas {
+        location = var.region
+      }
+    }
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 # Signed-URL keys: every enabled version verifies, the newest signs.
@@ -66,10 +76,14 @@ resource "google_secret_manager_secret" "url_signing" {
   labels    = local.labels
 
   replication {
-    auto {}
+    user_managed {
+      replicas {
+        location = var.region
+      }
+    }
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 resource "google_pubsub_topic" "rotation" {
@@ -79,7 +93,7 @@ resource "google_pubsub_topic" "rotation" {
 
   message_retention_duration = "86400s"
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 resource "google_project_service_identity" "secretmanager" {
@@ -87,7 +101,7 @@ resource "google_project_service_identity" "secretmanager" {
   project  = var.project_id
   service  = "secretmanager.googleapis.com"
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 resource "google_pubsub_topic_iam_member" "secretmanager_publishes" {
@@ -95,6 +109,27 @@ resource "google_pubsub_topic_iam_member" "secretmanager_publishes" {
   topic   = google_pubsub_topic.rotation.name
   role    = "roles/pubsub.publisher"
   member  = google_project_service_identity.secretmanager.member
+}
+
+# IAM changes take up to a minute or two to be seen everywhere.
+resource "time_sleep" "publisher_grant" {
+  create_duration = "90s"
+  depends_on      = [google_pubsub_topic_iam_member.secretmanager_publishes]
+}
+
+# The service agents Eventarc's trigger relies on, made (not assumed) before it.
+resource "google_project_service_identity" "pubsub" {
+  provider   = google-beta
+  project    = var.project_id
+  service    = "pubsub.googleapis.com"
+  depends_on = [time_sleep.apis_settle]
+}
+
+resource "google_project_service_identity" "eventarc" {
+  provider   = google-beta
+  project    = var.project_id
+  service    = "eventarc.googleapis.com"
+  depends_on = [time_sleep.apis_settle]
 }
 
 resource "google_eventarc_trigger" "rotation" {
@@ -122,5 +157,6 @@ resource "google_eventarc_trigger" "rotation" {
     }
   }
 
-  depends_on = [google_project_service.apis, google_cloud_run_v2_service_iam_member.events_invoke_rotate]
+  depends_on = [time_sleep.apis_settle, google_cloud_run_v2_service_iam_member.events_invoke_rotate,
+  google_project_service_identity.eventarc, time_sleep.event_grants]
 }

@@ -36,7 +36,7 @@ resource "google_storage_bucket" "captures" {
     }
   }
 
-  depends_on = [google_project_service.apis, google_kms_crypto_key_iam_member.storage_uses_cmek]
+  depends_on = [time_sleep.apis_settle, google_kms_crypto_key_iam_member.storage_uses_cmek]
 }
 
 data "google_storage_project_service_account" "gcs" {

@@ -14,12 +14,12 @@ resource "google_service_account" "tasks" {
   account_id   = "${var.name}-tasks"
   display_name = "Pixashot Cloud Tasks invoker"
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 resource "google_cloud_tasks_queue" "captures" {
   project  = var.project_id
-  name     = "${var.name}-captures"
+  name     = "${var.name}-captures${var.name_suffix}"
   location = var.region
 
   # At most what the instances can capture at once; Cloud Tasks holds the rest.
@@ -45,7 +45,7 @@ resource "google_cloud_tasks_queue" "captures" {
     sampling_ratio = 1.0
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }
 
 resource "google_cloud_tasks_queue_iam_member" "run_enqueues" {
@@ -106,5 +106,5 @@ resource "google_monitoring_alert_policy" "tasks_backlog" {
     }
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_settle]
 }

@@ -25,6 +25,17 @@ variable "name" {
   }
 }
 
+variable "name_suffix" {
+  description = "Appended to the names Google keeps after a destroy (the Cloud Tasks queue 7 days, custom roles up to 37 days, the audit log bucket 7 days or, locked, for ever): set it, e.g. \"-2\", to re-create a stack in the same project."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^(-[a-z0-9]{1,6})?$", var.name_suffix))
+    error_message = "name_suffix is empty or a dash and 1-6 lower-case letters or digits."
+  }
+}
+
 variable "domains" {
   description = "Domain names served by the HTTPS load balancer (Google-managed certificate). Point their A records at the lb_ip output."
   type        = list(string)

@@ -104,7 +104,12 @@ func TestFirstApplyGrantsAndSizes(t *testing.T) {
 	if res.source("cpu_idle") != "true" || !strings.Contains(res.source("limits"), `"512Mi"`) {
 		t.Errorf("the rotate service: cpu_idle %s, limits %s (gen2 needs 512Mi)", res.source("cpu_idle"), res.source("limits"))
 	}
-	// Every resource that needs an API waits for its enablement.
+	// Every resource that needs an API waits for its enablement, and then
+	// for the settle time (an API answers, and its agents exist, later).
+	settle := tf.resource(t, "time_sleep", "apis_settle")
+	if !strings.Contains(settle.source("depends_on"), "google_project_service.apis") || settle.str("create_duration") == "" {
+		t.Error("time_sleep.apis_settle must wait after google_project_service.apis")
+	}
 	for _, typ := range []string{"google_service_account", "google_project_iam_custom_role", "google_secret_manager_secret",
 		"google_pubsub_topic", "google_eventarc_trigger", "google_artifact_registry_repository", "google_cloud_run_v2_service",
 		"google_compute_security_policy", "google_compute_global_address", "google_compute_network", "google_logging_metric",
@@ -112,8 +117,8 @@ func TestFirstApplyGrantsAndSizes(t *testing.T) {
 		"google_monitoring_notification_channel", "google_monitoring_alert_policy", "google_storage_bucket", "google_redis_instance",
 		"google_compute_managed_ssl_certificate", "google_compute_ssl_policy", "google_compute_backend_service"} {
 		for _, b := range tf.resources(typ) {
-			if !strings.Contains(b.source("depends_on"), "google_project_service.apis") {
-				t.Errorf("%s does not depend on the API enablement", b.name())
+			if !strings.Contains(b.source("depends_on"), "time_sleep.apis_settle") {
+				t.Errorf("%s does not wait for the APIs to settle", b.name())
 			}
 		}
 	}
@@ -259,5 +264,74 @@ func TestArmorDescriptionsFitTheAPI(t *testing.T) {
 	v, _ := os.ReadFile(filepath.Join(root, "terraform", "variables.tf"))
 	if !strings.Contains(string(v), "length(var.deny_ip_ranges) <= 500") {
 		t.Error("deny_ip_ranges has no bound: 51 rules of 10 would collide with priority 150")
+	}
+}
+
+// What a first apply in a new project under common organisation policies
+// needs: waits after grants that the next resource relies on, service agents
+// made rather than assumed, replicas and the log bucket in the region, and a
+// suffix for names Google keeps after a destroy (issue 33's review).
+func TestFirstApplyWaitsAndLocations(t *testing.T) {
+	tf := loadTerraform(t)
+	apis := tf.resource(t, "google_project_service", "apis").source("for_each")
+	for _, api := range []string{"cloudresourcemanager.googleapis.com", "cloudkms.googleapis.com"} {
+		if !strings.Contains(apis, api) {
+			t.Errorf("%s is not enabled", api)
+		}
+	}
+	waits := map[string][]string{ // a wait → the grants it follows
+		"publisher_grant": {"google_pubsub_topic_iam_member.secretmanager_publishes"},
+		"run_grants":      {"google_secret_manager_secret_iam_member.run_reads", "google_project_iam_member.run_secret_lister"},
+		"event_grants":    {"google_service_account_iam_member.pubsub_tokens_for_events"},
+	}
+	for name, after := range waits {
+		w := tf.resource(t, "time_sleep", name)
+		for _, g := range after {
+			if !strings.Contains(w.source("depends_on"), g) {
+				t.Errorf("time_sleep.%s does not follow %s", name, g)
+			}
+		}
+	}
+	for _, c := range []struct{ typ, name, wait string }{
+		{"google_secret_manager_secret", "client", "time_sleep.publisher_grant"},
+		{"google_cloud_run_v2_service", "capture", "time_sleep.run_grants"},
+		{"google_eventarc_trigger", "rotation", "time_sleep.event_grants"},
+		{"google_eventarc_trigger", "rotation", "google_project_service_identity.eventarc"},
+	} {
+		if !strings.Contains(tf.resource(t, c.typ, c.name).source("depends_on"), c.wait) {
+			t.Errorf("%s.%s does not wait for %s", c.typ, c.name, c.wait)
+		}
+	}
+	if strings.Contains(tf.text, "@gcp-sa-") {
+		t.Error("a service agent's address is built by hand: use google_project_service_identity")
+	}
+	probe := tf.resource(t, "google_cloud_run_v2_service", "capture").path("template", "containers", "startup_probe")
+	budget, _ := strconv.Atoi(probe.source("period_seconds"))
+	n, _ := strconv.Atoi(probe.source("failure_threshold"))
+	if budget*n < 180 || budget*n > 240 {
+		t.Errorf("the startup probe allows %d s; a first deploy needs 3-4 minutes (Cloud Run's most is 240)", budget*n)
+	}
+	for _, typ := range []string{"google_secret_manager_secret"} {
+		for _, b := range tf.resources(typ) {
+			r := b.path("replication", "user_managed", "replicas")
+			if r.Block == nil || r.source("location") != "var.region" || b.path("replication", "auto").Block != nil {
+				t.Errorf("%s: replicas must be user-managed in the region (gcp.resourceLocations)", b.name())
+			}
+		}
+	}
+	if loc := tf.resource(t, "google_logging_project_bucket_config", "audit").source("location"); loc != "var.region" {
+		t.Errorf("the audit log bucket is in %s, not the region", loc)
+	}
+	for _, c := range []struct{ typ, name, attr string }{
+		{"google_cloud_tasks_queue", "captures", "name"},
+		{"google_logging_project_bucket_config", "audit", "bucket_id"},
+		{"google_project_iam_custom_role", "secret_lister", "role_id"},
+		{"google_project_iam_custom_role", "capture_objects", "role_id"},
+		{"google_project_iam_custom_role", "url_signer", "role_id"},
+		{"google_project_iam_custom_role", "key_rotator", "role_id"},
+	} {
+		if !strings.Contains(tf.resource(t, c.typ, c.name).source(c.attr), "var.name_suffix") {
+			t.Errorf("%s.%s's %s does not take var.name_suffix", c.typ, c.name, c.attr)
+		}
 	}
 }
