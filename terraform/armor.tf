@@ -8,19 +8,19 @@
 #
 # Cloud Armor stops at the first rule that matches, and a rate-based rule
 # that matches ends evaluation with its conform action too. So: deny lists
-# first (100s), then the WAF (300s), then the per-key throttle for requests
+# first (100s), then the WAF (301-304), then the per-key throttle for requests
 # that carry a key (800), then the per-IP ban for everything else (900),
 # then the default. deploycheck walks them in this order.
 
 locals {
   # Each WAF set with the signatures that refuse this API's own traffic
   # opted out (with why):
+  #
+  # No methodenforcement set: at sensitivity 1 it is the one signature
+  # 911100, which allows only GET/HEAD/POST/OPTIONS and so refuses
+  # DELETE /captures/{id}, the data-deletion request; opted out, the rule
+  # would do nothing. The service answers 405 to any method a route lacks.
   waf_rules = {
-    300 = { set = "methodenforcement-v33-stable", opt_out = [
-      # 911100 allows only GET/HEAD/POST/OPTIONS: DELETE /captures/{id} is
-      # the data-deletion request.
-      "owasp-crs-v030301-id911100-methodenforcement",
-    ] }
     301 = { set = "scannerdetection-v33-stable", opt_out = [] }
     302 = { set = "protocolattack-v33-stable", opt_out = [
       # 921110 and 921130 read HTTP syntax in bodies: html_content carries

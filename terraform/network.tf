@@ -11,6 +11,9 @@
 locals {
   egress_prefix = min(26, 32 - ceil(log(var.max_instances * 2 + 4, 2)))
   egress_cidr   = cidrsubnet("10.8.0.0/13", local.egress_prefix - 13, 0)
+  # Memorystore's own /29, reserved outside the egress subnet's range (left
+  # to pick, it may take addresses the subnet needs later).
+  redis_cidr = "10.16.0.0/29"
 }
 
 resource "google_compute_network" "egress" {
@@ -47,6 +50,7 @@ resource "google_redis_instance" "ratelimit" {
   memory_size_gb     = 1
   authorized_network = google_compute_network.egress[0].id
   connect_mode       = "DIRECT_PEERING"
+  reserved_ip_range  = local.redis_cidr
   redis_version      = "REDIS_7_2"
   labels             = local.labels
   # AUTH and TLS: a peer on the network cannot read or write the buckets.

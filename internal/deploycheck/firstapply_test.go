@@ -37,6 +37,18 @@ func TestDeploySequenceMakesKeysBeforeTheService(t *testing.T) {
 		t.Fatalf("the Deploy steps must apply the client secrets (line %d), create a key (line %d), then apply everything (line %d):\n%s",
 			target, key, full, block)
 	}
+	// New projects give Cloud Build's default account no roles: the first
+	// image is built as the build account, made with its grants in the
+	// targeted step, and a user-managed account must log somewhere.
+	build := find(`gcloud builds submit .*--config cloudbuild\.yaml .*--service-account .*build_service_account.*_FIRST=true`)
+	grants := find(`-target=google_artifact_registry_repository_iam_member\.build_push .*-target=google_project_iam_member\.build_log_writer`)
+	if build < 0 || grants < 0 || !(grants < build && build < full) {
+		t.Errorf("the first image must be built as the build account (line %d) after its grants are applied (line %d)", build, grants)
+	}
+	cb, _ := os.ReadFile(filepath.Join(root, "cloudbuild.yaml"))
+	if !strings.Contains(string(cb), "logging: CLOUD_LOGGING_ONLY") || !strings.Contains(string(cb), `if [ "${_FIRST}" = true ]`) {
+		t.Error("cloudbuild.yaml must log to Cloud Logging and leave the services alone for the first image")
+	}
 }
 
 // Terraform and the service agree on key ages: a key lives a rotation
@@ -228,7 +240,13 @@ func TestArmorRulesAreReachable(t *testing.T) {
 		last("deny-list") < last("waf") && last("allow-list") < last("waf") && last("waf") < last("throttle") && last("throttle") < last("ban")) {
 		t.Errorf("rule order %v: deny and allow lists, WAF, per-key throttle, per-IP ban", order)
 	}
-	for _, id := range []string{"id911100-methodenforcement", "id921110-protocolattack", "id921130-protocolattack"} {
+	if strings.Contains(tf.text, `"methodenforcement-`) {
+		t.Error("the methodenforcement set is 911100 alone at sensitivity 1, which refuses DELETE: it must not be a rule")
+	}
+	if !regexp.MustCompile(`reserved_ip_range\s*= local\.redis_cidr`).MatchString(tf.text) || !strings.Contains(tf.text, `redis_cidr = "10.16.0.0/29"`) {
+		t.Error("Memorystore's range must be reserved outside the egress subnet (10.8.0.0/13)")
+	}
+	for _, id := range []string{"id921110-protocolattack", "id921130-protocolattack"} {
 		if !strings.Contains(tf.text, `"owasp-crs-v030301-`+id+`"`) {
 			t.Errorf("WAF signature %s must be opted out (it refuses this API's own requests)", id)
 		}
