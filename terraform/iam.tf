@@ -158,7 +158,7 @@ resource "google_cloud_run_v2_service_iam_member" "events_invoke_rotate" {
 resource "google_service_account_iam_member" "pubsub_tokens_for_events" {
   service_account_id = google_service_account.events.name
   role               = "roles/iam.serviceAccountTokenCreator"
-  member             = google_project_service_identity.pubsub.member
+  member             = google_project_service_identity.agents["pubsub.googleapis.com"].member
 }
 
 # The trigger's first message must find both grants in force.

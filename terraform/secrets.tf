@@ -118,17 +118,11 @@ resource "time_sleep" "publisher_grant" {
 }
 
 # The service agents Eventarc's trigger relies on, made (not assumed) before it.
-resource "google_project_service_identity" "pubsub" {
+resource "google_project_service_identity" "agents" {
+  for_each   = toset(["pubsub.googleapis.com", "eventarc.googleapis.com"])
   provider   = google-beta
   project    = var.project_id
-  service    = "pubsub.googleapis.com"
-  depends_on = [time_sleep.apis_settle]
-}
-
-resource "google_project_service_identity" "eventarc" {
-  provider   = google-beta
-  project    = var.project_id
-  service    = "eventarc.googleapis.com"
+  service    = each.value
   depends_on = [time_sleep.apis_settle]
 }
 
@@ -158,5 +152,5 @@ resource "google_eventarc_trigger" "rotation" {
   }
 
   depends_on = [time_sleep.apis_settle, google_cloud_run_v2_service_iam_member.events_invoke_rotate,
-  google_project_service_identity.eventarc, time_sleep.event_grants]
+  google_project_service_identity.agents, time_sleep.event_grants]
 }

@@ -314,7 +314,7 @@ func TestFirstApplyWaitsAndLocations(t *testing.T) {
 		{"google_secret_manager_secret", "client", "time_sleep.publisher_grant"},
 		{"google_cloud_run_v2_service", "capture", "time_sleep.run_grants"},
 		{"google_eventarc_trigger", "rotation", "time_sleep.event_grants"},
-		{"google_eventarc_trigger", "rotation", "google_project_service_identity.eventarc"},
+		{"google_eventarc_trigger", "rotation", "google_project_service_identity.agents"},
 	} {
 		if !strings.Contains(tf.resource(t, c.typ, c.name).source("depends_on"), c.wait) {
 			t.Errorf("%s.%s does not wait for %s", c.typ, c.name, c.wait)
