@@ -13,8 +13,8 @@ import (
 )
 
 // How often the watchdog looks: at rest, and while memory grows fast or the
-// instance is past half its budget (a page that allocates in a tight loop
-// gains some 100 MB in 50 ms here).
+// instance is past three quarters of its budget (a page that allocates in
+// a tight loop gains some 100 MB in 50 ms here).
 const (
 	memoryCheckEvery = 250 * time.Millisecond
 	memoryCheckFast  = 25 * time.Millisecond
@@ -24,11 +24,11 @@ const (
 // watchMemory kills any renderer of this manager's browsers whose resident
 // memory passes RendererMaxBytes, and the largest renderer whenever the
 // instance's memory, grown twice more by what it grew since the last look,
-// would come within an eighth of InstanceMaxBytes (the kill takes a
-// moment to free it, and the count is a little under the kernel's). Every capture has a renderer of its own
-// (its own browser context), so a kill ends that capture alone: its tab
-// reports the crash and the request fails at once, while the instance and
-// the other captures live on.
+// would come within an eighth of InstanceMaxBytes (a kill takes a moment to
+// free it, and the count is a little under the kernel's). Every capture has
+// a renderer of its own (its own browser context), so a kill ends that
+// capture alone: its tab reports the crash and the request fails at once,
+// while the instance and the other captures live on.
 func (m *Manager) watchMemory(done <-chan struct{}) {
 	perRenderer, budget := m.cfg.RendererMaxBytes, m.cfg.InstanceMaxBytes
 	zygotes := map[int][]int{} // browser's process group → its zygotes
@@ -75,7 +75,7 @@ func (m *Manager) watchMemory(done <-chan struct{}) {
 		}
 		m.pressure.Store(total > budget*8/10)
 		every = memoryCheckEvery
-		if grew > fastGrowth || total > budget/2 {
+		if grew > fastGrowth || total > budget*3/4 {
 			every = memoryCheckFast
 		}
 	}
