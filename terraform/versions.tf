@@ -27,12 +27,7 @@ provider "google-beta" {
   region  = var.region
 }
 
-data "google_project" "this" {
-  project_id = var.project_id
-}
-
 locals {
-  project_number = data.google_project.this.number
   # Every client's token secret, keyed by client id.
   # The name `pixashot keys` uses, whatever var.name is.
   client_secret_ids = { for c in var.clients : c => "pixashot-client-${c}" }
