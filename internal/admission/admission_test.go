@@ -3,6 +3,7 @@ package admission
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -88,9 +89,7 @@ func TestOneClientTakesEverySlot(t *testing.T) {
 			t.Fatalf("a queued request: %v", err)
 		}
 	}
-	if g.InUse() != 0 || len(g.running) != 0 {
-		t.Fatalf("left in use: %d %v", g.InUse(), g.running)
-	}
+	waitFor(t, g.idle) // the last passes are given back after their answers
 }
 
 // When others wait, a freed slot goes to the client with the fewest running,
@@ -132,9 +131,7 @@ func TestShareWhenOthersWait(t *testing.T) {
 	}
 	greedy[2].Leave()
 	greedy[3].Leave()
-	if g.InUse() != 0 || len(g.running) != 0 || g.Waiting() != 0 {
-		t.Fatalf("left in use: %d %v %d", g.InUse(), g.running, g.Waiting())
-	}
+	waitFor(t, g.idle) // the last passes are given back after their answers
 }
 
 // A patient caller (an async worker) waits past the queue wait without
@@ -180,9 +177,7 @@ func TestPatientWaitsItsTurn(t *testing.T) {
 		t.Fatalf("patient past its context: %v", err)
 	}
 	hold.Leave()
-	if g.InUse() != 0 || len(g.running) != 0 || g.Waiting() != 0 {
-		t.Fatalf("left in use: %d %v %d", g.InUse(), g.running, g.Waiting())
-	}
+	waitFor(t, g.idle) // the last passes are given back after their answers
 }
 
 // While synchronous requests keep coming, a batch leaves them the last slot.
@@ -229,9 +224,14 @@ func TestPatientLeavesTheLastSlot(t *testing.T) {
 	first.Leave()
 	p := <-held
 	p.Leave()
-	if g.InUse() != 0 || len(g.running) != 0 || g.Waiting() != 0 {
-		t.Fatalf("left in use: %d %v %d", g.InUse(), g.running, g.Waiting())
-	}
+	waitFor(t, g.idle) // the last passes are given back after their answers
+}
+
+// idle reports whether nothing is running, claimed or waiting.
+func (g *Gate) idle() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.inUse == 0 && len(g.running) == 0 && len(g.waiters) == 0
 }
 
 func waitFor(t *testing.T, cond func() bool) {
@@ -255,7 +255,7 @@ func TestFleetShareRefuses(t *testing.T) {
 	if _, err := g.Enter(context.Background(), "acme"); !errors.Is(err, ErrClientBusy) {
 		t.Fatalf("over the fleet share: %v", err)
 	}
-	if g.InUse() != 0 || len(g.running) != 0 {
+	if !g.idle() {
 		t.Fatal("a refused request kept its claim")
 	}
 }
@@ -276,7 +276,40 @@ func TestShareIsBackAtTheAnswer(t *testing.T) {
 	}
 	p.Leave()
 	p2.Leave()
-	if g.InUse() != 0 || len(g.running) != 0 {
-		t.Fatalf("left in use: %d %v", g.InUse(), g.running)
+	waitFor(t, g.idle) // the last passes are given back after their answers
+}
+
+// Near the memory budget a new capture waits for a running one to end
+// instead of starting beside it; with nothing running it starts.
+func TestHoldWhilePressed(t *testing.T) {
+	var pressed atomic.Bool
+	g := New(4, 4, 5*time.Second).HoldWhile(pressed.Load)
+	first, err := g.Enter(context.Background(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pressed.Store(true)
+	got := make(chan error, 1)
+	go func() {
+		p, err := g.Enter(context.Background(), "b")
+		if err == nil {
+			p.Leave()
+		}
+		got <- err
+	}()
+	waitFor(t, func() bool { return g.Waiting() == 1 })
+	select {
+	case err := <-got:
+		t.Fatalf("started beside a running capture under pressure: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	first.Leave() // the running one ends: the waiting one may start
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if p, err := g.Enter(context.Background(), "c"); err != nil {
+		t.Fatalf("nothing running, under pressure: %v", err)
+	} else {
+		p.Leave()
 	}
 }
