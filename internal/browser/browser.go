@@ -465,20 +465,7 @@ func (m *Manager) Ready(ctx context.Context) bool {
 	m.mu.Lock()
 	inst := m.cur
 	m.mu.Unlock()
-	if inst == nil || inst.ctx.Err() != nil {
-		return false
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := chromedp.CallBrowser(inst.ctx, browser.GetVersion, cdp.Empty{})
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		return err == nil
-	case <-ctx.Done():
-		return false
-	}
+	return inst != nil && inst.ctx.Err() == nil && answers(ctx, inst)
 }
 
 // PID is the process id of the current Chrome (0 if none); for tests and logs.

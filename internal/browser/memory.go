@@ -49,7 +49,7 @@ func (m *Manager) watchMemory(done <-chan struct{}) {
 		}
 		for g := range groups {
 			if perRenderer <= 0 {
-				break
+				break // no per-renderer limit (0 would read as "over nothing")
 			}
 			for _, p := range renderers(g, zygotes, perRenderer) {
 				m.killRenderer(p.PID, p.RSS, perRenderer, "renderer")

@@ -63,7 +63,10 @@ func (m *Manager) probe(done <-chan struct{}) {
 			failed = 0
 			continue
 		}
-		if answers(inst, probeTimeout) {
+		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+		ok := answers(ctx, inst)
+		cancel()
+		if ok {
 			failed = 0
 			m.lastOK.Store(time.Now().UnixNano())
 			continue
@@ -81,19 +84,21 @@ func (m *Manager) probe(done <-chan struct{}) {
 	}
 }
 
-// answers reports whether inst's browser answers a cheap call within d.
-func answers(inst *instance, d time.Duration) bool {
-	ctx, cancel := context.WithTimeout(inst.ctx, d)
+// answers reports whether inst's browser answers a cheap browser-level
+// call within ctx (readiness, the prober).
+func answers(ctx context.Context, inst *instance) bool {
+	cctx, cancel := context.WithCancel(inst.ctx)
 	defer cancel()
+	defer context.AfterFunc(ctx, cancel)()
 	done := make(chan error, 1)
 	go func() {
-		_, err := chromedp.CallBrowser(ctx, browser.GetVersion, cdp.Empty{})
+		_, err := chromedp.CallBrowser(cctx, browser.GetVersion, cdp.Empty{})
 		done <- err
 	}()
 	select { // bounded even if the call itself were not
 	case err := <-done:
 		return err == nil
-	case <-ctx.Done():
+	case <-cctx.Done():
 		return false
 	}
 }

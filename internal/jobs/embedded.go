@@ -149,7 +149,9 @@ func (q *Embedded) Enqueue(_ context.Context, tasks []Task) error {
 		return ErrFull
 	}
 	q.pending += len(tasks) // reserved while the files are written
-	q.count(added, 1)
+	for c, n := range added {
+		q.count(c, n)
+	}
 	first := q.seq + 1
 	q.seq += int64(len(tasks))
 	q.mu.Unlock()
@@ -162,7 +164,9 @@ func (q *Embedded) Enqueue(_ context.Context, tasks []Task) error {
 			}
 			q.mu.Lock()
 			q.pending -= len(tasks)
-			q.count(added, -1)
+			for c, n := range added {
+				q.count(c, -n)
+			}
 			q.mu.Unlock()
 			return fmt.Errorf("queue: %w", err)
 		}
@@ -254,13 +258,12 @@ func (q *Embedded) pick() int {
 	return best
 }
 
-// count adds sign × n to each client's pending tasks. Called with mu held.
-func (q *Embedded) count(n map[string]int, sign int) {
-	for c, k := range n {
-		if q.byClient[c] += sign * k; q.byClient[c] <= 0 {
-			delete(q.byClient, c)
-			delete(q.served, c)
-		}
+// count adds n to client's pending tasks; a client with none left is
+// forgotten. Called with mu held.
+func (q *Embedded) count(client string, n int) {
+	if q.byClient[client] += n; q.byClient[client] <= 0 {
+		delete(q.byClient, client)
+		delete(q.served, client)
 	}
 }
 
@@ -275,7 +278,7 @@ func (q *Embedded) ran(client string, ended bool) {
 	}
 	if ended {
 		q.pending--
-		q.count(map[string]int{client: 1}, -1)
+		q.count(client, -1)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"strings"
 )
 
 // New returns a JSON logger for w at the given level. Every URL in a line
@@ -44,32 +45,25 @@ func redactAttr(a slog.Attr) slog.Attr {
 	return a
 }
 
-// urlPattern is an absolute URL in free text (Go's errors quote them).
-var urlPattern = regexp.MustCompile(`(?i)\b([a-z][a-z0-9+.-]*://)([^/?#\s"'<>\\]*)([^\s"'<>\\]*)`)
+// urlPattern is an absolute URL in free text (Go's errors quote them): its
+// scheme, its authority (user info and host), and the rest.
+var urlPattern = regexp.MustCompile(`(?i)\b[a-z][a-z0-9+.-]*://[^/?#\s"'<>\\]*[^\s"'<>\\]*`)
 
 // RedactURLs keeps the scheme and host of every URL in s and drops the
 // user info, path, query and fragment: a webhook's or a page's query string
 // can hold its owner's tokens, and a log line is read by more people than
 // the client who sent it.
 func RedactURLs(s string) string {
-	return urlPattern.ReplaceAllStringFunc(s, func(m string) string {
-		p := urlPattern.FindStringSubmatch(m)
-		host := p[2]
-		if i := lastAt(host); i >= 0 {
-			host = host[i+1:]
+	return urlPattern.ReplaceAllStringFunc(s, func(u string) string {
+		scheme, rest, _ := strings.Cut(u, "://")
+		end := strings.IndexAny(rest, "/?#")
+		if end < 0 {
+			end = len(rest)
 		}
-		if p[3] == "" && host == p[2] {
-			return m
+		host := rest[strings.LastIndexByte(rest[:end], '@')+1 : end]
+		if host == rest {
+			return u // nothing but a host
 		}
-		return p[1] + host + "/…"
+		return scheme + "://" + host + "/…"
 	})
-}
-
-func lastAt(s string) int {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == '@' {
-			return i
-		}
-	}
-	return -1
 }
