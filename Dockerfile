@@ -36,7 +36,8 @@ RUN apt-get update \
       fonts-noto-color-emoji \
       webext-ublock-origin-chromium \
       tini \
- && rm -rf /var/lib/apt/lists/* \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log \
  && useradd --system --uid 10001 --user-group --create-home --home-dir /home/pixashot --shell /usr/sbin/nologin pixashot
 
 COPY --from=build /out/pixashot /usr/local/bin/pixashot
@@ -46,9 +47,11 @@ COPY --from=assets /src/node_modules/@duckduckgo/autoconsent/dist/autoconsent.pl
 COPY --from=assets /src/node_modules/@duckduckgo/autoconsent/rules/compact-rules.json /usr/share/pixashot/autoconsent/rules/
 COPY --from=assets /src/node_modules/@duckduckgo/autoconsent/LICENSE /usr/share/pixashot/autoconsent/
 
+# STORAGE_DIR is under /tmp, the one writable place when the root file
+# system is read-only (Cloud Run's is in memory either way).
 ENV PORT=8080 \
     CHROME_PATH=/usr/bin/chromium-headless-shell \
-    STORAGE_DIR=/home/pixashot/captures \
+    STORAGE_DIR=/tmp/pixashot \
     AUTOCONSENT_DIR=/usr/share/pixashot/autoconsent \
     HOME=/home/pixashot
 

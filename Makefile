@@ -14,7 +14,7 @@ TOOLS          := $(CURDIR)/.tools
 TFLINT_VERSION := v0.64.0
 TFSEC_VERSION  := v1.26.0
 
-.PHONY: build run test lint-infra bench deps-browser deps-test deps-npm clean
+.PHONY: build run test test-user image image-test lint-infra bench deps-browser deps-test deps-npm clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./function/cmd/pixashot
@@ -52,17 +52,53 @@ run: build deps-browser deps-npm
 	@token="$${AUTH_TOKEN:-$$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')}"; \
 	signing="$${URL_SIGNING_KEY:-$$(head -c 32 /dev/urandom | base64)}"; \
 	hooks="$${WEBHOOK_SIGNING_KEY:-whsec_$$(head -c 32 /dev/urandom | base64)}"; \
-	port="$${PORT:-8080}"; \
+	port="$${PORT:-8080}"; nosandbox="$${CHROME_NO_SANDBOX:-false}"; \
+	if [ "$$(id -u)" = 0 ]; then nosandbox=true; echo "Running as root: Chrome starts WITHOUT its sandbox (make run as a normal user keeps it)"; fi; \
 	echo "Pixashot on http://localhost:$$port  (dev token: $$token)"; \
 	echo "Playground: http://localhost:$$port/   Webhooks are signed with $$hooks"; \
 	echo "Try:  curl -H 'Authorization: Bearer $$token' -H 'Content-Type: application/json' \\"; \
 	echo "        -d '{\"url\":\"https://example.com\"}' -o shot.png http://localhost:$$port/capture"; \
 	echo "  or: PIXASHOT_URL=http://localhost:$$port PIXASHOT_TOKEN=$$token bin/pixashot capture https://example.com"; \
-	AUTH_TOKEN="$$token" URL_SIGNING_KEY="$$signing" WEBHOOK_SIGNING_KEY="$$hooks" PORT="$$port" exec ./$(BIN)
+	AUTH_TOKEN="$$token" URL_SIGNING_KEY="$$signing" WEBHOOK_SIGNING_KEY="$$hooks" PORT="$$port" CHROME_NO_SANDBOX="$$nosandbox" exec ./$(BIN)
 
-test: deps-test deps-npm lint-infra
-	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 20m ./...
+# Run as root, the tests (and the go commands that build them) run as an
+# ordinary user, created if missing, with its own Go caches: Chrome keeps its
+# sandbox, as it does in production.
+TEST_USER := pixashot-test
+AS_TEST_USER := $(shell [ "$$(id -u)" = 0 ] && echo "setpriv --reuid=$(TEST_USER) --regid=$(TEST_USER) --init-groups \
+	env -u XDG_CACHE_HOME -u XDG_CONFIG_HOME HOME=/home/$(TEST_USER) GOCACHE= GOMODCACHE= GOENV= GOFLAGS=-buildvcs=false")
+
+# The tests that need root, and only those, then run as root: one mounts a
+# tmpfs to fill it, the other's page server listens on port 443.
+ROOT_TESTS := ^(TestLocalStoreFullOrReadOnly|TestOriginalPixashotCorpus)$$
+
+test: deps-test deps-npm lint-infra test-user
+	$(AS_TEST_USER) $(GO) vet ./...
+	$(AS_TEST_USER) $(GO) test -count=1 -timeout 20m $(if $(AS_TEST_USER),-skip '$(ROOT_TESTS)') ./...
+	$(if $(AS_TEST_USER),$(GO) test -count=1 -run '$(ROOT_TESTS)' ./internal/faults ./internal/compat)
+
+test-user:
+	@if [ "$$(id -u)" = 0 ] && ! id -u $(TEST_USER) >/dev/null 2>&1; then \
+		echo "Creating the user $(TEST_USER): the tests run as it, with Chrome's sandbox on"; \
+		useradd --system --create-home --home-dir /home/$(TEST_USER) --shell /usr/sbin/nologin $(TEST_USER); fi
+
+# The Dockerfile's image, built on a machine with no Docker engine and no
+# registry of base images: .ci/image builds local stand-ins under the names
+# the Dockerfile asks for (and says so), then the Dockerfile, unchanged.
+IMAGE := localhost/pixashot:local
+image:
+	.ci/image prepare
+	.ci/image standins
+	IMAGE=$(IMAGE) .ci/image build
+
+# The built image run as Cloud Run runs it (internal/imagetest), under crun
+# and under gVisor (runsc).
+image-test:
+	.ci/image prepare
+	$(call apt_install,poppler-utils)
+	@set -o pipefail; for rt in crun runsc; do echo "== image-test under $$rt"; \
+		CONTAINERS_CONF=$(TOOLS)/image/containers.conf PIXASHOT_IMAGE=$(IMAGE) PIXASHOT_RUNTIME=$$rt \
+		$(GO) test -count=1 -v -timeout 15m ./internal/imagetest/ | grep -vE '^=== (RUN|PAUSE|CONT)' || exit 1; done
 
 # The benchmark (not part of test): the service against the engine's floor
 # and a playwright-core peer on the same page and Chrome; prints a table.

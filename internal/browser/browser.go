@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -42,6 +43,16 @@ type Config struct {
 // ErrUnavailable means no browser could be had in time, or the one serving a
 // tab died under it.
 var ErrUnavailable = errors.New("browser unavailable")
+
+// ErrNoSandbox means Chrome refused to start with its sandbox on: the
+// runtime allows no user namespaces (and there is no setuid helper), or the
+// service runs as root. It is never dropped silently; CHROME_NO_SANDBOX=true
+// is the operator's own, logged choice.
+var ErrNoSandbox = errors.New("Chrome's sandbox cannot start here")
+
+// SandboxRemedy is what the log and docs/security.md tell the operator.
+const SandboxRemedy = "run as a non-root user in a runtime that allows user namespaces (Cloud Run gen2, podman, Kubernetes without a profile denying unshare); " +
+	"or set CHROME_NO_SANDBOX=true, which leaves a compromised renderer the service's own user, files and network: the egress guard and the container stay as the walls"
 
 // ErrCrashed means the renderer of a tab crashed (or was killed) under it.
 var ErrCrashed = errors.New("the page's renderer crashed")
@@ -97,7 +108,14 @@ func New(cfg Config) *Manager {
 
 // Start launches Chrome and waits until it answers.
 func (m *Manager) Start(ctx context.Context) error {
+	if m.cfg.NoSandbox {
+		m.cfg.Logger.Warn("Chrome runs without its sandbox (CHROME_NO_SANDBOX=true)", "event", "chrome_sandbox_off")
+	}
 	_, err := m.current(ctx)
+	if errors.Is(err, ErrNoSandbox) {
+		m.cfg.Logger.Error("Chrome's sandbox cannot start under this runtime; the service does not start without it",
+			"event", "chrome_sandbox_unavailable", "remedy", SandboxRemedy, "error", err)
+	}
 	return err
 }
 
@@ -201,6 +219,10 @@ func (m *Manager) launch() (*instance, error) {
 	)
 	if m.cfg.NoSandbox {
 		opts = append(opts, chromedp.NoSandbox)
+	} else {
+		// chromedp adds --no-sandbox by itself as root; here only the
+		// operator turns the sandbox off.
+		opts = append(opts, chromedp.Flag("no-sandbox", false))
 	}
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(m.quiet), chromedp.WithErrorf(m.quiet))
@@ -222,6 +244,9 @@ func (m *Manager) launch() (*instance, error) {
 	case err := <-started:
 		if err != nil {
 			cancel()
+			if refusedSandbox(err) {
+				return nil, fmt.Errorf("%w: %w: %w", ErrUnavailable, ErrNoSandbox, err)
+			}
 			return nil, fmt.Errorf("%w: start: %w", ErrUnavailable, err)
 		}
 	case <-time.After(m.cfg.StartTimeout):
@@ -243,8 +268,15 @@ func (m *Manager) launch() (*instance, error) {
 			}
 		}
 	}
-	m.cfg.Logger.Info("browser started", "pid", inst.pid, "ms", time.Since(t0).Milliseconds())
+	m.cfg.Logger.Info("browser started", "pid", inst.pid, "ms", time.Since(t0).Milliseconds(), "sandbox", !m.cfg.NoSandbox)
 	return inst, nil
+}
+
+// refusedSandbox tells Chrome's own refusals of the sandbox, which chromedp
+// returns with Chrome's output, from any other failed start.
+func refusedSandbox(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "No usable sandbox") || strings.Contains(msg, "Running as root without --no-sandbox")
 }
 
 // quiet drops chromedp's chatter about events it does not know; real

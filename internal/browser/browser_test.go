@@ -2,8 +2,11 @@ package browser
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -137,4 +140,31 @@ func TestUnresponsiveBrowserIsReplaced(t *testing.T) {
 	}
 	m.Check()
 	poll.Until(t, "alive again after an answer", m.Alive)
+}
+
+// A Chrome that refuses its sandbox fails the start with ErrNoSandbox and
+// one event naming the remedy; the service never drops the sandbox by itself
+// (chromedp would add --no-sandbox for root). As root this is the real
+// Chrome's refusal; otherwise a stand-in prints what Chrome prints where the
+// runtime allows no user namespace (make image-test runs the real one).
+func TestSandboxRefusalFailsTheStart(t *testing.T) {
+	logs := &logtest.Buffer{}
+	cfg := Config{ExecPath: config.FindChrome(os.Getenv), Logger: slog.New(slog.NewJSONHandler(logs, nil)), StartTimeout: 60 * time.Second}
+	if os.Geteuid() != 0 {
+		cfg.ExecPath = filepath.Join(t.TempDir(), "chrome")
+		refusal := "[1205/170847.274178:ERROR:content/browser/zygote_host/zygote_host_impl_linux.cc:130] No usable sandbox! " +
+			"If this is a Debian system, please install the chromium-sandbox package to solve this problem."
+		if err := os.WriteFile(cfg.ExecPath, []byte("#!/bin/sh\necho '"+refusal+"' >&2\nexit 1\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := New(cfg)
+	defer m.Close()
+	err := m.Start(context.Background())
+	if !errors.Is(err, ErrNoSandbox) || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("start: %v; want ErrNoSandbox", err)
+	}
+	if n := logs.Count("chrome_sandbox_unavailable"); n != 1 || !strings.Contains(logs.String(), "CHROME_NO_SANDBOX=true") {
+		t.Errorf("%d chrome_sandbox_unavailable events, log: %s", n, logs.String())
+	}
 }

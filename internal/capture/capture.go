@@ -217,15 +217,30 @@ func clean(ctx context.Context, w *watch, o *options.Options, cr *consentRun, bl
 // wait_for_timeout says: a large full-page image or PDF takes a while.
 const minOutputTime = 5 * time.Second
 
-// output takes the capture, bounded by the request's wait_for_timeout (at
-// least minOutputTime): a page whose script hangs the renderer answers 504
-// then, not at CAPTURE_TIMEOUT.
+// outputTimePerMP is what each million pixels an image may hold adds to
+// that: a 64 MP full page takes seconds to paint and encode on a busy
+// instance, a viewport almost nothing.
+const outputTimePerMP = 250 * time.Millisecond
+
+// outputTime bounds the output step: the request's wait_for_timeout, at
+// least minOutputTime, plus the time its pixels may take (a full page's
+// upper bound is MAX_PIXELS).
+func outputTime(o *options.Options, lim Limits) time.Duration {
+	px := float64(o.WindowWidth) * float64(o.WindowHeight) * o.PixelDensity * o.PixelDensity
+	if o.FullPage && lim.MaxPixels > 0 {
+		px = float64(lim.MaxPixels)
+	}
+	return max(o.WaitForTimeout, minOutputTime) + time.Duration(px/1e6*float64(outputTimePerMP))
+}
+
+// output takes the capture, bounded by outputTime: a page whose script
+// hangs the renderer answers 504 then, not at CAPTURE_TIMEOUT.
 func (e *Engine) output(ctx context.Context, w *watch, o *options.Options, md *Metadata) ([]byte, error) {
 	if o.Format == "metadata" {
 		return json.Marshal(md)
 	}
 	var data []byte
-	err := bounded(ctx, max(o.WaitForTimeout, minOutputTime), "the page did not let itself be captured within wait_for_timeout",
+	err := bounded(ctx, outputTime(o, e.Limits), "the page did not let itself be captured within wait_for_timeout and the time its size allows",
 		func(ctx context.Context) error {
 			var err error
 			if o.Format == "markdown" || o.Format == "text" {

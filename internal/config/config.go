@@ -106,7 +106,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		// Cloud Run answers at most 32 MiB on a buffered HTTP/1 response.
 		MaxOutputBytes: int64(r.integer("MAX_OUTPUT_BYTES", 32<<20)),
 		RendererMaxMB:  r.integer("RENDERER_MAX_MEMORY_MB", 1024),
-		InstanceMB:     r.integer("INSTANCE_MEMORY_MB", defaultInstanceMB("/sys/fs/cgroup/memory.max")),
+		InstanceMB:     r.integer("INSTANCE_MEMORY_MB", defaultInstanceMB(memoryLimitFiles, "/proc/meminfo")),
 		TrustedHops:    r.integer("TRUSTED_PROXY_HOPS", 0),
 		MaxBodyBytes:   int64(r.integer("MAX_BODY_BYTES", 10<<20)),
 		EgressMaxBytes: int64(r.integer("EGRESS_MAX_BYTES", egress.DefaultMaxBytes)),
@@ -269,18 +269,47 @@ func RotationGrace(getenv func(string) string) (time.Duration, error) {
 // page cache for /tmp.
 const instanceReserveMB = 384
 
-// defaultInstanceMB is the container's cgroup v2 memory limit less the
-// reserve, or 0 (no bound) where there is none (a developer's machine).
-func defaultInstanceMB(limitFile string) int {
-	b, err := os.ReadFile(limitFile)
+// memoryLimitFiles hold the container's memory limit: cgroup v2, then v1.
+var memoryLimitFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
+
+// defaultInstanceMB is the memory the instance may have less the reserve:
+// the container's cgroup limit, never more than the kernel's MemTotal (under
+// gVisor, which shows no cgroup, MemTotal is the container's limit), or 0 (no
+// bound) when neither can be read or too little is left to split.
+func defaultInstanceMB(limitFiles []string, meminfo string) int {
+	var limit int64
+	for _, f := range limitFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil { // not "max"
+			limit = n
+		}
+		break
+	}
+	if total := memTotal(meminfo); total > 0 && (limit == 0 || total < limit) {
+		limit = total
+	}
+	if limit>>20 <= 2*instanceReserveMB {
+		return 0
+	}
+	return int(limit>>20) - instanceReserveMB
+}
+
+// memTotal is MemTotal of a /proc/meminfo, in bytes, or 0.
+func memTotal(meminfo string) int64 {
+	b, err := os.ReadFile(meminfo)
 	if err != nil {
 		return 0
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil || n>>20 <= 2*instanceReserveMB { // "max", or too small to split
-		return 0
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
 	}
-	return int(n>>20) - instanceReserveMB
+	return 0
 }
 
 func defaultConcurrency() int {

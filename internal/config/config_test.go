@@ -55,20 +55,43 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 	}
 }
 
-// The instance budget defaults to the container's cgroup limit less the
-// reserve, and to no bound where there is no limit.
+// The instance budget defaults to the container's cgroup limit (v2, else
+// v1) less the reserve, capped by MemTotal (gVisor shows no cgroup, and
+// MemTotal is its limit there), and to no bound when nothing can be read.
 func TestDefaultInstanceMemory(t *testing.T) {
 	dir := t.TempDir()
-	for content, want := range map[string]int{"2147483648\n": 2048 - instanceReserveMB, "max\n": 0, "536870912\n": 0} {
-		f := filepath.Join(dir, "memory.max")
+	write := func(name, content string) string {
+		f := filepath.Join(dir, name)
 		if err := os.WriteFile(f, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if got := defaultInstanceMB(f); got != want {
-			t.Errorf("%q: %d, want %d", content, got, want)
-		}
+		return f
 	}
-	if defaultInstanceMB(filepath.Join(dir, "none")) != 0 {
-		t.Error("no cgroup file: no bound")
+	v2, v1, none := filepath.Join(dir, "memory.max"), filepath.Join(dir, "memory.limit_in_bytes"), filepath.Join(dir, "none")
+	big := write("meminfo-big", "MemTotal:       24000000 kB\nMemFree: 1 kB\n")
+	small := write("meminfo-2g", "MemTotal:        2097152 kB\n")
+	for _, c := range []struct {
+		v2, v1, meminfo string
+		want            int
+	}{
+		{"2147483648\n", "", big, 2048 - instanceReserveMB},
+		{"max\n", "", small, 2048 - instanceReserveMB},
+		{"", "2147483648\n", big, 2048 - instanceReserveMB}, // cgroup v1 (podman on a hybrid host)
+		{"", "9223372036854771712\n", small, 2048 - instanceReserveMB},
+		{"", "", small, 2048 - instanceReserveMB}, // gVisor: no cgroup, MemTotal is the limit
+		{"536870912\n", "", big, 0},                // too small to split
+		{"", "", none, 0},
+	} {
+		os.Remove(v2)
+		os.Remove(v1)
+		if c.v2 != "" {
+			write("memory.max", c.v2)
+		}
+		if c.v1 != "" {
+			write("memory.limit_in_bytes", c.v1)
+		}
+		if got := defaultInstanceMB([]string{v2, v1}, c.meminfo); got != c.want {
+			t.Errorf("v2 %q, v1 %q, %s: %d, want %d", c.v2, c.v1, filepath.Base(c.meminfo), got, c.want)
+		}
 	}
 }

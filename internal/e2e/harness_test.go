@@ -158,6 +158,9 @@ func newEnv(mod func(*config.Config), opt ...func(*app.Options)) (*env, error) {
 		return nil, err
 	}
 	cfg.StorageDir = e.storageDir
+	// make test runs this suite as a non-root user with Chrome's sandbox on,
+	// as production runs; only a root run (go test by hand) goes without it.
+	cfg.NoSandbox = os.Geteuid() == 0
 	cfg.ClientMaxConc = cfg.MaxConcurrency + cfg.QueueSize // the suite is one busy client: no share binds
 	if mod != nil {
 		mod(cfg)

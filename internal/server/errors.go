@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/admission"
@@ -30,6 +31,11 @@ func answer(err error) *apierror.Error {
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.Is(err, syscall.ENOSPC):
+		// The instance's disk (/tmp, in memory on Cloud Run) is full: another
+		// instance, or this one a little later, has room.
+		return &apierror.Error{Status: http.StatusServiceUnavailable, Type: apierror.Overloaded,
+			Message: "the instance's storage is full; retry shortly", RetryAfter: 5 * time.Second, Cause: err}
 	case errors.As(err, &fe):
 		e := apierror.Invalid(fe.Field, fe.Reason)
 		e.Cause = err
