@@ -79,7 +79,7 @@ func TestDefaultInstanceMemory(t *testing.T) {
 		{"", "2147483648\n", big, 2048 - instanceReserveMB}, // cgroup v1 (podman on a hybrid host)
 		{"", "9223372036854771712\n", small, 2048 - instanceReserveMB},
 		{"", "", small, 2048 - instanceReserveMB}, // gVisor: no cgroup, MemTotal is the limit
-		{"536870912\n", "", big, 0},                // too small to split
+		{"536870912\n", "", big, 0},               // too small to split
 		{"", "", none, 0},
 	} {
 		os.Remove(v2)

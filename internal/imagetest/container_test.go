@@ -77,10 +77,10 @@ type box struct {
 
 // boxOptions are what a test changes from Cloud Run's settings.
 type boxOptions struct {
-	env      map[string]string
-	tmpSize  string // the tmpfs /tmp size; Cloud Run's is the instance's memory
-	seccomp  string // a seccomp profile instead of the runtime's default
-	noReady  bool   // do not wait for readiness (a start that must fail)
+	env     map[string]string
+	tmpSize string // the tmpfs /tmp size; Cloud Run's is the instance's memory
+	seccomp string // a seccomp profile instead of the runtime's default
+	noReady bool   // do not wait for readiness (a start that must fail)
 }
 
 func podman(args ...string) (string, error) {
