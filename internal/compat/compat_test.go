@@ -69,7 +69,8 @@ func TestOriginalPixashotCorpus(t *testing.T) {
 	run := exec.Command("bash", runner, bin)
 	// The runner starts the service in a directory of its own, where npm's
 	// node_modules is not found: use_cookie_blocker needs autoconsent.
-	run.Env = append(os.Environ(), "AUTOCONSENT_DIR="+consent.Find(""))
+	// It runs as root (port 443), where Chrome has no sandbox.
+	run.Env = append(os.Environ(), "AUTOCONSENT_DIR="+consent.Find(""), "CHROME_NO_SANDBOX=true")
 	out, err := run.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the runner: %v\n%s", err, out)

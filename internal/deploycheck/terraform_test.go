@@ -242,6 +242,13 @@ func TestCloudRunIsReachableOnlyThroughTheLoadBalancer(t *testing.T) {
 	if tmpl.str("execution_environment") != "EXECUTION_ENVIRONMENT_GEN2" {
 		t.Error("capture: not gen2")
 	}
+	// gen2 lets Chrome make its user namespaces (docs/security.md): the
+	// sandbox stays on unless the operator turns it off.
+	if !slices.ContainsFunc(tf.blocks, func(b block) bool {
+		return b.Type == "variable" && b.Labels[0] == "chrome_no_sandbox" && b.isFalse("default")
+	}) {
+		t.Error("chrome_no_sandbox must be a variable that defaults to false")
+	}
 	if tmpl.source("max_instance_request_concurrency") != "var.concurrency" ||
 		!regexp.MustCompile(`MAX_CONCURRENCY\s*=\s*tostring\(var\.concurrency\)`).MatchString(tf.text) {
 		t.Error("capture: request concurrency and MAX_CONCURRENCY must both be var.concurrency")

@@ -97,6 +97,8 @@ func start(t *testing.T, env ...string) *svc {
 		"STORAGE_DIR=" + s.store, "CAPTURE_TIMEOUT=30s", "CHROME_PATH=" + config.FindChrome(os.Getenv),
 		// One client runs every capture of these tests.
 		"MAX_CONCURRENCY=4", "CLIENT_MAX_CONCURRENCY=4",
+		// Chrome keeps its sandbox, but for the tests that must run as root.
+		"CHROME_NO_SANDBOX=" + strconv.FormatBool(os.Geteuid() == 0),
 	}, env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
