@@ -106,29 +106,30 @@ func TestStartsAsCloudRunRunsIt(t *testing.T) {
 	if renderer == "" || browser == "" {
 		t.Fatalf("no browser or renderer process seen:\n%s", status)
 	}
-	field := func(line, name string) []string {
-		_, v, _ := strings.Cut(line, name+":")
-		f := strings.Fields(v)
-		if i := len(f); name == "Seccomp" && i > 1 {
-			f = f[:1]
-		}
-		for i, s := range f {
-			if strings.HasSuffix(s, ":") {
-				return f[:i-1]
+	// fields reads "--type=renderer NSpid: 92 24 1 Seccomp: 2" into
+	// NSpid [92 24 1] and Seccomp [2].
+	fields := func(line string) map[string][]string {
+		m, key := map[string][]string{}, ""
+		for _, w := range strings.Fields(line) {
+			if k, ok := strings.CutSuffix(w, ":"); ok {
+				key, m[k] = k, nil
+			} else if key != "" {
+				m[key] = append(m[key], w)
 			}
 		}
-		return f
+		return m
 	}
+	rf, bf := fields(renderer), fields(browser)
 	switch runtimeName {
 	case "runsc":
-		if s := field(renderer, "Seccomp"); len(s) == 0 || s[0] != "2" {
+		if s := rf["Seccomp"]; len(s) != 1 || s[0] != "2" {
 			t.Errorf("the renderer is not under Chrome's seccomp filter: %s", renderer)
 		}
-		if s := field(browser, "Seccomp"); len(s) == 0 || s[0] != "0" {
+		if s := bf["Seccomp"]; len(s) != 1 || s[0] != "0" {
 			t.Errorf("the browser process is under a filter too, so the renderer's proves nothing: %s", browser)
 		}
 	default:
-		if r, bw := len(field(renderer, "NSpid")), len(field(browser, "NSpid")); r <= bw {
+		if r, bw := len(rf["NSpid"]), len(bf["NSpid"]); bw == 0 || r <= bw {
 			t.Errorf("the renderer shares the browser's pid namespace (NSpid levels %d, browser %d): no sandbox", r, bw)
 		}
 	}
