@@ -80,10 +80,21 @@ func TestEmbeddedQueueSurvivesKill9(t *testing.T) {
 	if view.Counts["done"] != 30 {
 		t.Errorf("after the restart: %+v", view.Counts)
 	}
-	after := jobEnds(s2.logs.String())
-	// A job whose end was recorded just before the kill, and not yet
-	// logged, is found ended at the restart (and not captured again).
-	found := jobEnds(s2.logs.String(), "job_already_ended")
+	// The batch reads done once the last record is written; its log line
+	// follows a moment later (longer on a busy machine).
+	var after, found map[string]int
+	waitFor(10*time.Second, func() bool {
+		after = jobEnds(s2.logs.String())
+		// A job whose end was recorded just before the kill, and not yet
+		// logged, is found ended at the restart (and not captured again).
+		found = jobEnds(s2.logs.String(), "job_already_ended")
+		for _, id := range acc.IDs {
+			if before[id]+after[id]+found[id] == 0 {
+				return false
+			}
+		}
+		return true
+	})
 	for _, id := range acc.IDs {
 		if n := before[id] + after[id]; n != 1 && (n != 0 || found[id] == 0) {
 			t.Errorf("%s ended %d times (before the kill %d, after %d)", id, n, before[id], after[id])
