@@ -76,8 +76,10 @@ func TestInstanceMemoryBudget(t *testing.T) {
 		if r.status != 502 || r.errorJSON(t)["error_type"] != "NavigationError" {
 			t.Errorf("a bomb answered %d %s", r.status, r.body)
 		}
-		if took > 10*time.Second {
-			t.Errorf("a bomb answered after %v", took)
+		// Ended by the watchdog, not by the suite's CAPTURE_TIMEOUT (20 s);
+		// how much sooner depends on the machine's load.
+		if took >= 20*time.Second {
+			t.Errorf("a bomb answered after %v, at the capture deadline", took)
 		}
 	}
 	start := time.Now()
