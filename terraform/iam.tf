@@ -59,6 +59,19 @@ resource "google_project_iam_member" "run_log_writer" {
   member  = google_service_account.run.member
 }
 
+# Metrics and spans: write only, nothing to read back.
+resource "google_project_iam_member" "run_metric_writer" {
+  project = var.project_id
+  role    = "roles/monitoring.metricWriter"
+  member  = google_service_account.run.member
+}
+
+resource "google_project_iam_member" "run_trace_agent" {
+  project = var.project_id
+  role    = "roles/cloudtrace.agent"
+  member  = google_service_account.run.member
+}
+
 # Accessor (values) and viewer (version list) on each client secret and on
 # the signing secret: one binding per secret and role.
 locals {

@@ -24,6 +24,10 @@ locals {
     TASKS_SERVICE_URL   = "https://${var.domains[0]}"
     TASKS_INVOKER_EMAIL = google_service_account.tasks.email
     TASKS_MAX_ATTEMPTS  = tostring(local.tasks_max_attempts)
+    # Metrics to Cloud Monitoring (workload.googleapis.com/pixashot.*) and
+    # traces to Cloud Trace, continuing the load balancer's.
+    METRICS_EXPORTER   = "gcp"
+    TRACE_SAMPLE_RATIO = tostring(var.trace_sample_ratio)
   }
   env = { for k, v in local.env_all : k => v if v != null }
 }

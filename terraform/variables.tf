@@ -334,3 +334,13 @@ variable "tasks_max_depth" {
   type        = number
   default     = 5000
 }
+
+variable "trace_sample_ratio" {
+  description = "Share of requests traced when the load balancer did not sample them already (TRACE_SAMPLE_RATIO); the load balancer's sampled requests are always traced."
+  type        = number
+  default     = 0.1
+  validation {
+    condition     = var.trace_sample_ratio >= 0 && var.trace_sample_ratio <= 1
+    error_message = "trace_sample_ratio must be between 0 and 1."
+  }
+}

@@ -26,12 +26,14 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/egress"
 	"github.com/pixashot/pixashot-cloudrun/internal/jobs"
 	"github.com/pixashot/pixashot-cloudrun/internal/keystore"
+	"github.com/pixashot/pixashot-cloudrun/internal/logging"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
 	"github.com/pixashot/pixashot-cloudrun/internal/ratelimit"
 	"github.com/pixashot/pixashot-cloudrun/internal/server"
 	"github.com/pixashot/pixashot-cloudrun/internal/signing"
 	"github.com/pixashot/pixashot-cloudrun/internal/store"
 	"github.com/pixashot/pixashot-cloudrun/internal/tasks"
+	"github.com/pixashot/pixashot-cloudrun/internal/telemetry"
 	"github.com/pixashot/pixashot-cloudrun/internal/webhook"
 )
 
@@ -72,6 +74,8 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	if len(cfg.AuthTokens) == 0 && cfg.AuthSecretProject == "" {
 		return nil, ErrNoAuth
 	}
+	// Lines logged with a request's context name its trace.
+	log = logging.WithTrace(log, cfg.AuditProject)
 	a := &App{grace: cfg.ShutdownGrace}
 	// Whatever was started before a failure is stopped, last first: one
 	// cleanup for every way out.
@@ -81,6 +85,19 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 			a.Close()
 		}
 	}()
+	tel, err := telemetry.Start(ctx, telemetry.Config{Exporter: cfg.MetricsExporter, Project: cfg.AuditProject,
+		Interval: cfg.MetricsInterval, SampleRatio: cfg.TraceSampleRatio, MonitoringEndpoint: cfg.MonitoringEndpoint,
+		TraceEndpoint: cfg.TraceEndpoint, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() {
+		// What is buffered goes out before the instance ends (Cloud Run
+		// gives 10 s after SIGTERM; the captures' grace comes first).
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		tel.Close(ctx)
+	})
 	authn, keysReady, err := a.authenticator(ctx, cfg, log)
 	if err != nil {
 		return nil, err
@@ -90,6 +107,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		AllowPorts: cfg.EgressAllowPorts,
 		Resolver:   opt.Resolver,
 		Logger:     log,
+		Metrics:    tel.Metrics,
 		MaxBytes:   cfg.EgressMaxBytes,
 		MaxConns:   cfg.EgressMaxConns,
 	})
@@ -106,6 +124,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		RecycleAfter: cfg.RecycleAfter,
 		NoSandbox:    cfg.NoSandbox,
 		Logger:       log,
+		Metrics:      tel.Metrics,
 		// A page that grows without end is ended before it takes the
 		// instance's memory.
 		RendererMaxBytes: int64(cfg.RendererMaxMB) << 20,
@@ -157,8 +176,11 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		Timeout:      cfg.CaptureTimeout,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger:       log,
-		Project:      cfg.AuditProject,
 		TrustedHops:  cfg.TrustedHops,
+		Metrics:      tel.Metrics,
+		Tracer:       tel.Tracer,
+		MetricsPage:  tel.Handler,
+		MetricsToken: cfg.MetricsToken,
 	}
 	if srv.Signer, err = a.signer(ctx, cfg, log); err != nil {
 		return nil, err
@@ -169,6 +191,17 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	}
 	srv.Store, srv.Files = st, files
 	if srv.Async, err = a.async(ctx, cfg, srv, st, log); err != nil {
+		return nil, err
+	}
+	gauges := telemetry.Gauges{
+		Waiting:       func() int64 { return int64(gate.Waiting()) },
+		Running:       func() int64 { return int64(gate.InUse()) },
+		BrowserMemory: a.Browsers.Memory,
+	}
+	if q, ok := asyncQueue(srv).(*jobs.Embedded); ok {
+		gauges.Queued = func() int64 { return int64(q.Pending()) }
+	}
+	if err := tel.Metrics.Observe(gauges); err != nil {
 		return nil, err
 	}
 	a.handler = srv.Handler()
@@ -307,7 +340,7 @@ func (a *App) async(ctx context.Context, cfg *config.Config, srv *server.Server,
 	}
 	as := &server.Async{Records: st, BatchMax: cfg.BatchMax, CheckAddress: a.Guard.CheckAddress, WebhookKeys: keys}
 	runner := &jobs.Runner{Records: st, Capture: srv.RunJob, Sender: webhook.NewSender(a.Guard.DialContext),
-		Keys: keys, Link: st.Get, Logger: log}
+		Keys: keys, Link: st.Get, Logger: log, Metrics: srv.Metrics, Tracer: srv.Tracer}
 	if cfg.TasksQueue != "" {
 		return a.cloudTasks(ctx, cfg, as, runner, log)
 	}
@@ -454,4 +487,11 @@ func loadAssets(cfg *config.Config, log *slog.Logger) capture.Assets {
 			return s, err
 		}),
 	}
+}
+
+func asyncQueue(srv *server.Server) jobs.Queue {
+	if srv.Async == nil {
+		return nil
+	}
+	return srv.Async.Queue
 }

@@ -25,7 +25,9 @@ var (
 	ErrExpired = errors.New("expired token")
 )
 
-// Authenticator checks a presented token.
+// Authenticator checks a presented token. With ErrExpired the principal
+// names the client whose key expired, for the count of refusals; it admits
+// nothing.
 type Authenticator interface {
 	Authenticate(token string) (Principal, error)
 }
@@ -119,17 +121,17 @@ type Chain []Authenticator
 
 // Authenticate implements Authenticator.
 func (c Chain) Authenticate(token string) (Principal, error) {
-	err := ErrInvalid
+	err, expired := ErrInvalid, Principal{}
 	for _, a := range c {
 		p, e := a.Authenticate(token)
 		if e == nil {
 			return p, nil
 		}
 		if errors.Is(e, ErrExpired) {
-			err = e
+			err, expired = e, p
 		}
 	}
-	return Principal{}, err
+	return expired, err
 }
 
 // Active implements KeyChecker: some authenticator of the chain has it.

@@ -21,6 +21,8 @@ import (
 	"github.com/chromedp/cdproto/inspector"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/telemetry"
 )
 
 // Config is what the manager needs to start Chrome.
@@ -31,6 +33,7 @@ type Config struct {
 	NoSandbox    bool
 	StartTimeout time.Duration
 	Logger       *slog.Logger
+	Metrics      *telemetry.Metrics
 	// RendererMaxBytes ends a renderer holding more resident memory; 0 is
 	// no limit.
 	RendererMaxBytes int64
@@ -63,6 +66,7 @@ type Manager struct {
 	reaper   *reaper
 	stopWD   chan struct{} // ends the memory watchdog
 	pressure atomic.Bool   // the instance is near InstanceMaxBytes
+	memory   atomic.Int64  // the last count of the instance's memory
 	check    chan struct{} // asks the prober for a look now
 	lastOK   atomic.Int64  // unix nanoseconds of the last time a browser answered
 
@@ -194,9 +198,12 @@ func (m *Manager) watch(inst *instance) {
 	}
 	m.mu.Unlock()
 	if died && !retired {
+		reason := "unresponsive"
 		if !stuck {
+			reason = "died"
 			m.cfg.Logger.Error("browser exited unexpectedly; starting a new one", "event", "browser_died", "pid", inst.pid)
 		}
+		m.cfg.Metrics.BrowserRestarted(reason)
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StartTimeout)
 		defer cancel()
 		if _, err := m.current(ctx); err != nil {
@@ -489,6 +496,7 @@ func (m *Manager) replace(old *instance) {
 	}
 	m.install(inst)
 	m.mu.Unlock()
+	m.cfg.Metrics.BrowserRestarted("recycle")
 	m.cfg.Logger.Info("browser recycled", "old_pid", old.pid, "new_pid", inst.pid)
 }
 

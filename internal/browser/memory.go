@@ -55,10 +55,15 @@ func (m *Manager) watchMemory(done <-chan struct{}) {
 				m.killRenderer(p.PID, p.RSS, perRenderer, "renderer")
 			}
 		}
+		total, procs := instanceMemory(groups)
+		var chrome int64
+		for _, p := range procs {
+			chrome += p.private
+		}
+		m.memory.Store(chrome)
 		if budget <= 0 {
 			continue
 		}
-		total, procs := instanceMemory(groups)
 		raiseOOMScore(procs, adjusted)
 		grew := total - last
 		last = total
@@ -83,10 +88,15 @@ func (m *Manager) watchMemory(done <-chan struct{}) {
 
 func (m *Manager) killRenderer(pid int, bytes, limit int64, why string) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
+		m.cfg.Metrics.RendererKilled(why + "_memory")
 		m.cfg.Logger.Warn("a renderer went over its memory limit and was ended", "event", "renderer_memory_exceeded",
 			"pid", pid, "bytes", bytes, "limit_bytes", limit, "limit", why)
 	}
 }
+
+// Memory is the private memory of every Chrome process of the instance
+// together at the watchdog's last look, in bytes.
+func (m *Manager) Memory() int64 { return m.memory.Load() }
 
 // Pressed reports whether the instance is near its memory budget: new
 // captures wait for one to end rather than start (admission asks).

@@ -47,14 +47,25 @@ type Result struct {
 	Phases       Phases // where the time went, for the log
 }
 
-// Phases are the milliseconds each step of a capture took.
+// Phases are the milliseconds each step of a capture took (for the log),
+// and the steps themselves in order (for metrics and traces).
 type Phases struct {
 	Tab, Setup, Load, Idle, Prepare, Output int64
+	Steps                                   []Step `json:"-"`
 }
 
-// lap returns the milliseconds since *t and moves *t to now.
-func lap(t *time.Time) int64 {
+// Step is one phase of a capture as it ran: tab (a tab and its settings),
+// navigate (to the load event), wait (network quiet), clean (banners,
+// blocking, the page's own waits), render (Chrome draws and encodes).
+type Step struct {
+	Phase      string
+	Start, End time.Time
+}
+
+// lap records phase from *t to now, returns its milliseconds and moves *t.
+func (ph *Phases) lap(t *time.Time, phase string) int64 {
 	now := time.Now()
+	ph.Steps = append(ph.Steps, Step{Phase: phase, Start: *t, End: now})
 	d := now.Sub(*t).Milliseconds()
 	*t = now
 	return d
@@ -97,7 +108,7 @@ func (e *Engine) captureOnce(ctx context.Context, id string, o *options.Options)
 		wt.close()
 		e.askRefill()
 	}
-	ph.Tab = lap(&t)
+	ph.Tab = ph.lap(&t, "tab")
 	// Every step runs on the tab, bounded by the request's deadline, and ends
 	// at once if the renderer crashes or the browser dies.
 	tctx, cancel := tab.Steps(ctx)
@@ -155,7 +166,7 @@ func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, p
 	if err != nil {
 		return r, err
 	}
-	ph.Setup = lap(&t)
+	ph.Setup = ph.lap(&t, "tab")
 	*navigating = true
 	mark, err := navigate(ctx, w, o, ph, &t)
 	if err != nil {
@@ -175,14 +186,14 @@ func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, p
 	if err := prepare(ctx, w, o); err != nil {
 		return r, err
 	}
-	ph.Prepare = lap(&t)
+	ph.Prepare = ph.lap(&t, "clean")
 	if o.ResponseType == "json" || o.Format == "metadata" {
 		if r.md, err = metadata(ctx, w, o); err != nil {
 			return r, err
 		}
 	}
 	r.data, err = e.output(ctx, w, o, r.md)
-	ph.Output = lap(&t)
+	ph.Output = ph.lap(&t, "render")
 	if err != nil || w.stayed(mark, idleLimit(o.WaitForNetwork)) {
 		return r, err
 	}
@@ -191,9 +202,9 @@ func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, p
 	waitCtx, cancel := context.WithTimeout(ctx, o.WaitForTimeout)
 	_ = w.idle(waitCtx, idleLimit(o.WaitForNetwork))
 	cancel()
-	ph.Idle += lap(&t)
+	ph.Idle += ph.lap(&t, "wait")
 	r.data, err = e.output(ctx, w, o, r.md)
-	ph.Output += lap(&t)
+	ph.Output += ph.lap(&t, "render")
 	return r, err
 }
 
@@ -326,10 +337,10 @@ func navigate(ctx context.Context, w *watch, o *options.Options, ph *Phases, t *
 	if w.refused(res.LoaderID) {
 		return quietMark{}, navigationFailed()
 	}
-	ph.Load = lap(t)
+	ph.Load = ph.lap(t, "navigate")
 	// Best effort: a page that polls forever is still captured.
 	mark, _ := w.quiet(waitCtx, idleLimit(o.WaitForNetwork))
-	ph.Idle = lap(t)
+	ph.Idle = ph.lap(t, "wait")
 	return mark, ctx.Err()
 }
 

@@ -80,6 +80,13 @@ type Config struct {
 	EgressAllowPorts []int
 	EgressMaxBytes   int64
 	EgressMaxConns   int64
+
+	MetricsExporter    string        // "", "gcp" or "prometheus"
+	MetricsToken       string        // the bearer GET /metrics asks for (prometheus)
+	MetricsInterval    time.Duration // how often metrics go to Cloud Monitoring (gcp)
+	MonitoringEndpoint string        // plaintext gRPC stand-in for Cloud Monitoring
+	TraceEndpoint      string        // plaintext gRPC stand-in for Cloud Trace
+	TraceSampleRatio   float64       // traces begun here (no sampled caller) that are kept
 }
 
 // chromeCandidates are tried in order when CHROME_PATH is unset.
@@ -170,6 +177,19 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.ClientMaxConc = r.integer("CLIENT_MAX_CONCURRENCY", max(1, c.MaxConcurrency/2))
 	c.ClientMaxFleet = r.integer("CLIENT_MAX_CONCURRENCY_GLOBAL", 0)
 	c.WarmTabs = r.integer("WARM_TABS", 1)
+	c.MetricsExporter = r.str("METRICS_EXPORTER", "")
+	c.MetricsToken = r.str("METRICS_TOKEN", "")
+	c.MetricsInterval = r.duration("METRICS_INTERVAL", 60*time.Second)
+	c.MonitoringEndpoint = r.str("MONITORING_ENDPOINT", "")
+	c.TraceEndpoint = r.str("TRACE_ENDPOINT", "")
+	c.TraceSampleRatio = 0.1
+	if v := r.str("TRACE_SAMPLE_RATIO", ""); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f > 1 {
+			r.fail("TRACE_SAMPLE_RATIO", "must be a number between 0 and 1")
+		}
+		c.TraceSampleRatio = f
+	}
 	for _, s := range r.list("EGRESS_ALLOW_CIDRS") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
@@ -236,6 +256,17 @@ func Load(getenv func(string) string) (*Config, error) {
 		r.fail("CLIENT_QUEUE_MAX", "must be between BATCH_MAX and QUEUE_MAX")
 	case c.StorageRetention < time.Hour:
 		r.fail("STORAGE_RETENTION", "must be at least 1h")
+	case c.MetricsExporter != "" && c.MetricsExporter != "gcp" && c.MetricsExporter != "prometheus":
+		r.fail("METRICS_EXPORTER", "must be gcp, prometheus or unset")
+	case c.MetricsExporter == "prometheus" && len(c.MetricsToken) < 16:
+		// /metrics names the service's clients: never open to anyone.
+		r.fail("METRICS_TOKEN", "must be set (at least 16 characters) with METRICS_EXPORTER=prometheus")
+	case c.MetricsExporter == "gcp" && c.AuditProject == "":
+		r.fail("METRICS_EXPORTER", "gcp needs the project: set AUDIT_PROJECT or AUTH_SECRET_PROJECT")
+	case c.MetricsInterval < time.Second || c.MetricsInterval > time.Hour:
+		// Cloud Monitoring takes a point of a series at most every 5 s; the
+		// floor is lower for stand-ins.
+		r.fail("METRICS_INTERVAL", "must be between 1s and 1h")
 	}
 	return c, errors.Join(r.errs...)
 }

@@ -385,10 +385,23 @@ func TestLeastPrivilege(t *testing.T) {
 			case role == "roles/logging.logWriter":
 			case strings.Contains(b.source("role"), "google_project_iam_custom_role.secret_lister"):
 			case role == "roles/storage.objectViewer" && strings.Contains(b.nested("condition").source("expression"), "_cloudbuild"):
+			case (role == "roles/monitoring.metricWriter" || role == "roles/cloudtrace.agent") &&
+				b.source("member") == "google_service_account.run.member":
+				// Metrics and spans, written by the service only.
 			default:
 				t.Errorf("%s: project-wide grant of %s %s", b.name(), role, b.source("role"))
 			}
 		}
+	}
+	// The service writes its metrics and spans (METRICS_EXPORTER=gcp) and
+	// can read neither back.
+	for name, want := range map[string]string{"run_metric_writer": "roles/monitoring.metricWriter", "run_trace_agent": "roles/cloudtrace.agent"} {
+		if r := tf.resource(t, "google_project_iam_member", name); r.str("role") != want || r.source("member") != "google_service_account.run.member" {
+			t.Errorf("%s: %s for %s, want %s for the run account", name, r.str("role"), r.source("member"), want)
+		}
+	}
+	if !regexp.MustCompile(`METRICS_EXPORTER\s*=\s*"gcp"`).MatchString(tf.text) {
+		t.Error("the service is not deployed with METRICS_EXPORTER=gcp")
 	}
 	// The capture service's bucket role is exactly create/get/delete.
 	role := tf.resource(t, "google_project_iam_custom_role", "capture_objects")

@@ -37,6 +37,13 @@ func (e *env) pages() http.Handler {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	})
+	// A page whose subresources the guard refuses (a loopback name, the
+	// metadata server), recording what the service sent it.
+	mux.HandleFunc("/traced", func(w http.ResponseWriter, r *http.Request) {
+		e.hit(r.URL.Path, r.Header)
+		fmt.Fprintf(w, `<html><body style="margin:0;background:#00ff00"><img src="http://secret.test:%d/x"><img src="http://meta.test:%d/y"></body></html>`,
+			e.port, e.port)
+	})
 	mux.HandleFunc("/color", func(w http.ResponseWriter, r *http.Request) {
 		c := r.URL.Query().Get("c")
 		if strings.Trim(c, "0123456789abcdef") != "" {

@@ -2,6 +2,7 @@ package egress
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -80,6 +81,41 @@ func IsPublic(a netip.Addr) bool {
 		}
 	}
 	return true
+}
+
+// metadataAddrs are the cloud metadata servers' addresses (GCE, AWS IPv6).
+var metadataAddrs = []netip.Addr{netip.MustParseAddr("169.254.169.254"), netip.MustParseAddr("fd00:ec2::254")}
+
+// AddrClass names the kind of non-public address a is, for the count of
+// refusals: metadata, loopback, link_local, private, or reserved (every
+// other special range).
+func AddrClass(a netip.Addr) string {
+	a = a.Unmap()
+	switch {
+	case slices.Contains(metadataAddrs, a):
+		return "metadata"
+	case a.IsLoopback() || a.IsUnspecified():
+		return "loopback"
+	case a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast():
+		return "link_local"
+	case a.IsPrivate() || cgnat.Contains(a):
+		return "private"
+	}
+	return "reserved"
+}
+
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+// nameClass is AddrClass for a name blockedName refuses.
+func nameClass(host string) string {
+	h := strings.TrimSuffix(strings.ToLower(host), ".")
+	switch {
+	case h == "localhost" || strings.HasSuffix(h, ".localhost"):
+		return "loopback"
+	case h == "metadata" || h == "metadata.google.internal":
+		return "metadata"
+	}
+	return "name"
 }
 
 // blockedName reports names that are refused before any lookup: they name the

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/telemetry"
 )
 
 // Resolver is the part of net.Resolver the guard uses; tests inject their own.
@@ -28,6 +30,7 @@ type Config struct {
 	AllowPorts []int          // destination ports; default 80 and 443
 	Resolver   Resolver       // default net.DefaultResolver
 	Logger     *slog.Logger
+	Metrics    *telemetry.Metrics // counts refusals by class
 	// DialTimeout bounds one lookup plus connect.
 	DialTimeout time.Duration
 	// MaxBytes and MaxConns are the budgets of one session (one capture).
@@ -82,6 +85,10 @@ func New(cfg Config) *Guard {
 // sees a generic message, or the error would become a port scanner.
 type Refusal struct {
 	Host, Reason string
+	// Class is the metric's word for it: loopback, private, link_local,
+	// metadata, reserved, name, dns, port, scheme, network, bad_address,
+	// budget.
+	Class string
 }
 
 func (r *Refusal) Error() string { return "egress refused: " + r.Reason }
@@ -108,24 +115,24 @@ func (g *Guard) allowed(a netip.Addr) bool {
 func (g *Guard) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	if host == "" {
-		return nil, &Refusal{Host: host, Reason: "empty host"}
+		return nil, &Refusal{Host: host, Reason: "empty host", Class: "bad_address"}
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
 		if !g.allowed(a) {
-			return nil, &Refusal{Host: host, Reason: "address not public"}
+			return nil, &Refusal{Host: host, Reason: "address not public", Class: AddrClass(a)}
 		}
 		return []netip.Addr{a.Unmap()}, nil
 	}
 	if blockedName(host) {
-		return nil, &Refusal{Host: host, Reason: "name refused"}
+		return nil, &Refusal{Host: host, Reason: "name refused", Class: nameClass(host)}
 	}
 	addrs, err := g.cfg.Resolver.LookupNetIP(ctx, "ip", host)
 	if err != nil || len(addrs) == 0 {
-		return nil, &Refusal{Host: host, Reason: "name does not resolve"}
+		return nil, &Refusal{Host: host, Reason: "name does not resolve", Class: "dns"}
 	}
 	for i, a := range addrs {
 		if !g.allowed(a) {
-			return nil, &Refusal{Host: host, Reason: "name resolves to a non-public address"}
+			return nil, &Refusal{Host: host, Reason: "name resolves to a non-public address", Class: AddrClass(a)}
 		}
 		addrs[i] = a.Unmap()
 	}
@@ -137,7 +144,7 @@ func (g *Guard) resolve(ctx context.Context, host string) ([]netip.Addr, error) 
 // webhook), which dialing checks again.
 func (g *Guard) CheckAddress(ctx context.Context, host string, port int) error {
 	if !g.ports[port] {
-		return &Refusal{Host: host, Reason: "port not allowed"}
+		return &Refusal{Host: host, Reason: "port not allowed", Class: "port"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.DialTimeout)
 	defer cancel()
@@ -149,11 +156,13 @@ func (g *Guard) CheckAddress(ctx context.Context, host string, port int) error {
 // itself sends on a client's word (webhooks) goes out the way pages do.
 func (g *Guard) DialContext(ctx context.Context, network, hostport string) (net.Conn, error) {
 	if network != "tcp" && network != "tcp4" && network != "tcp6" {
-		return nil, &Refusal{Host: hostport, Reason: "network not allowed"}
+		g.cfg.Metrics.EgressRefused("network")
+		return nil, &Refusal{Host: hostport, Reason: "network not allowed", Class: "network"}
 	}
 	c, err := g.dial(ctx, hostport)
 	var r *Refusal
 	if errors.As(err, &r) {
+		g.cfg.Metrics.EgressRefused(r.Class)
 		g.cfg.Logger.Warn("egress blocked", "event", "egress_blocked", "host", r.Host, "reason", r.Reason, "session", "webhook")
 	}
 	return c, err
@@ -165,11 +174,11 @@ func (g *Guard) DialContext(ctx context.Context, network, hostport string) (net.
 func (g *Guard) dial(ctx context.Context, hostport string) (net.Conn, error) {
 	host, portStr, err := net.SplitHostPort(hostport)
 	if err != nil {
-		return nil, &Refusal{Host: hostport, Reason: "bad address"}
+		return nil, &Refusal{Host: hostport, Reason: "bad address", Class: "bad_address"}
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil || !g.ports[port] {
-		return nil, &Refusal{Host: host, Reason: "port not allowed"}
+		return nil, &Refusal{Host: host, Reason: "port not allowed", Class: "port"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.DialTimeout)
 	defer cancel()
@@ -180,7 +189,7 @@ func (g *Guard) dial(ctx context.Context, hostport string) (net.Conn, error) {
 	d := net.Dialer{Control: func(_, address string, _ syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
 		if err != nil || !g.allowed(ap.Addr()) {
-			return &Refusal{Host: host, Reason: "address not public at connect"}
+			return &Refusal{Host: host, Reason: "address not public at connect", Class: AddrClass(ap.Addr())}
 		}
 		return nil
 	}}

@@ -99,7 +99,7 @@ func (s *Session) Close() {
 // dial applies the connection budget, then the guard's checks, and counts bytes.
 func (s *Session) dial(ctx context.Context, hostport string) (net.Conn, error) {
 	if s.conns.Add(1) > s.g.cfg.MaxConns {
-		return nil, s.refuse(&Refusal{Host: hostport, Reason: "connection budget exhausted"})
+		return nil, s.refuse(&Refusal{Host: hostport, Reason: "connection budget exhausted", Class: "budget"})
 	}
 	c, err := s.g.dial(ctx, hostport)
 	if err != nil {
@@ -115,6 +115,7 @@ func (s *Session) dial(ctx context.Context, hostport string) (net.Conn, error) {
 // refuse counts and logs a refusal as a structured event an alert can count.
 func (s *Session) refuse(r *Refusal) error {
 	s.blocked.Add(1)
+	s.g.cfg.Metrics.EgressRefused(r.Class)
 	s.g.cfg.Logger.Warn("egress blocked", "event", "egress_blocked", "host", r.Host, "reason", r.Reason, "capture", *s.label.Load())
 	return r
 }
@@ -144,7 +145,7 @@ func (s *Session) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.IsAbs() && r.URL.Scheme == "http":
 		s.forward(w, r)
 	default:
-		s.refuse(&Refusal{Host: r.Host, Reason: "not a proxy request"})
+		s.refuse(&Refusal{Host: r.Host, Reason: "not a proxy request", Class: "scheme"})
 		blockedResponse(w)
 	}
 }
@@ -280,7 +281,7 @@ var errBudget = errors.New("egress byte budget exhausted")
 
 func (c *countingConn) charge(n int) error {
 	if c.s.bytes.Add(int64(n)) > c.s.g.cfg.MaxBytes {
-		c.s.refuse(&Refusal{Host: c.RemoteAddr().String(), Reason: "byte budget exhausted"})
+		c.s.refuse(&Refusal{Host: c.RemoteAddr().String(), Reason: "byte budget exhausted", Class: "budget"})
 		c.Conn.Close()
 		return errBudget
 	}

@@ -14,7 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/pixashot/pixashot-cloudrun/internal/store"
+	"github.com/pixashot/pixashot-cloudrun/internal/telemetry"
 	"github.com/pixashot/pixashot-cloudrun/internal/webhook"
 )
 
@@ -75,6 +79,9 @@ type Task struct {
 	ID      string          `json:"id"`
 	Client  string          `json:"client"`
 	Request json.RawMessage `json:"request"` // capture options, validated at submit
+	// The submit's span (W3C traceparent): the job's spans continue its
+	// trace through the queue.
+	Trace string `json:"trace,omitempty"`
 }
 
 // Records keep jobs, batches and idempotency keys (store.Store).
@@ -124,7 +131,20 @@ type Runner struct {
 	Deliveries  Queue
 	Logger      *slog.Logger
 	MaxAttempts int // captures per job; default 3
+	Metrics     *telemetry.Metrics
+	Tracer      trace.Tracer // nil: no spans
 	now         func() time.Time
+}
+
+// span starts name as a child of t's submit, linked to the queue's delivery
+// (a Cloud Tasks request) when ctx carries one.
+func (r *Runner) span(ctx context.Context, name string, t Task) (context.Context, trace.Span) {
+	if r.Tracer == nil {
+		return ctx, trace.SpanFromContext(ctx)
+	}
+	link := trace.LinkFromContext(ctx)
+	return r.Tracer.Start(telemetry.FromTraceParent(ctx, t.Trace), name, trace.WithLinks(link),
+		trace.WithAttributes(attribute.String("pixashot.capture_id", t.ID)))
 }
 
 func (r *Runner) clock() time.Time {
@@ -158,6 +178,8 @@ func Put(ctx context.Context, rec Records, j *Job) error {
 // other return leaves the job done or failed with its webhook called.
 // A job already done is never captured again: the record says so first.
 func (r *Runner) Process(ctx context.Context, t Task) (again bool) {
+	ctx, span := r.span(ctx, "job", t)
+	defer span.End()
 	log := r.Logger.With("capture", t.ID, "client", t.Client)
 	j, err := Get(ctx, r.Records, t.Client, t.ID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -177,6 +199,9 @@ func (r *Runner) Process(ctx context.Context, t Task) (again bool) {
 	maxAttempts := r.MaxAttempts
 	if maxAttempts <= 0 {
 		maxAttempts = 3
+	}
+	if j.Attempts == 0 {
+		r.Metrics.JobStarted(ctx, r.clock().Sub(j.Created))
 	}
 	j.Status, j.Attempts, j.Updated = Running, j.Attempts+1, r.clock()
 	if err := Put(ctx, r.Records, j); err != nil {
@@ -220,7 +245,7 @@ func (r *Runner) handOff(ctx context.Context, j *Job, log *slog.Logger) (again b
 		return false
 	}
 	if r.Deliveries != nil {
-		err := r.Deliveries.Enqueue(ctx, []Task{{ID: j.ID, Client: j.Client}})
+		err := r.Deliveries.Enqueue(ctx, []Task{{ID: j.ID, Client: j.Client, Trace: telemetry.TraceParent(ctx)}})
 		if err == nil {
 			return false
 		}
@@ -232,6 +257,8 @@ func (r *Runner) handOff(ctx context.Context, j *Job, log *slog.Logger) (again b
 // Deliver sends the webhook of the ended job t names (the delivery queue's
 // run); again asks the queue to offer it once more.
 func (r *Runner) Deliver(ctx context.Context, t Task) (again bool) {
+	ctx, span := r.span(ctx, "webhook", t)
+	defer span.End()
 	log := r.Logger.With("capture", t.ID, "client", t.Client)
 	j, err := Get(ctx, r.Records, t.Client, t.ID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -312,6 +339,7 @@ func (r *Runner) notify(ctx context.Context, j *Job, log *slog.Logger) (again bo
 	keys := r.Keys(j.Client)
 	if len(keys) == 0 {
 		j.Webhook.State = Failed
+		r.Metrics.WebhookDelivered(ctx, "no_key")
 		log.Error("no webhook key for the client; the webhook is not sent", "event", "webhook_failed")
 	} else {
 		data := ViewOf(ctx, j, r.Link, j.Base)
@@ -327,6 +355,7 @@ func (r *Runner) notify(ctx context.Context, j *Job, log *slog.Logger) (again bo
 		if res.Delivered {
 			j.Webhook.State = Delivered
 		}
+		r.Metrics.WebhookDelivered(ctx, j.Webhook.State)
 		lvl := slog.LevelInfo
 		if !res.Delivered {
 			lvl = slog.LevelWarn

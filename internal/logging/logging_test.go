@@ -1,9 +1,12 @@
 package logging
 
 import (
+	"context"
+
 	"bytes"
 	"encoding/json"
 	"errors"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -48,5 +51,34 @@ func TestURLsAreRedacted(t *testing.T) {
 	}
 	if got := RedactURLs("see https://example.com and http://x.test:81"); got != "see https://example.com and http://x.test:81" {
 		t.Errorf("a bare host was changed: %s", got)
+	}
+}
+
+// A line logged with a request's context carries its trace and span in the
+// fields Cloud Logging joins on; one without a span carries neither.
+func TestTraceFields(t *testing.T) {
+	var buf bytes.Buffer
+	log := WithTrace(New(&buf, slog.LevelInfo), "proj-1").With("capture", "c1")
+	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
+	log.InfoContext(ctx, "with")
+	log.Info("without")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	var with, without map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &with); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &without); err != nil {
+		t.Fatal(err)
+	}
+	if with["logging.googleapis.com/trace"] != "projects/proj-1/traces/4bf92f3577b34da6a3ce929d0e0e4736" ||
+		with["logging.googleapis.com/spanId"] != "00f067aa0ba902b7" || with["logging.googleapis.com/trace_sampled"] != true ||
+		with["capture"] != "c1" {
+		t.Errorf("with a span: %s", lines[0])
+	}
+	if _, ok := without["logging.googleapis.com/trace"]; ok {
+		t.Errorf("without a span: %s", lines[1])
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/jobs"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
 	"github.com/pixashot/pixashot-cloudrun/internal/store"
+	"github.com/pixashot/pixashot-cloudrun/internal/telemetry"
 	"github.com/pixashot/pixashot-cloudrun/internal/webhook"
 )
 
@@ -315,7 +316,7 @@ func (s *Server) submit(ctx context.Context, client, base string, sub *submissio
 		if err := jobs.Put(ctx, s.Async.Records, j); err != nil {
 			return nil, errStorage{err}
 		}
-		ids[i], tasks[i] = j.ID, jobs.Task{ID: j.ID, Client: client, Request: item}
+		ids[i], tasks[i] = j.ID, jobs.Task{ID: j.ID, Client: client, Request: item, Trace: telemetry.TraceParent(ctx)}
 	}
 	if sub.batch {
 		b, _ := json.Marshal(jobs.Batch{ID: batchID, Client: client, IDs: ids, Created: now})
@@ -426,7 +427,9 @@ func (s *Server) RunJob(ctx context.Context, t jobs.Task) jobs.Result {
 	// A job waits its turn for a slot instead of being put back to spin,
 	// and leaves the warm tab to callers who wait on their answer.
 	ctx = capture.Cold(admission.Patient(ctx))
+	start := time.Now()
 	out := s.pipeline(ctx, o, t.ID)
+	s.measure(ctx, o, out, start, 0)
 	if out.answered != nil {
 		out.answered()
 	}

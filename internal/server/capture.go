@@ -12,6 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/pixashot/pixashot-cloudrun/internal/admission"
 	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
 	"github.com/pixashot/pixashot-cloudrun/internal/capture"
@@ -92,11 +96,14 @@ type captureOutcome struct {
 // and gives back the slot: disposal never stacks up beyond MAX_CONCURRENCY,
 // and is off the client's critical path.
 func (s *Server) serveCapture(w http.ResponseWriter, r *http.Request, o *options.Options, err error) {
+	start := time.Now()
 	out := captureOutcome{err: err}
 	if err == nil {
 		out = s.pipeline(r.Context(), o, newID())
 	}
+	answering := time.Now()
 	s.respond(w, r, o, out)
+	s.measure(r.Context(), o, out, start, time.Since(answering))
 	if out.answered != nil {
 		out.answered()
 	}
@@ -120,9 +127,13 @@ func (s *Server) pipeline(ctx context.Context, o *options.Options, id string) ca
 	}
 
 	entered := time.Now()
-	pass, err := s.Gate.Enter(ctx, client)
+	actx, span := s.tracer().Start(ctx, "admission")
+	pass, err := s.Gate.Enter(actx, client)
+	span.End()
 	out.queued = time.Since(entered)
+	s.Metrics.Phase(ctx, "queue", out.queued)
 	if err != nil {
+		s.refused(ctx, err)
 		out.err = err
 		return out
 	}
@@ -143,7 +154,16 @@ func (s *Server) pipeline(ctx context.Context, o *options.Options, id string) ca
 	entry := auditEntry(ctx)
 	entry.CaptureID, entry.Target = out.id, targetHost(o)
 	start := time.Now()
+	cctx, span = s.tracer().Start(cctx, "capture", trace.WithAttributes(attribute.String("pixashot.capture_id", out.id),
+		attribute.String("pixashot.format", o.Format)))
 	res, release, err := s.Engine.Capture(cctx, out.id, o)
+	if res != nil {
+		s.phases(cctx, res.Phases.Steps)
+	}
+	if err != nil {
+		span.SetStatus(codes.Error, answer(err).Type)
+	}
+	span.End()
 	out.done = func() {
 		release()
 		pass.Leave()
@@ -156,28 +176,32 @@ func (s *Server) pipeline(ctx context.Context, o *options.Options, id string) ca
 			event = "renderer_crashed"
 		}
 		ae := answer(err)
-		log.Warn("capture failed", "event", event, "status", ae.Status, "error_type", ae.Type, "cause", errString(ae.Cause),
+		log.WarnContext(ctx, "capture failed", "event", event, "status", ae.Status, "error_type", ae.Type, "cause", errString(ae.Cause),
 			"ms", time.Since(start).Milliseconds())
 		return out
 	}
-	log.Info("capture done", "bytes", len(res.Data), "ms", time.Since(start).Milliseconds(),
+	log.InfoContext(ctx, "capture done", "bytes", len(res.Data), "ms", time.Since(start).Milliseconds(),
 		"egress_bytes", res.Egress.Bytes, "egress_conns", res.Egress.Conns, "egress_blocked", res.Egress.Blocked,
 		"phase_ms", res.Phases)
 	out.data, out.meta, out.target, out.finalURL = res.Data, res.Metadata, res.TargetStatus, res.FinalURL
 	if o.ResponseType != "url" && fingerprint == "" {
 		return out
 	}
-	out.link, err = s.Store.Save(cctx, store.Object{ID: out.id, Client: client, Format: o.Format,
+	stored := time.Now()
+	sctx, span := s.tracer().Start(cctx, "store")
+	out.link, err = s.Store.Save(sctx, store.Object{ID: out.id, Client: client, Format: o.Format,
 		ContentType: o.ContentType()}, fingerprint, res.Data)
+	span.End()
+	s.Metrics.Phase(ctx, "store", time.Since(stored))
 	switch {
 	case err != nil && o.ResponseType == "url":
 		// The client asked for a link and gets none: it is told, never a
 		// dangling id (the store removed the object).
-		log.Error("storing the capture failed", "event", "storage_error", "error", err)
+		log.ErrorContext(ctx, "storing the capture failed", "event", "storage_error", "error", err)
 		out.err = errStorage{err}
 	case err != nil:
 		// The client has its bytes; only the cache entry is lost.
-		log.Warn("caching the capture failed", "event", "storage_error", "error", err)
+		log.WarnContext(ctx, "caching the capture failed", "event", "storage_error", "error", err)
 	}
 	return out
 }

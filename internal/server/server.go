@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
 	"github.com/pixashot/pixashot-cloudrun/internal/audit"
 	"github.com/pixashot/pixashot-cloudrun/internal/auth"
@@ -21,6 +23,7 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/ratelimit"
 	"github.com/pixashot/pixashot-cloudrun/internal/signing"
 	"github.com/pixashot/pixashot-cloudrun/internal/store"
+	"github.com/pixashot/pixashot-cloudrun/internal/telemetry"
 )
 
 // Server serves every route of the contract.
@@ -40,8 +43,11 @@ type Server struct {
 	Timeout      time.Duration // CAPTURE_TIMEOUT
 	MaxBodyBytes int64
 	Logger       *slog.Logger
-	Project      string // for the trace field of request logs
-	TrustedHops  int    // proxies in front whose X-Forwarded-For entries are believed
+	TrustedHops  int // proxies in front whose X-Forwarded-For entries are believed
+	Metrics      *telemetry.Metrics
+	Tracer       trace.Tracer // nil: spans only carry the caller's trace ids
+	MetricsPage  http.Handler // GET /metrics (METRICS_EXPORTER=prometheus); nil: no such route
+	MetricsToken string       // the bearer MetricsPage asks for
 
 	mux *http.ServeMux
 }
@@ -67,6 +73,9 @@ func (s *Server) Handler() http.Handler {
 	s.mux.HandleFunc("GET /openapi.json", s.openAPI())
 	s.mux.HandleFunc("GET /{$}", s.playground)
 	s.mux.HandleFunc("GET /playground/{file}", s.playground)
+	if s.MetricsPage != nil {
+		s.mux.HandleFunc("GET /metrics", s.metricsPage)
+	}
 	s.mux.HandleFunc("GET /health", s.health)
 	s.mux.HandleFunc("GET /health/live", s.live)
 	s.mux.HandleFunc("GET /health/ready", s.ready)
@@ -80,6 +89,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.Async != nil {
 		allowed["/captures"], allowed["/batches/{id}"] = "POST", "GET"
+	}
+	if s.MetricsPage != nil {
+		allowed["/metrics"] = "GET"
 	}
 	for path, allow := range allowed {
 		s.mux.HandleFunc("HEAD "+path, methodNotAllowed(allow))
@@ -113,7 +125,8 @@ var securityHeaders = map[string]string{
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w := &recorder{ResponseWriter: rw}
-		defer s.logRequest(w, r, time.Now())
+		r, span := s.startSpan(r)
+		defer s.endRequest(span, w, r, time.Now())
 		for k, v := range securityHeaders {
 			w.Header().Set(k, v)
 		}
@@ -173,7 +186,8 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 		p, err := s.identify(r)
 		if err != nil {
 			entry.Reason = authReason(err)
-			s.Logger.Warn("authentication failed", "event", "auth_failure", "reason", entry.Reason, "path", r.URL.Path)
+			s.Metrics.AuthFailed(r.Context(), entry.Reason, p.Client)
+			s.Logger.WarnContext(r.Context(), "authentication failed", "event", "auth_failure", "reason", entry.Reason, "path", r.URL.Path)
 			apierror.Write(w, err)
 			return
 		}
@@ -182,6 +196,7 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 			d := s.Limiter.Allow(p.Client)
 			rateHeaders(w, d.Limit, d.Remaining, d.Reset)
 			if !d.Allowed {
+				s.Metrics.RateLimited(r.Context(), p.Client)
 				apierror.Write(w, &apierror.Error{Status: http.StatusTooManyRequests, Type: apierror.RateLimit,
 					Message: "rate limit exceeded", RetryAfter: d.RetryAfter})
 				return
@@ -205,8 +220,8 @@ func (s *Server) identify(r *http.Request) (auth.Principal, error) {
 		return p, err
 	}
 	tok, err := auth.Bearer(r)
+	var p auth.Principal
 	if err == nil {
-		var p auth.Principal
 		if p, err = s.Auth.Authenticate(tok); err == nil {
 			return p, nil
 		}
@@ -215,7 +230,9 @@ func (s *Server) identify(r *http.Request) (auth.Principal, error) {
 		return auth.Principal{}, &apierror.Error{Status: http.StatusUnauthorized, Type: apierror.Authentication,
 			Message: "a bearer token or a signed URL is required", Cause: err}
 	}
-	return auth.Principal{}, &apierror.Error{Status: http.StatusForbidden, Type: apierror.Authentication,
+	// An expired key's client is returned with the error: it is counted,
+	// never admitted.
+	return p, &apierror.Error{Status: http.StatusForbidden, Type: apierror.Authentication,
 		Message: "the token is not valid", Cause: err}
 }
 
