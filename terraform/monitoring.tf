@@ -1,7 +1,8 @@
 locals {
   run_filter = "resource.type = \"cloud_run_revision\" AND resource.labels.service_name = \"${var.name}\""
   # Log events the service writes, each with a metric and an alert:
-  # threshold per 5 minutes.
+  # threshold per 5 minutes. They count whatever METRICS_EXPORTER says;
+  # Chrome's restarts are alerted on from pixashot.browser.restarts below.
   log_events = {
     auth_failure = {
       threshold   = 50
@@ -10,10 +11,6 @@ locals {
     egress_blocked = {
       threshold   = 20
       description = "The egress guard refused a destination (event=egress_blocked): someone is probing internal addresses through captures. See the runbook: abuse."
-    }
-    browser_died = {
-      threshold   = 3
-      description = "Chrome died (event=browser_died): a crash loop or a hostile page. See the runbook: Chrome crash loop."
     }
     storage_error = {
       threshold   = 5
@@ -172,6 +169,99 @@ resource "google_monitoring_alert_policy" "metrics" {
       }
     }
   }
+
+  depends_on = [time_sleep.apis_settle]
+}
+
+# Alerts on the service's own metrics (METRICS_EXPORTER=gcp), where they say
+# more than a log line: by client, by reason, and as a distribution. Each
+# documentation text is the runbook's entry (docs/operations.md).
+locals {
+  workload = "workload.googleapis.com/pixashot"
+  service_alerts = {
+    browser_restarts = {
+      name      = "Chrome restarts"
+      filter    = "metric.type = \"${local.workload}.browser.restarts\" AND metric.labels.reason != \"recycle\""
+      threshold = var.alert_browser_restarts_per_hour
+      period    = "3600s"
+      aligner   = "ALIGN_DELTA"
+      reducer   = "REDUCE_SUM"
+      group_by  = []
+      doc       = "Chrome died or stopped answering more than the threshold in an hour, across instances (pixashot.browser.restarts, reason died or unresponsive; recycles are planned and not counted). A crash loop or a hostile page. Runbook: Chrome crash loop: find event=browser_died and the captures just before it in Logs Explorer; block the client if one client's pages cause it; check pixashot.browser.memory against the instance's memory."
+    }
+    egress_refused_client = {
+      name      = "egress refusals from one client"
+      filter    = "metric.type = \"${local.workload}.egress.refused\" AND metric.labels.client != \"\""
+      threshold = var.alert_egress_refusals_per_client
+      period    = "300s"
+      aligner   = "ALIGN_DELTA"
+      reducer   = "REDUCE_SUM"
+      group_by  = ["metric.label.client"]
+      doc       = "One client's captures were refused more than the threshold of connections in 5 minutes (pixashot.egress.refused, by client and class: loopback, private, link_local, metadata, port, scheme, dns, budget). Someone is probing internal addresses through captures. Runbook: abuse: read the class, find the client's event=egress_blocked lines, revoke its key (keyadmin revoke) if the targets are not its own."
+    }
+    auth_failures = {
+      name      = "authentication failures"
+      filter    = "metric.type = \"${local.workload}.auth.failures\""
+      threshold = var.alert_auth_failures
+      period    = "300s"
+      aligner   = "ALIGN_DELTA"
+      reducer   = "REDUCE_SUM"
+      group_by  = ["metric.label.reason"]
+      doc       = "More than the threshold of refused credentials in 5 minutes (pixashot.auth.failures, by reason: missing, unknown_token, expired, signatures; the client when the key was known and expired). Runbook: leaked key: unknown_token from many addresses is guessing (Cloud Armor's rate rule); expired names the client whose key to rotate."
+    }
+    job_age = {
+      name      = "async jobs wait"
+      filter    = "metric.type = \"${local.workload}.jobs.age\""
+      threshold = var.alert_job_age_seconds
+      period    = "300s"
+      aligner   = "ALIGN_DELTA"
+      reducer   = "REDUCE_PERCENTILE_95"
+      group_by  = []
+      doc       = "The 95th percentile of the time from an async capture's submission to its start is over the threshold (pixashot.jobs.age). The queue is deeper than the instances drain. Runbook: queue backlog: check pixashot.admission.running against MAX_CONCURRENCY and the instance count against max_instances; raise max_instances or the queue's dispatch rate."
+    }
+  }
+}
+
+resource "google_monitoring_alert_policy" "service" {
+  for_each              = local.service_alerts
+  project               = var.project_id
+  display_name          = "${var.name}: ${each.value.name}"
+  combiner              = "OR"
+  notification_channels = [google_monitoring_notification_channel.email.id]
+
+  documentation {
+    content   = each.value.doc
+    mime_type = "text/markdown"
+  }
+
+  conditions {
+    display_name = "${each.value.name} over ${each.value.threshold}"
+    condition_threshold {
+      filter          = each.value.filter
+      comparison      = "COMPARISON_GT"
+      threshold_value = each.value.threshold
+      duration        = "0s"
+      aggregations {
+        alignment_period     = each.value.period
+        per_series_aligner   = each.value.aligner
+        cross_series_reducer = each.value.reducer
+        group_by_fields      = each.value.group_by
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  depends_on = [time_sleep.apis_settle]
+}
+
+# The golden signals on one page: rate, errors, latency by phase,
+# saturation (slots, queue, memory). docs/dashboard.png is drawn from this
+# JSON with sample data (make dashboard-png).
+resource "google_monitoring_dashboard" "service" {
+  project        = var.project_id
+  dashboard_json = templatefile("${path.module}/dashboard.json.tftpl", { name = var.name })
 
   depends_on = [time_sleep.apis_settle]
 }

@@ -344,3 +344,27 @@ variable "trace_sample_ratio" {
     error_message = "trace_sample_ratio must be between 0 and 1."
   }
 }
+
+variable "alert_browser_restarts_per_hour" {
+  description = "Alert when Chrome died or stopped answering more than this many times in an hour, across instances."
+  type        = number
+  default     = 3
+}
+
+variable "alert_egress_refusals_per_client" {
+  description = "Alert when one client's captures were refused more than this many connections by the egress guard in 5 minutes."
+  type        = number
+  default     = 50
+}
+
+variable "alert_auth_failures" {
+  description = "Alert when more than this many credentials were refused in 5 minutes."
+  type        = number
+  default     = 100
+}
+
+variable "alert_job_age_seconds" {
+  description = "Alert when the 95th percentile of an async capture's wait to start passes this many seconds."
+  type        = number
+  default     = 300
+}

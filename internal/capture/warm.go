@@ -36,6 +36,7 @@ func (e *Engine) open(ctx context.Context, label string) (warmTab, error) {
 	if err != nil {
 		return warmTab{}, err
 	}
+	sess.SetClient(clientOf(ctx))
 	tab, err := e.Browsers.NewTab(ctx, brw.TabOptions{ProxyURL: sess.ProxyURL()})
 	if err != nil {
 		sess.Close()
@@ -131,6 +132,19 @@ func (e *Engine) askRefill() {
 
 type coldKey struct{}
 
+type clientKey struct{}
+
+// ForClient names the client a capture is for, on what it counts (the
+// egress guard's refusals).
+func ForClient(ctx context.Context, client string) context.Context {
+	return context.WithValue(ctx, clientKey{}, client)
+}
+
+func clientOf(ctx context.Context) string {
+	c, _ := ctx.Value(clientKey{}).(string)
+	return c
+}
+
 // Cold marks a capture nobody waits on (an async job): it opens its own tab
 // and leaves the warm ones to requests whose callers are waiting.
 func Cold(ctx context.Context) context.Context { return context.WithValue(ctx, coldKey{}, true) }
@@ -154,6 +168,7 @@ func (e *Engine) take(ctx context.Context, id string) (warmTab, error) {
 			continue
 		}
 		w.sess.SetLabel(id)
+		w.sess.SetClient(clientOf(ctx))
 		return w, nil
 	}
 	return e.open(ctx, id)

@@ -156,13 +156,13 @@ func (g *Guard) CheckAddress(ctx context.Context, host string, port int) error {
 // itself sends on a client's word (webhooks) goes out the way pages do.
 func (g *Guard) DialContext(ctx context.Context, network, hostport string) (net.Conn, error) {
 	if network != "tcp" && network != "tcp4" && network != "tcp6" {
-		g.cfg.Metrics.EgressRefused("network")
+		g.cfg.Metrics.EgressRefused("network", "")
 		return nil, &Refusal{Host: hostport, Reason: "network not allowed", Class: "network"}
 	}
 	c, err := g.dial(ctx, hostport)
 	var r *Refusal
 	if errors.As(err, &r) {
-		g.cfg.Metrics.EgressRefused(r.Class)
+		g.cfg.Metrics.EgressRefused(r.Class, "")
 		g.cfg.Logger.Warn("egress blocked", "event", "egress_blocked", "host", r.Host, "reason", r.Reason, "session", "webhook")
 	}
 	return c, err

@@ -22,6 +22,7 @@ const BlockedHeader = "X-Pixashot-Egress"
 type Session struct {
 	g       *Guard
 	label   atomic.Pointer[string] // the capture it serves; set again when a warm session is taken
+	client  atomic.Pointer[string] // the client of that capture, for the count of refusals
 	ln      net.Listener
 	srv     *http.Server
 	tr      *http.Transport
@@ -71,6 +72,9 @@ func (g *Guard) Open(label string) (*Session, error) {
 // SetLabel names the capture the session serves from now on.
 func (s *Session) SetLabel(label string) { s.label.Store(&label) }
 
+// SetClient names the client the session serves ("" while it waits warm).
+func (s *Session) SetClient(client string) { s.client.Store(&client) }
+
 // ProxyURL is the address to give the browser context.
 func (s *Session) ProxyURL() string { return "http://" + s.ln.Addr().String() }
 
@@ -115,7 +119,11 @@ func (s *Session) dial(ctx context.Context, hostport string) (net.Conn, error) {
 // refuse counts and logs a refusal as a structured event an alert can count.
 func (s *Session) refuse(r *Refusal) error {
 	s.blocked.Add(1)
-	s.g.cfg.Metrics.EgressRefused(r.Class)
+	client := ""
+	if c := s.client.Load(); c != nil {
+		client = *c
+	}
+	s.g.cfg.Metrics.EgressRefused(r.Class, client)
 	s.g.cfg.Logger.Warn("egress blocked", "event", "egress_blocked", "host", r.Host, "reason", r.Reason, "capture", *s.label.Load())
 	return r
 }

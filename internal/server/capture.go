@@ -156,7 +156,7 @@ func (s *Server) pipeline(ctx context.Context, o *options.Options, id string) ca
 	start := time.Now()
 	cctx, span = s.tracer().Start(cctx, "capture", trace.WithAttributes(attribute.String("pixashot.capture_id", out.id),
 		attribute.String("pixashot.format", o.Format)))
-	res, release, err := s.Engine.Capture(cctx, out.id, o)
+	res, release, err := s.Engine.Capture(capture.ForClient(cctx, client), out.id, o)
 	if res != nil {
 		s.phases(cctx, res.Phases.Steps)
 	}

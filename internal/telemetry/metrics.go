@@ -30,6 +30,16 @@ type Metrics struct {
 	meter             metric.Meter
 }
 
+// Names are every metric of the service: the contract's names, which the
+// dashboard and the alerts (terraform/) use and nothing else.
+var Names = []string{
+	"pixashot.captures", "pixashot.capture.duration", "pixashot.capture.bytes",
+	"pixashot.admission.waiting", "pixashot.admission.running", "pixashot.admission.refused",
+	"pixashot.jobs.queued", "pixashot.jobs.age", "pixashot.webhooks.deliveries",
+	"pixashot.browser.restarts", "pixashot.renderer.killed", "pixashot.browser.memory",
+	"pixashot.egress.refused", "pixashot.auth.failures", "pixashot.ratelimit.refused",
+}
+
 // Seconds from 5 ms to 5 minutes: a warm capture's phases sit in the first
 // buckets, a job's wait in the queue in the last.
 var secondsBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300}
@@ -50,7 +60,7 @@ func newMetrics(meter metric.Meter) (*Metrics, error) {
 	m.webhookDeliveries = counter("pixashot.webhooks.deliveries", "Webhook delivery attempts, by outcome.")
 	m.browserRestarts = counter("pixashot.browser.restarts", "Chrome restarts, by reason (died, unresponsive, recycle).")
 	m.rendererKilled = counter("pixashot.renderer.killed", "Renderers ended, by reason (renderer_memory, instance_memory, crashed).")
-	m.egressRefused = counter("pixashot.egress.refused", "Connections the egress guard refused, by class.")
+	m.egressRefused = counter("pixashot.egress.refused", "Connections the egress guard refused, by class and client.")
 	m.authFailures = counter("pixashot.auth.failures", "Refused credentials, by reason and the client when known.")
 	m.rateLimited = counter("pixashot.ratelimit.refused", "Requests over the client's rate limit, by client.")
 	var err error
@@ -130,10 +140,11 @@ func (m *Metrics) RendererKilled(reason string) {
 	}
 }
 
-// EgressRefused counts a connection the guard refused.
-func (m *Metrics) EgressRefused(class string) {
+// EgressRefused counts a connection the guard refused; client is "" for
+// the service's own (a webhook).
+func (m *Metrics) EgressRefused(class, client string) {
 	if m != nil {
-		m.egressRefused.Add(context.Background(), 1, attrs("class", class))
+		m.egressRefused.Add(context.Background(), 1, attrs("class", class, "client", client))
 	}
 }
 
