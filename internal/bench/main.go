@@ -49,6 +49,7 @@ func main() {
 	onlyBatch := flag.Bool("only-batch", false, "measure only the batch throughput")
 	batchSize := flag.Int("batch", 100, "captures of the batch-throughput comparison")
 	onlyIsolation := flag.Bool("only-isolation", false, "measure only what isolation costs in plain chromedp")
+	onlyTelemetry := flag.Bool("only-telemetry", false, "measure only what the metrics and trace exporters cost")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -66,6 +67,10 @@ func main() {
 	}
 	if *onlyIsolation {
 		benchIsolation(chrome, manySites.next(), *runs)
+		return
+	}
+	if *onlyTelemetry {
+		benchTelemetry(*bin, chrome, pages, sites, manySites.next(), *runs)
 		return
 	}
 	if *onlyOptions {
@@ -156,6 +161,8 @@ func main() {
 	benchIsolation(chrome, manySites.next(), *runs)
 	benchPageOptions(svc, pages, *runs/2)
 	benchBatch(svc, manySites.next(), *batchSize, slots)
+	svc.stop()
+	benchTelemetry(*bin, chrome, pages, sites, manySites.next(), *runs)
 	fmt.Printf("\n%-34s %9.2f s (of which Go's package init %.0f ms)\n", "cold start to first capture", svc.cold.Seconds(), goInit(*bin))
 	fmt.Printf("%-34s %9.0f MB idle, %.0f MB peak under load\n", "memory (PSS, service + Chrome)",
 		float64(idleMem)/(1<<20), float64(peak.Load())/(1<<20))
@@ -446,7 +453,7 @@ type service struct {
 // startService runs the binary as a user would, on embedded defaults plus
 // what the benchmark page needs through the egress guard, and measures
 // process start to the first successful capture.
-func startService(bin, chrome, pages string, sites []string) *service {
+func startService(bin, chrome, pages string, sites []string, env ...string) *service {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
@@ -465,6 +472,11 @@ func startService(bin, chrome, pages string, sites []string) *service {
 		"EGRESS_ALLOW_CIDRS=127.0.0.2/32,127.0.0.16/28", "EGRESS_ALLOW_PORTS="+pagePort+","+sitePort,
 		"MAX_CONCURRENCY="+strconv.Itoa(slots), "QUEUE_SIZE="+strconv.Itoa(2*slots),
 		"CLIENT_MAX_CONCURRENCY="+strconv.Itoa(3*slots), "STORAGE_DIR="+filepath.Join(dir, "captures"))
+	if os.Geteuid() == 0 {
+		// As the floor's Chrome: a root Chrome has no sandbox to start.
+		s.cmd.Env = append(s.cmd.Env, "CHROME_NO_SANDBOX=true")
+	}
+	s.cmd.Env = append(s.cmd.Env, env...)
 	logf, _ := os.Create(filepath.Join(dir, "service.log"))
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	start := time.Now()
