@@ -45,3 +45,23 @@ func TestBlockedNames(t *testing.T) {
 		}
 	}
 }
+
+// A refusal's class names the kind of address an attacker aimed at.
+func TestAddrClass(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.1": "loopback", "::1": "loopback", "0.0.0.0": "loopback", "::ffff:127.0.0.1": "loopback",
+		"169.254.169.254": "metadata", "fd00:ec2::254": "metadata", "169.254.1.1": "link_local", "fe80::1": "link_local",
+		"10.1.2.3": "private", "192.168.0.1": "private", "172.16.0.1": "private", "100.64.0.1": "private", "fd12::1": "private",
+		"240.0.0.1": "reserved", "192.0.2.1": "reserved",
+	} {
+		if got := AddrClass(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("%s: %s, want %s", addr, got, want)
+		}
+	}
+	for host, want := range map[string]string{"localhost": "loopback", "a.LOCALHOST.": "loopback", "metadata.google.internal": "metadata",
+		"metadata": "metadata", "db.internal": "name", "printer.local": "name"} {
+		if got := nameClass(host); got != want {
+			t.Errorf("%s: %s, want %s", host, got, want)
+		}
+	}
+}

@@ -136,15 +136,19 @@ type Runner struct {
 	now         func() time.Time
 }
 
-// span starts name as a child of t's submit, linked to the queue's delivery
-// (a Cloud Tasks request) when ctx carries one.
-func (r *Runner) span(ctx context.Context, name string, t Task) (context.Context, trace.Span) {
+// span starts name for the job id: a child of the span traceparent names
+// (the submit's, carried through the queue) and linked to ctx's own (a
+// Cloud Tasks delivery), or else a child of ctx's.
+func (r *Runner) span(ctx context.Context, name, id, traceparent string) (context.Context, trace.Span) {
 	if r.Tracer == nil {
 		return ctx, trace.SpanFromContext(ctx)
 	}
-	link := trace.LinkFromContext(ctx)
-	return r.Tracer.Start(telemetry.FromTraceParent(ctx, t.Trace), name, trace.WithLinks(link),
-		trace.WithAttributes(attribute.String("pixashot.capture_id", t.ID)))
+	opts := []trace.SpanStartOption{trace.WithAttributes(attribute.String("pixashot.capture_id", id))}
+	if traceparent != "" {
+		opts = append(opts, trace.WithLinks(trace.LinkFromContext(ctx)))
+		ctx = telemetry.FromTraceParent(ctx, traceparent)
+	}
+	return r.Tracer.Start(ctx, name, opts...)
 }
 
 func (r *Runner) clock() time.Time {
@@ -178,7 +182,7 @@ func Put(ctx context.Context, rec Records, j *Job) error {
 // other return leaves the job done or failed with its webhook called.
 // A job already done is never captured again: the record says so first.
 func (r *Runner) Process(ctx context.Context, t Task) (again bool) {
-	ctx, span := r.span(ctx, "job", t)
+	ctx, span := r.span(ctx, "job", t.ID, t.Trace)
 	defer span.End()
 	log := r.Logger.With("capture", t.ID, "client", t.Client)
 	j, err := Get(ctx, r.Records, t.Client, t.ID)
@@ -257,8 +261,8 @@ func (r *Runner) handOff(ctx context.Context, j *Job, log *slog.Logger) (again b
 // Deliver sends the webhook of the ended job t names (the delivery queue's
 // run); again asks the queue to offer it once more.
 func (r *Runner) Deliver(ctx context.Context, t Task) (again bool) {
-	ctx, span := r.span(ctx, "webhook", t)
-	defer span.End()
+	// The delivery continues its job's trace; notify draws its span.
+	ctx = telemetry.FromTraceParent(ctx, t.Trace)
 	log := r.Logger.With("capture", t.ID, "client", t.Client)
 	j, err := Get(ctx, r.Records, t.Client, t.ID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -336,6 +340,8 @@ func (r *Runner) notify(ctx context.Context, j *Job, log *slog.Logger) (again bo
 	if j.Webhook == nil || j.Webhook.State != Pending {
 		return false
 	}
+	ctx, span := r.span(ctx, "webhook", j.ID, "")
+	defer span.End()
 	keys := r.Keys(j.Client)
 	if len(keys) == 0 {
 		j.Webhook.State = Failed

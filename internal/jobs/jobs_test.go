@@ -17,6 +17,9 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/logging"
 	"github.com/pixashot/pixashot-cloudrun/internal/store"
 	"github.com/pixashot/pixashot-cloudrun/internal/webhook"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 )
 
 func records(t *testing.T) *store.Store {
@@ -300,5 +303,59 @@ func TestEmbeddedClientRunningCap(t *testing.T) {
 	defer mu.Unlock()
 	if q.Pending() != 0 || most["a"] != 1 || most["b"] != 1 {
 		t.Fatalf("pending %d, most at once %v; want 0 and 1 each", q.Pending(), most)
+	}
+}
+
+// A job's spans continue its submit's trace through the queue: the job is
+// a child of the submit's span (linked to the delivery that ran it), its
+// capture runs in it, and its webhook, handed to the delivery queue,
+// follows in the same trace.
+func TestJobContinuesItsSubmitsTrace(t *testing.T) {
+	rec := records(t)
+	spans := tracetest.NewSpanRecorder()
+	tracer := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)).Tracer("test")
+	var queued []Task
+	var inCapture trace.SpanContext
+	sender := webhook.NewSender((&net.Dialer{}).DialContext)
+	sender.Attempts = 1
+	r := &Runner{Records: rec, Logger: quiet, Sender: sender, Tracer: tracer,
+		Keys: func(string) [][]byte { return [][]byte{[]byte("0123456789abcdef0123456789abcdef")} },
+		Capture: func(ctx context.Context, _ Task) Result {
+			inCapture = trace.SpanContextFromContext(ctx)
+			return Result{Format: "png"}
+		},
+		Deliveries: queueFunc(func(ts []Task) error { queued = append(queued, ts...); return nil })}
+	task := newJob(t, rec, "000000000000000000000009")
+	j, _ := Get(context.Background(), rec, "dev", task.ID)
+	j.Webhook = &Delivery{URL: "http://127.0.0.1:1/hook", State: Pending}
+	if err := Put(context.Background(), rec, j); err != nil {
+		t.Fatal(err)
+	}
+	const traceID, submit = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	task.Trace = "00-" + traceID + "-" + submit + "-01"
+	delivery, deliverySpan := tracer.Start(context.Background(), "POST /internal/tasks/capture")
+	r.Process(delivery, task)
+	deliverySpan.End()
+	if len(queued) != 1 || !strings.Contains(queued[0].Trace, traceID) {
+		t.Fatalf("the webhook's task does not carry the trace: %+v", queued)
+	}
+	r.Deliver(context.Background(), queued[0])
+
+	byName := map[string]sdktrace.ReadOnlySpan{}
+	for _, s := range spans.Ended() {
+		byName[s.Name()] = s
+	}
+	job, hook := byName["job"], byName["webhook"]
+	switch {
+	case job == nil || hook == nil:
+		t.Fatalf("spans: %v", byName)
+	case job.SpanContext().TraceID().String() != traceID || job.Parent().SpanID().String() != submit:
+		t.Errorf("job span %s, parent %s", job.SpanContext().TraceID(), job.Parent().SpanID())
+	case len(job.Links()) != 1 || job.Links()[0].SpanContext.SpanID() != deliverySpan.SpanContext().SpanID():
+		t.Errorf("the job is not linked to its delivery: %v", job.Links())
+	case inCapture.SpanID() != job.SpanContext().SpanID():
+		t.Errorf("the capture ran outside the job's span")
+	case hook.SpanContext().TraceID().String() != traceID || hook.Parent().SpanID() != job.SpanContext().SpanID():
+		t.Errorf("webhook span %s, parent %s", hook.SpanContext().TraceID(), hook.Parent().SpanID())
 	}
 }

@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -97,7 +98,8 @@ func TestEnqueueIsIdempotentByName(t *testing.T) {
 	defer client.Close()
 	q := &Queue{Client: client, Name: "projects/test-project/locations/local/queues/pixashot", URL: "http://127.0.0.1:1/internal/tasks/capture",
 		Audience: audience, Invoker: invoker, Deadline: time.Minute}
-	task := jobs.Task{ID: "0123456789abcdef01234567", Client: "dev", Request: []byte(`{"url":"https://example.com"}`)}
+	task := jobs.Task{ID: "0123456789abcdef01234567", Client: "dev", Request: []byte(`{"url":"https://example.com"}`),
+		Trace: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
 	for range 2 {
 		if err := q.Enqueue(ctx, []jobs.Task{task}); err != nil {
 			t.Fatal(err)
@@ -107,6 +109,11 @@ func TestEnqueueIsIdempotentByName(t *testing.T) {
 	rec, ok := ts[q.Name+"/tasks/"+task.ID]
 	if len(ts) != 1 || !ok || rec.Task.GetHttpRequest().GetOidcToken().GetServiceAccountEmail() != invoker {
 		t.Fatalf("tasks after enqueueing twice: %v", ts)
+	}
+	// The submit's trace rides in the task, for the job's spans.
+	var body jobs.Task
+	if err := json.Unmarshal(rec.Task.GetHttpRequest().GetBody(), &body); err != nil || body.Trace != task.Trace {
+		t.Errorf("the task's body lost the trace: %v %q", err, rec.Task.GetHttpRequest().GetBody())
 	}
 	big := jobs.Task{ID: "0123456789abcdef01234568", Client: "dev", Request: []byte(`{"html_content":"` + strings.Repeat("a", MaxTask) + `"}`)}
 	if err := q.Enqueue(ctx, []jobs.Task{big}); err != jobs.ErrTooLarge {

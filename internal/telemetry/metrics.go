@@ -59,7 +59,7 @@ func newMetrics(meter metric.Meter) (*Metrics, error) {
 	m.admissionRefused = counter("pixashot.admission.refused", "Captures refused a slot, by reason (overloaded, client_share).")
 	m.webhookDeliveries = counter("pixashot.webhooks.deliveries", "Webhook delivery attempts, by outcome.")
 	m.browserRestarts = counter("pixashot.browser.restarts", "Chrome restarts, by reason (died, unresponsive, recycle).")
-	m.rendererKilled = counter("pixashot.renderer.killed", "Renderers ended, by reason (renderer_memory, instance_memory, crashed).")
+	m.rendererKilled = counter("pixashot.renderer.killed", "Renderers the memory watchdog ended, by reason (renderer_memory, instance_memory).")
 	m.egressRefused = counter("pixashot.egress.refused", "Connections the egress guard refused, by class and client.")
 	m.authFailures = counter("pixashot.auth.failures", "Refused credentials, by reason and the client when known.")
 	m.rateLimited = counter("pixashot.ratelimit.refused", "Requests over the client's rate limit, by client.")
