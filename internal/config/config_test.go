@@ -42,7 +42,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		// Unbounded or meaningless values a typo would let through.
 		"MAX_BODY_BYTES": "0", "SHUTDOWN_GRACE": "30s", "MAX_PIXELS": "10",
 		"MAX_OUTPUT_BYTES": "99999999999", "RENDERER_MAX_MEMORY_MB": "5", "TRUSTED_PROXY_HOPS": "9",
-		"CLIENT_MAX_CONCURRENCY": "1000", "CLIENT_MAX_CONCURRENCY_GLOBAL": "3", "QUEUE_WAIT": "2h"} {
+		"CLIENT_MAX_CONCURRENCY": "1000", "CLIENT_MAX_CONCURRENCY_GLOBAL": "3", "QUEUE_WAIT": "2h",
+		"METRICS_EXPORTER": "stackdriver", "METRICS_INTERVAL": "10ms", "TRACE_SAMPLE_RATIO": "2"} {
 		m := map[string]string{"CHROME_PATH": "/bin/true", name: val}
 		if name == "CHROME_PATH" {
 			m["CHROME_PATH"] = ""
@@ -95,3 +96,26 @@ func TestDefaultInstanceMemory(t *testing.T) {
 		}
 	}
 }
+
+// The metrics page is never open, and gcp needs the project it writes to.
+func TestMetricsExporterNeedsItsSettings(t *testing.T) {
+	for _, c := range []struct {
+		env  map[string]string
+		name string
+	}{
+		{map[string]string{"METRICS_EXPORTER": "prometheus"}, "METRICS_TOKEN"},
+		{map[string]string{"METRICS_EXPORTER": "prometheus", "METRICS_TOKEN": "short"}, "METRICS_TOKEN"},
+		{map[string]string{"METRICS_EXPORTER": "gcp"}, "METRICS_EXPORTER"},
+	} {
+		c.env["CHROME_PATH"] = "/bin/true"
+		if _, err := Load(env(c.env)); err == nil || !strings.Contains(err.Error(), c.name) {
+			t.Errorf("%v: %v", c.env, err)
+		}
+	}
+	cfg, err := Load(env(map[string]string{"CHROME_PATH": "/bin/true", "METRICS_EXPORTER": "gcp", "AUTH_SECRET_PROJECT": "p",
+		"TRACE_SAMPLE_RATIO": "0.5"}))
+	if err != nil || cfg.AuditProject != "p" || cfg.TraceSampleRatio != 0.5 || cfg.MetricsInterval != time.Minute {
+		t.Errorf("%+v %v", cfg, err)
+	}
+}
+
