@@ -143,8 +143,26 @@ locals {
   }
 }
 
+# Cloud Run's metrics and the service's own, in one form.
+locals {
+  alerts = merge(
+    { for k, a in local.metric_alerts : k => {
+      name      = a.name
+      doc       = a.doc
+      filter    = "${local.run_filter} AND metric.type = \"${a.metric}\""
+      threshold = a.threshold
+      period    = "60s"
+      duration  = "300s"
+      aligner   = a.aligner
+      reducer   = a.reducer
+      group_by  = []
+    } },
+    local.service_alerts,
+  )
+}
+
 resource "google_monitoring_alert_policy" "metrics" {
-  for_each              = local.metric_alerts
+  for_each              = local.alerts
   project               = var.project_id
   display_name          = "${var.name}: ${each.value.name}"
   combiner              = "OR"
@@ -158,14 +176,15 @@ resource "google_monitoring_alert_policy" "metrics" {
   conditions {
     display_name = "${each.value.name} over ${each.value.threshold}"
     condition_threshold {
-      filter          = "${local.run_filter} AND metric.type = \"${each.value.metric}\""
+      filter          = each.value.filter
       comparison      = "COMPARISON_GT"
       threshold_value = each.value.threshold
-      duration        = "300s"
+      duration        = each.value.duration
       aggregations {
-        alignment_period     = "60s"
+        alignment_period     = each.value.period
         per_series_aligner   = each.value.aligner
         cross_series_reducer = each.value.reducer
+        group_by_fields      = each.value.group_by
       }
     }
   }
@@ -184,6 +203,7 @@ locals {
       filter    = "metric.type = \"${local.workload}.browser.restarts\" AND metric.labels.reason != \"recycle\""
       threshold = var.alert_browser_restarts_per_hour
       period    = "3600s"
+      duration  = "0s"
       aligner   = "ALIGN_DELTA"
       reducer   = "REDUCE_SUM"
       group_by  = []
@@ -194,6 +214,7 @@ locals {
       filter    = "metric.type = \"${local.workload}.egress.refused\" AND metric.labels.client != \"\""
       threshold = var.alert_egress_refusals_per_client
       period    = "300s"
+      duration  = "0s"
       aligner   = "ALIGN_DELTA"
       reducer   = "REDUCE_SUM"
       group_by  = ["metric.label.client"]
@@ -204,6 +225,7 @@ locals {
       filter    = "metric.type = \"${local.workload}.auth.failures\""
       threshold = var.alert_auth_failures
       period    = "300s"
+      duration  = "0s"
       aligner   = "ALIGN_DELTA"
       reducer   = "REDUCE_SUM"
       group_by  = ["metric.label.reason"]
@@ -214,46 +236,13 @@ locals {
       filter    = "metric.type = \"${local.workload}.jobs.age\""
       threshold = var.alert_job_age_seconds
       period    = "300s"
+      duration  = "0s"
       aligner   = "ALIGN_DELTA"
       reducer   = "REDUCE_PERCENTILE_95"
       group_by  = []
       doc       = "The 95th percentile of the time from an async capture's submission to its start is over the threshold (pixashot.jobs.age). The queue is deeper than the instances drain. Runbook: queue backlog: check pixashot.admission.running against MAX_CONCURRENCY and the instance count against max_instances; raise max_instances or the queue's dispatch rate."
     }
   }
-}
-
-resource "google_monitoring_alert_policy" "service" {
-  for_each              = local.service_alerts
-  project               = var.project_id
-  display_name          = "${var.name}: ${each.value.name}"
-  combiner              = "OR"
-  notification_channels = [google_monitoring_notification_channel.email.id]
-
-  documentation {
-    content   = each.value.doc
-    mime_type = "text/markdown"
-  }
-
-  conditions {
-    display_name = "${each.value.name} over ${each.value.threshold}"
-    condition_threshold {
-      filter          = each.value.filter
-      comparison      = "COMPARISON_GT"
-      threshold_value = each.value.threshold
-      duration        = "0s"
-      aggregations {
-        alignment_period     = each.value.period
-        per_series_aligner   = each.value.aligner
-        cross_series_reducer = each.value.reducer
-        group_by_fields      = each.value.group_by
-      }
-      trigger {
-        count = 1
-      }
-    }
-  }
-
-  depends_on = [time_sleep.apis_settle]
 }
 
 # The golden signals on one page: rate, errors, latency by phase,

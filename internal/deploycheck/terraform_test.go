@@ -490,7 +490,8 @@ func TestMonitoring(t *testing.T) {
 	tf := loadTerraform(t)
 	policies := tf.resources("google_monitoring_alert_policy")
 	// The 5xx ratio, one per Cloud Run metric, one per log event.
-	if tf.resource(t, "google_monitoring_alert_policy", "metrics").source("for_each") != "local.metric_alerts" ||
+	if tf.resource(t, "google_monitoring_alert_policy", "metrics").source("for_each") != "local.alerts" ||
+		!strings.Contains(tf.text, "local.metric_alerts : k =>") || !strings.Contains(tf.text, "local.service_alerts,") ||
 		tf.resource(t, "google_monitoring_alert_policy", "events").source("for_each") != "local.log_events" {
 		t.Error("alert policies must be made for every metric alert and log event")
 	}

@@ -92,6 +92,41 @@ func labelsClean(t *testing.T, e *env, labels map[string]string, ids map[string]
 	}
 }
 
+// expected is what traffic leaves in either exporter: a metric under its
+// OpenTelemetry and its Prometheus name, labels it must have, and the least
+// count (a counter's value, a histogram's observations; -1: the gauge is
+// there).
+var expected = []struct {
+	metric, prom string
+	labels       map[string]string
+	min          float64
+}{
+	{"pixashot.captures", "pixashot_captures_total", map[string]string{"outcome": "ok", "format": "png", "client": "dev"}, 4},
+	{"pixashot.captures", "pixashot_captures_total", map[string]string{"outcome": "ValidationError"}, 1},
+	{"pixashot.captures", "pixashot_captures_total", map[string]string{"outcome": "NavigationError"}, 1},
+	{"pixashot.capture.bytes", "pixashot_capture_bytes", map[string]string{"format": "png"}, 4},
+	{"pixashot.auth.failures", "pixashot_auth_failures_total", map[string]string{"reason": "unknown_token"}, 1},
+	{"pixashot.egress.refused", "pixashot_egress_refused_total", map[string]string{"class": "loopback", "client": "dev"}, 1},
+	{"pixashot.egress.refused", "pixashot_egress_refused_total", map[string]string{"class": "metadata", "client": "dev"}, 2},
+	{"pixashot.jobs.age", "pixashot_jobs_age_seconds", nil, 2},
+	{"pixashot.webhooks.deliveries", "pixashot_webhooks_deliveries_total", map[string]string{"outcome": "delivered"}, 2},
+	{"pixashot.capture.duration", "pixashot_capture_duration_seconds", map[string]string{"phase": "total"}, 4},
+	{"pixashot.capture.duration", "pixashot_capture_duration_seconds", map[string]string{"phase": "navigate"}, 4},
+	{"pixashot.admission.running", "pixashot_admission_running", nil, -1},
+	{"pixashot.admission.waiting", "pixashot_admission_waiting", nil, -1},
+	{"pixashot.jobs.queued", "pixashot_jobs_queued", nil, -1},
+}
+
+// has reports whether got holds every label of want.
+func has(got, want map[string]string) bool {
+	for k, v := range want {
+		if got[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
 func TestMetricsAndTracesReachCloudMonitoringAndTrace(t *testing.T) {
 	fake, err := faketelemetry.Start()
 	if err != nil {
@@ -133,49 +168,24 @@ func TestMetricsAndTracesReachCloudMonitoringAndTrace(t *testing.T) {
 		b, _ := json.Marshal(ts.GetMetric().GetLabels())
 		last[key{ts.GetMetric().GetType(), string(b)}] = ts
 	}
-	value := func(metric string, want map[string]string) (n int64, found bool) {
+	value := func(metric string, want map[string]string) (n float64, found bool) {
 		for k, ts := range last {
-			if k.metric != "workload.googleapis.com/"+metric {
-				continue
-			}
-			l := ts.GetMetric().GetLabels()
-			match := true
-			for wk, wv := range want {
-				match = match && l[wk] == wv
-			}
-			if !match {
+			if k.metric != "workload.googleapis.com/"+metric || !has(ts.GetMetric().GetLabels(), want) {
 				continue
 			}
 			found = true
 			v := ts.GetPoints()[0].GetValue()
 			if d := v.GetDistributionValue(); d != nil {
-				n += d.GetCount()
+				n += float64(d.GetCount())
 			} else {
-				n += v.GetInt64Value()
+				n += float64(v.GetInt64Value())
 			}
 		}
 		return n, found
 	}
-	for _, c := range []struct {
-		metric string
-		labels map[string]string
-		min    int64
-	}{
-		{"pixashot.captures", map[string]string{"outcome": "ok", "format": "png", "client": "dev"}, 4},
-		{"pixashot.captures", map[string]string{"outcome": "ValidationError"}, 1},
-		{"pixashot.captures", map[string]string{"outcome": "NavigationError"}, 1},
-		{"pixashot.capture.bytes", map[string]string{"format": "png"}, 4},
-		{"pixashot.auth.failures", map[string]string{"reason": "unknown_token"}, 1},
-		{"pixashot.egress.refused", map[string]string{"class": "loopback", "client": "dev"}, 1},
-		{"pixashot.egress.refused", map[string]string{"class": "metadata", "client": "dev"}, 2},
-		{"pixashot.jobs.age", nil, 2},
-		{"pixashot.webhooks.deliveries", map[string]string{"outcome": "delivered"}, 2},
-		{"pixashot.admission.running", nil, 0},
-		{"pixashot.admission.waiting", nil, 0},
-		{"pixashot.jobs.queued", nil, 0},
-	} {
+	for _, c := range expected {
 		if n, ok := value(c.metric, c.labels); !ok || n < c.min {
-			t.Errorf("%s%v: %d (found %v), want at least %d", c.metric, c.labels, n, ok, c.min)
+			t.Errorf("%s%v: %v (found %v), want at least %v", c.metric, c.labels, n, ok, c.min)
 		}
 	}
 	for _, phase := range []string{"queue", "tab", "navigate", "wait", "clean", "render", "encode", "store", "total"} {
@@ -261,60 +271,38 @@ func TestPrometheusMetricsPage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("not the Prometheus text format: %v\n%s", err, r.body)
 	}
-	sum := func(name string, want map[string]string) (n float64) {
-		f := families[name]
-		if f == nil {
-			t.Errorf("no family %s", name)
-			return 0
+	labelsOf := func(m *dto.Metric) map[string]string {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
 		}
-		for _, m := range f.GetMetric() {
-			got := map[string]string{}
-			for _, l := range m.GetLabel() {
-				got[l.GetName()] = l.GetValue()
-			}
-			match := true
-			for k, v := range want {
-				match = match && got[k] == v
-			}
-			if match {
-				n += value(m)
-			}
-		}
-		return n
+		return labels
 	}
 	for _, f := range families {
 		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
+			labelsClean(t, e, labelsOf(m), ids)
+		}
+	}
+	// The same traffic gives the same figures as in Cloud Monitoring.
+	for _, c := range append(expected[:len(expected):len(expected)],
+		struct {
+			metric, prom string
+			labels       map[string]string
+			min          float64
+		}{"pixashot.browser.memory", "pixashot_browser_memory_bytes", nil, 10 << 20}) {
+		f := families[c.prom]
+		if f == nil {
+			t.Errorf("no family %s", c.prom)
+			continue
+		}
+		var n float64
+		for _, m := range f.GetMetric() {
+			if has(labelsOf(m), c.labels) {
+				n += value(m)
 			}
-			labelsClean(t, e, labels, ids)
 		}
-	}
-	for _, c := range []struct {
-		name   string
-		labels map[string]string
-		min    float64
-	}{
-		{"pixashot_captures_total", map[string]string{"outcome": "ok", "format": "png", "client": "dev"}, 4},
-		{"pixashot_captures_total", map[string]string{"outcome": "ValidationError"}, 1},
-		{"pixashot_captures_total", map[string]string{"outcome": "NavigationError"}, 1},
-		{"pixashot_auth_failures_total", map[string]string{"reason": "unknown_token"}, 1},
-		{"pixashot_egress_refused_total", map[string]string{"class": "loopback", "client": "dev"}, 1},
-		{"pixashot_egress_refused_total", map[string]string{"class": "metadata", "client": "dev"}, 2},
-		{"pixashot_webhooks_deliveries_total", map[string]string{"outcome": "delivered"}, 2},
-		{"pixashot_jobs_age_seconds", nil, 2},
-		{"pixashot_capture_duration_seconds", map[string]string{"phase": "total"}, 4},
-		{"pixashot_capture_duration_seconds", map[string]string{"phase": "navigate"}, 4},
-		{"pixashot_browser_memory_bytes", nil, 10 << 20},
-	} {
-		if n := sum(c.name, c.labels); n < c.min {
-			t.Errorf("%s%v = %v, want at least %v", c.name, c.labels, n, c.min)
-		}
-	}
-	for _, name := range []string{"pixashot_admission_waiting", "pixashot_admission_running", "pixashot_jobs_queued"} {
-		if families[name] == nil {
-			t.Errorf("no gauge %s", name)
+		if n < c.min {
+			t.Errorf("%s%v = %v, want at least %v", c.prom, c.labels, n, c.min)
 		}
 	}
 	if strings.Contains(string(r.body), token) || strings.Contains(string(r.body), e.token) {
