@@ -218,7 +218,7 @@ func TestMetricsAndTracesReachCloudMonitoringAndTrace(t *testing.T) {
 	if rooted != 2 { // POST /capture and POST /captures
 		t.Errorf("%d spans have the caller's span as parent, want 2; spans: %v", rooted, names)
 	}
-	for _, want := range []string{"POST /capture", "POST /captures", "admission", "capture", "tab", "navigate", "render", "store", "job", "webhook"} {
+	for _, want := range []string{"POST /capture", "POST /captures", "admission", "capture", "tab", "navigate", "render", "encode", "store", "job", "webhook"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("no span %q in the caller's trace: %v", want, names)
 		}

@@ -156,7 +156,7 @@ func (c *claim) replace(ctx context.Context, rec idemRecord) {
 	if err := c.s.Async.Records.SwapRecord(ctx, c.client, "idempotency", c.sha, c.held, b); err != nil {
 		// Retries with the key find the claim and wait (409) until it is
 		// stale (claimTTL), then submit again.
-		c.s.Logger.Warn("recording an idempotency key failed", "event", "storage_error", "error", err)
+		c.s.Logger.WarnContext(ctx, "recording an idempotency key failed", "event", "storage_error", "error", err)
 	}
 }
 
@@ -373,7 +373,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, client, id strin
 		return false
 	}
 	if err != nil {
-		s.writeStoreError(w, err)
+		s.writeStoreError(w, r, err)
 		return true
 	}
 	writeJSON(w, http.StatusOK, jobs.ViewOf(r.Context(), j, s.Store.Get, baseURL(r)))
@@ -385,12 +385,12 @@ func (s *Server) getBatch(w http.ResponseWriter, r *http.Request) {
 	client, id := principal(r.Context()).Client, r.PathValue("id")
 	b, err := s.Async.Records.GetRecord(r.Context(), client, "batches", id)
 	if err != nil {
-		s.writeStoreError(w, err)
+		s.writeStoreError(w, r, err)
 		return
 	}
 	var batch jobs.Batch
 	if err := json.Unmarshal(b, &batch); err != nil {
-		s.writeStoreError(w, err)
+		s.writeStoreError(w, r, err)
 		return
 	}
 	counts := map[string]int{jobs.Queued: 0, jobs.Running: 0, jobs.Done: 0, jobs.Failed: 0}
@@ -398,7 +398,7 @@ func (s *Server) getBatch(w http.ResponseWriter, r *http.Request) {
 	for _, jid := range batch.IDs {
 		j, err := jobs.Get(r.Context(), s.Async.Records, client, jid)
 		if err != nil {
-			s.writeStoreError(w, err)
+			s.writeStoreError(w, r, err)
 			return
 		}
 		counts[j.Status]++

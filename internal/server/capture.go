@@ -102,7 +102,9 @@ func (s *Server) serveCapture(w http.ResponseWriter, r *http.Request, o *options
 		out = s.pipeline(r.Context(), o, newID())
 	}
 	answering := time.Now()
+	_, span := s.tracer().Start(r.Context(), "encode")
 	s.respond(w, r, o, out)
+	span.End()
 	s.measure(r.Context(), o, out, start, time.Since(answering))
 	if out.answered != nil {
 		out.answered()
@@ -211,7 +213,7 @@ func (s *Server) pipeline(ctx context.Context, o *options.Options, id string) ca
 func (s *Server) fromCache(ctx context.Context, client, fingerprint string, o *options.Options) (captureOutcome, bool) {
 	obj, ok, err := s.Store.Cached(ctx, client, fingerprint, o.CacheTTL)
 	if err != nil {
-		s.Logger.Warn("capture cache lookup failed; capturing", "event", "storage_error", "error", err)
+		s.Logger.WarnContext(ctx, "capture cache lookup failed; capturing", "event", "storage_error", "error", err)
 	}
 	if !ok {
 		return captureOutcome{}, false
@@ -223,7 +225,7 @@ func (s *Server) fromCache(ctx context.Context, client, fingerprint string, o *o
 		out.data, err = s.Store.Data(ctx, obj)
 	}
 	if err != nil {
-		s.Logger.Warn("capture cache read failed; capturing", "event", "storage_error", "error", err)
+		s.Logger.WarnContext(ctx, "capture cache read failed; capturing", "event", "storage_error", "error", err)
 		return captureOutcome{}, false
 	}
 	auditEntry(ctx).CaptureID = obj.ID

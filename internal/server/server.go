@@ -132,7 +132,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		}
 		defer func() {
 			if p := recover(); p != nil {
-				s.Logger.Error("panic in handler", "panic", p, "stack", string(debug.Stack()), "path", r.URL.Path)
+				s.Logger.ErrorContext(r.Context(), "panic in handler", "panic", p, "stack", string(debug.Stack()), "path", r.URL.Path)
 				apierror.Write(w, apierror.New(http.StatusInternalServerError, apierror.Internal, "internal error"))
 			}
 		}()

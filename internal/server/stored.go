@@ -20,7 +20,7 @@ func (s *Server) getStored(w http.ResponseWriter, r *http.Request) {
 	}
 	link, err := s.Store.Get(r.Context(), principal(r.Context()).Client, id)
 	if err != nil {
-		s.writeStoreError(w, err)
+		s.writeStoreError(w, r, err)
 		return
 	}
 	writeLink(w, r, http.StatusOK, link)
@@ -43,16 +43,16 @@ func (s *Server) deleteStored(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		s.writeStoreError(w, err)
+		s.writeStoreError(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // writeStoreError: someone else's id and no id look the same, a 404.
-func (s *Server) writeStoreError(w http.ResponseWriter, err error) {
+func (s *Server) writeStoreError(w http.ResponseWriter, r *http.Request, err error) {
 	if !errors.Is(err, store.ErrNotFound) {
-		s.Logger.Error("capture storage failed", "event", "storage_error", "error", err)
+		s.Logger.ErrorContext(r.Context(), "capture storage failed", "event", "storage_error", "error", err)
 		err = errStorage{err}
 	}
 	apierror.Write(w, answer(err))

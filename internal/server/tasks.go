@@ -30,7 +30,7 @@ const maxTask = 10 << 20
 
 func (tr *TaskRoute) serve(w http.ResponseWriter, r *http.Request) {
 	if err := tr.Verify(r); err != nil {
-		tr.Logger.Warn("a task delivery was refused", "event", "task_refused", "reason", err.Error())
+		tr.Logger.WarnContext(r.Context(), "a task delivery was refused", "event", "task_refused", "reason", err.Error())
 		apierror.Write(w, apierror.New(http.StatusForbidden, apierror.Authentication, "not a task of this service's queue"))
 		return
 	}
@@ -41,7 +41,7 @@ func (tr *TaskRoute) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil || t.ID == "" || t.Client == "" {
 		// A task that cannot be read never will be: 200 ends its retries.
-		tr.Logger.Error("an unreadable task was dropped", "event", "job_orphan")
+		tr.Logger.ErrorContext(r.Context(), "an unreadable task was dropped", "event", "job_orphan")
 		w.WriteHeader(http.StatusOK)
 		return
 	}
