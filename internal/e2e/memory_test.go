@@ -73,7 +73,13 @@ func TestInstanceMemoryBudget(t *testing.T) {
 	}()
 	failsFast := func(r result, took time.Duration) {
 		t.Helper()
-		if r.status != 502 || r.errorJSON(t)["error_type"] != "NavigationError" {
+		// Ended by the watchdog (502), or, on a machine so loaded that the
+		// bomb grows slower than its script's own bound, by wait_for_timeout
+		// (504): either way within its bounds, and the budget held.
+		switch m := r.errorJSON(t); {
+		case r.status == 502 && m["error_type"] == "NavigationError":
+		case r.status == 504 && m["error_type"] == "CaptureTimeout" && strings.Contains(m["message"].(string), "custom_js"):
+		default:
 			t.Errorf("a bomb answered %d %s", r.status, r.body)
 		}
 		// Ended by the watchdog, not by the suite's CAPTURE_TIMEOUT (20 s);
