@@ -16,6 +16,7 @@ import (
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/admission"
+	"github.com/pixashot/pixashot-cloudrun/internal/agent"
 	"github.com/pixashot/pixashot-cloudrun/internal/audit"
 	"github.com/pixashot/pixashot-cloudrun/internal/auth"
 	"github.com/pixashot/pixashot-cloudrun/internal/blocklist"
@@ -27,6 +28,7 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/jobs"
 	"github.com/pixashot/pixashot-cloudrun/internal/keystore"
 	"github.com/pixashot/pixashot-cloudrun/internal/logging"
+	"github.com/pixashot/pixashot-cloudrun/internal/openapi"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
 	"github.com/pixashot/pixashot-cloudrun/internal/ratelimit"
 	"github.com/pixashot/pixashot-cloudrun/internal/server"
@@ -182,6 +184,9 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		MetricsPage:  tel.Handler,
 		MetricsToken: cfg.MetricsToken,
 	}
+	limits := srv.Limits
+	srv.Agents = &agent.Config{Version: "2.0.0", MaxImageBytes: cfg.MCPMaxImageBytes,
+		Schema: func(without ...string) map[string]any { return openapi.OptionsSchema(limits, without...) }}
 	if srv.Signer, err = a.signer(ctx, cfg, log); err != nil {
 		return nil, err
 	}

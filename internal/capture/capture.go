@@ -254,9 +254,14 @@ func (e *Engine) output(ctx context.Context, w *watch, o *options.Options, md *M
 	err := bounded(ctx, outputTime(o, e.Limits), "the page did not let itself be captured within wait_for_timeout and the time its size allows",
 		func(ctx context.Context) error {
 			var err error
-			if o.Format == "markdown" || o.Format == "text" {
+			switch o.Format {
+			case "markdown", "text":
 				data, err = e.mainContent(ctx, w, o)
-			} else {
+			case "links":
+				data, err = links(ctx, o)
+			case "json_ld":
+				data, err = structuredData(ctx, o)
+			default:
 				data, err = output(ctx, o, e.Limits)
 			}
 			return err
@@ -391,8 +396,11 @@ func (e *Engine) mainContent(ctx context.Context, w *watch, o *options.Options) 
 	}
 	_, pageURL := w.document()
 	convert := extract.Markdown
-	if o.Format == "text" {
+	switch {
+	case o.Format == "text":
 		convert = extract.Text
+	case o.MarkdownMode == "full":
+		convert = extract.FullMarkdown
 	}
 	out, err := convert(page, pageURL)
 	if errors.Is(err, extract.ErrNoContent) {

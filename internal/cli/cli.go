@@ -421,7 +421,7 @@ func downloadName(disposition string, body map[string]any) string {
 		return filepath.Base(p["filename"])
 	}
 	format, _ := body["format"].(string)
-	ext := map[string]string{"": "png", "metadata": "json", "markdown": "md", "text": "txt"}[format]
+	ext := map[string]string{"": "png", "metadata": "json", "links": "json", "json_ld": "json", "markdown": "md", "text": "txt"}[format]
 	if ext == "" {
 		ext = format
 	}

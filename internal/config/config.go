@@ -87,6 +87,8 @@ type Config struct {
 	MonitoringEndpoint string        // plaintext gRPC stand-in for Cloud Monitoring
 	TraceEndpoint      string        // plaintext gRPC stand-in for Cloud Trace
 	TraceSampleRatio   float64       // traces begun here (no sampled caller) that are kept
+
+	MCPMaxImageBytes int // a screenshot tool's image is scaled down to fit
 }
 
 // chromeCandidates are tried in order when CHROME_PATH is unset.
@@ -182,6 +184,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.MetricsInterval = r.duration("METRICS_INTERVAL", 60*time.Second)
 	c.MonitoringEndpoint = r.str("MONITORING_ENDPOINT", "")
 	c.TraceEndpoint = r.str("TRACE_ENDPOINT", "")
+	c.MCPMaxImageBytes = r.integer("MCP_MAX_IMAGE_BYTES", 5<<20)
 	c.TraceSampleRatio = 0.1
 	if v := r.str("TRACE_SAMPLE_RATIO", ""); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
@@ -263,6 +266,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		r.fail("METRICS_TOKEN", "must be set (at least 16 characters) with METRICS_EXPORTER=prometheus")
 	case c.MetricsExporter == "gcp" && c.AuditProject == "":
 		r.fail("METRICS_EXPORTER", "gcp needs the project: set AUDIT_PROJECT or AUTH_SECRET_PROJECT")
+	case c.MCPMaxImageBytes < 64<<10 || c.MCPMaxImageBytes > 64<<20:
+		r.fail("MCP_MAX_IMAGE_BYTES", "must be between 64 KiB and 64 MiB")
 	case c.MetricsInterval < time.Second || c.MetricsInterval > time.Hour:
 		// Cloud Monitoring takes a point of a series at most every 5 s; the
 		// floor is lower for stand-ins.

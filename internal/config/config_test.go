@@ -118,4 +118,3 @@ func TestMetricsExporterNeedsItsSettings(t *testing.T) {
 		t.Errorf("%+v %v", cfg, err)
 	}
 }
-

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -178,5 +179,81 @@ func TestMetadataAndText(t *testing.T) {
 	r = e.capture(t, opts{"url": e.page + "/preview", "format": "text"})
 	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/plain") || !strings.Contains(string(r.body), "neap tides") {
 		t.Errorf("text: %d %.300s", r.status, r.body)
+	}
+}
+
+// format links: every link, resolved against the document's base, read in
+// the isolated world (the page's redefined href getter does not reach
+// it), each said to be on the page's site or not.
+func TestLinksFormat(t *testing.T) {
+	e := shared
+	r := e.capture(t, opts{"url": strings.Replace(e.page, "127.0.0.2", "page.test", 1) + "/links", "format": "links"})
+	if r.status != 200 || r.header.Get("Content-Type") != "application/json" {
+		t.Fatalf("%d %s %.300s", r.status, r.header.Get("Content-Type"), r.body)
+	}
+	var got struct {
+		URL       string
+		Count     int
+		Truncated bool
+		Links     []struct {
+			Href, Text, Rel string
+			SameSite        bool `json:"same_site"`
+		}
+	}
+	if err := json.Unmarshal(r.body, &got); err != nil {
+		t.Fatal(err)
+	}
+	base := strings.Replace(e.page, "127.0.0.2", "page.test", 1)
+	want := []struct {
+		href, text, rel string
+		same            bool
+	}{
+		{base + "/docs/intro.html", "Intro page", "next", true},
+		{"https://www.example.org/x?q=1", "Example", "", false},
+		{"http://sub.page.test/y", "Same site, other host", "", true},
+		{"mailto:a@example.org", "Mail", "", false},
+		{base + "/area", "An area", "", true},
+	}
+	if got.Count != len(want) || got.Truncated || len(got.Links) != len(want) || got.URL != base+"/links" {
+		t.Fatalf("%s", r.body)
+	}
+	for i, w := range want {
+		l := got.Links[i]
+		if l.Href != w.href || l.Text != w.text || l.Rel != w.rel || l.SameSite != w.same {
+			t.Errorf("link %d: %+v, want %+v", i, l, w)
+		}
+	}
+	// The same page as Markdown, whole (markdown_mode full): every link in
+	// it, resolved.
+	r = e.capture(t, opts{"url": e.page + "/links", "format": "markdown", "markdown_mode": "full"})
+	if r.status != 200 || !strings.Contains(string(r.body), "[Example](https://www.example.org/x?q=1)") ||
+		!strings.Contains(string(r.body), "(mailto:a@example.org)") {
+		t.Errorf("markdown_mode full: %d %.500s", r.status, r.body)
+	}
+}
+
+// format json_ld: every block of the rendered page (one a script added),
+// an array's items one by one, and a block that is not JSON counted.
+func TestJSONLDFormat(t *testing.T) {
+	e := shared
+	r := e.capture(t, opts{"url": e.page + "/structured", "format": "json_ld"})
+	if r.status != 200 || r.header.Get("Content-Type") != "application/json" {
+		t.Fatalf("%d %.300s", r.status, r.body)
+	}
+	var got struct {
+		Items     []map[string]any
+		Invalid   int
+		Truncated bool
+	}
+	if err := json.Unmarshal(r.body, &got); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, it := range got.Items {
+		names = append(names, fmt.Sprint(it["@type"], ":", it["name"], it["headline"]))
+	}
+	want := "[Article:<nil>Tides Person:Ada<nil> Place:Harbour<nil> Event:Spring tide<nil>]"
+	if fmt.Sprint(names) != want || got.Invalid != 1 || got.Truncated {
+		t.Errorf("%v invalid %d: %s", names, got.Invalid, r.body)
 	}
 }

@@ -44,6 +44,28 @@ func (e *env) pages() http.Handler {
 		fmt.Fprintf(w, `<html><body style="margin:0;background:#00ff00"><img src="http://secret.test:%d/x"><img src="http://meta.test:%d/y"></body></html>`,
 			e.port, e.port)
 	})
+	// Links of every kind, and a script that makes anchors lie to the
+	// page's own world.
+	page("/links", `<html><head><base href="/docs/"></head><body>
+		<a href="intro.html" rel="next">Intro  <b>page</b></a>
+		<a href="https://www.example.org/x?q=1">Example</a>
+		<a href="http://sub.page.test/y">Same site, other host</a>
+		<a href="mailto:a@example.org">Mail</a>
+		<map name="m"><area href="/area" alt="An area"></map>
+		<script>
+		Object.defineProperty(HTMLAnchorElement.prototype, "href", {get() { return "https://evil.example/" }});
+		document.querySelectorAll("a").forEach(a => a.setAttribute("data-x", "1"));
+		</script></body></html>`)
+	// Structured data: a block, an array, one that is not JSON, and one a
+	// script adds.
+	page("/structured", `<html><head>
+		<script type="application/ld+json">{"@context":"https://schema.org","@type":"Article","headline":"Tides"}</script>
+		<script type="application/ld+json">[{"@type":"Person","name":"Ada"},{"@type":"Place","name":"Harbour"}]</script>
+		<script type="application/ld+json">{not json</script>
+		</head><body><script>
+		const s = document.createElement("script"); s.type = "application/ld+json";
+		s.textContent = JSON.stringify({"@type": "Event", "name": "Spring tide"}); document.head.appendChild(s);
+		</script></body></html>`)
 	mux.HandleFunc("/color", func(w http.ResponseWriter, r *http.Request) {
 		c := r.URL.Query().Get("c")
 		if strings.Trim(c, "0123456789abcdef") != "" {

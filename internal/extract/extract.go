@@ -13,6 +13,7 @@ import (
 
 	"codeberg.org/readeck/go-readability/v2"
 	htmltomarkdown "github.com/JohannesKaufmann/html-to-markdown/v2"
+	"github.com/JohannesKaufmann/html-to-markdown/v2/converter"
 )
 
 // ErrNoContent means readability found no main content in the page.
@@ -37,6 +38,20 @@ func Markdown(page []byte, pageURL string) ([]byte, error) {
 		md = "# " + t + "\n\n" + md
 	}
 	return []byte(md + "\n"), nil
+}
+
+// FullMarkdown is the whole rendered page as Markdown (markdown_mode full):
+// navigation, footers and all, links and images resolved against the page.
+func FullMarkdown(page []byte, pageURL string) ([]byte, error) {
+	var opts []converter.ConvertOptionFunc
+	if u, err := url.Parse(pageURL); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
+		opts = append(opts, converter.WithDomain(u.Scheme+"://"+u.Host))
+	}
+	md, err := htmltomarkdown.ConvertReader(bytes.NewReader(page), opts...)
+	if err != nil {
+		return nil, err
+	}
+	return append(bytes.TrimSpace(md), '\n'), nil
 }
 
 // Text is the page's main content as plain text, under its title.

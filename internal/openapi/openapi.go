@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -380,6 +381,14 @@ func paths(fields []options.Field) obj {
 			},
 			"responses": merge(errorResponses(403, 404), obj{"200": obj{"description": "The capture.",
 				"content": merge(binaryContent(), obj{"application/json": obj{"schema": obj{"type": "object"}}})}})}},
+		"/mcp": obj{"post": obj{"operationId": "mcp", "summary": "The MCP server (Model Context Protocol, Streamable HTTP, stateless)",
+			"description": "One JSON-RPC 2.0 message per request (initialize, tools/list, tools/call), answered as application/json. " +
+				"Tools: screenshot, pdf, markdown, text, metadata, links, json_ld, capture_async, get_capture; their input schema is " +
+				"CaptureOptions less what the tool sets (format, response_type). A tool's failure is a result with isError and the API's error_type and field.",
+			"parameters":  []any{obj{"name": "MCP-Protocol-Version", "in": "header", "schema": obj{"type": "string"}}},
+			"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": obj{"type": "object"}}}},
+			"responses": merge(errorResponses(401, 403, 413, 429), obj{"200": obj{"description": "The JSON-RPC answer.",
+				"content": obj{"application/json": obj{"schema": obj{"type": "object"}}}}})}},
 		"/health": obj{"get": obj{"operationId": "health", "summary": "Health", "security": public,
 			"responses": obj{"200": ok("Healthy.", "Health"), "503": ok("Starting.", "Health")}}},
 		"/health/live": obj{"get": obj{"operationId": "live", "summary": "Liveness", "security": public,
@@ -427,4 +436,17 @@ func DefaultLimits() (options.Limits, error) {
 		return options.Limits{}, err
 	}
 	return options.Limits{MaxTimeout: cfg.CaptureTimeout, MaxPixels: cfg.MaxPixels}, nil
+}
+
+// OptionsSchema is the JSON Schema of the capture options as the document
+// has them, less the named fields (those a caller such as an MCP tool
+// decides itself): one source for every door into the service.
+func OptionsSchema(lim options.Limits, without ...string) map[string]any {
+	var fields []options.Field
+	for _, f := range options.Fields(lim) {
+		if !slices.Contains(without, f.Name) {
+			fields = append(fields, f)
+		}
+	}
+	return optionsSchema(fields)
 }

@@ -22,6 +22,7 @@ type Options struct {
 	OmitBackground bool
 
 	WaitForNetwork   string // idle, mostly_idle
+	MarkdownMode     string // readability (the main content), full (the whole page)
 	WaitForTimeout   time.Duration
 	WaitForSelector  string
 	WaitForAnimation bool
@@ -117,7 +118,7 @@ func (o *Options) Extension() string {
 		return "md"
 	case "text":
 		return "txt"
-	case "metadata":
+	case "metadata", "links", "json_ld":
 		return "json"
 	}
 	return o.Format
@@ -139,7 +140,7 @@ func (o *Options) ContentType() string {
 		return "application/pdf"
 	case "html":
 		return "text/html" // exactly as the original documents it
-	case "metadata":
+	case "metadata", "links", "json_ld":
 		return "application/json"
 	case "markdown":
 		return "text/markdown; charset=utf-8"

@@ -43,6 +43,7 @@ type raw struct {
 	ImageQuality       *int              `json:"image_quality"`
 	OmitBackground     *bool             `json:"omit_background"`
 	WaitForNetwork     *string           `json:"wait_for_network"`
+	MarkdownMode       *string           `json:"markdown_mode"`
 	WaitForTimeout     *int              `json:"wait_for_timeout"`
 	WaitForSelector    *string           `json:"wait_for_selector"`
 	WaitForAnimation   *bool             `json:"wait_for_animation"`
@@ -197,6 +198,7 @@ func (r *raw) build(lim Limits) (*Options, error) {
 		ImageQuality:       deref(r.ImageQuality, 90),
 		OmitBackground:     deref(r.OmitBackground, false),
 		WaitForNetwork:     deref(r.WaitForNetwork, "idle"),
+		MarkdownMode:       deref(r.MarkdownMode, "readability"),
 		WaitForSelector:    deref(r.WaitForSelector, ""),
 		WaitForAnimation:   deref(r.WaitForAnimation, false),
 		DarkMode:           deref(r.DarkMode, false),

@@ -10,8 +10,9 @@ import (
 // The enumerations of the wire format. The validator checks against these
 // and Fields lists them, so the API description cannot drift from the parser.
 var (
-	formats       = []string{"png", "jpeg", "webp", "pdf", "html", "metadata", "markdown", "text"}
+	formats       = []string{"png", "jpeg", "webp", "pdf", "html", "metadata", "markdown", "text", "links", "json_ld"}
 	networkWaits  = []string{"idle", "mostly_idle"}
+	markdownModes = []string{"readability", "full"}
 	responseTypes = []string{"by_format", "json", "empty", "url"}
 	pdfFormats    = []string{"A4", "Letter", "Legal"}
 	uaDevices     = []string{"desktop", "mobile"}
@@ -151,6 +152,7 @@ func fieldDocs(lim Limits) map[string]doc {
 		"image_quality":                   {desc: "JPEG and WebP quality.", min: num(0), max: num(100), def: 90},
 		"omit_background":                 {desc: "A transparent background instead of white (png, webp).", def: false},
 		"wait_for_network":                {desc: "How quiet the network must be before the capture.", enum: networkWaits, def: "idle"},
+		"markdown_mode":                   {desc: "format markdown: the page's main content as a reader view finds it (readability), or the whole rendered page (full).", enum: markdownModes, def: "readability"},
 		"wait_for_timeout":                {desc: "The longest wait for load, network quiet and wait_for_selector, in milliseconds; at most CAPTURE_TIMEOUT.", min: num(1), max: num(maxMS), def: waitDefault},
 		"wait_for_selector":               {desc: "Wait until an element matches this CSS selector.", maxLen: maxSelector},
 		"wait_for_animation":              {desc: "Wait until CSS animations and transitions have finished.", def: false},

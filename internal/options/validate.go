@@ -131,6 +131,7 @@ func (v *validator) selector(field, s string) {
 func (v *validator) formats(o *Options) {
 	v.oneOf("format", o.Format, formats...)
 	v.oneOf("wait_for_network", o.WaitForNetwork, networkWaits...)
+	v.oneOf("markdown_mode", o.MarkdownMode, markdownModes...)
 	v.oneOf("response_type", o.ResponseType, responseTypes...)
 }
 

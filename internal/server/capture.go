@@ -308,7 +308,7 @@ func writeCapture(w http.ResponseWriter, o *options.Options, data []byte, md *ca
 		json.NewEncoder(w).Encode(body) //nolint:errcheck // the client may be gone
 	default:
 		w.Header().Set("Content-Type", o.ContentType())
-		if o.Format != "metadata" { // a link preview is an answer, not a download
+		if o.Format != "metadata" && o.Format != "links" && o.Format != "json_ld" { // a link preview is an answer, not a download
 			w.Header().Set("Content-Disposition", "attachment; filename=screenshot."+o.Extension())
 		}
 		w.Header().Set("Content-Length", strconv.Itoa(len(data)))

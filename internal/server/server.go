@@ -16,6 +16,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/pixashot/pixashot-cloudrun/internal/agent"
 	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
 	"github.com/pixashot/pixashot-cloudrun/internal/audit"
 	"github.com/pixashot/pixashot-cloudrun/internal/auth"
@@ -45,9 +46,10 @@ type Server struct {
 	Logger       *slog.Logger
 	TrustedHops  int // proxies in front whose X-Forwarded-For entries are believed
 	Metrics      *telemetry.Metrics
-	Tracer       trace.Tracer // nil: spans only carry the caller's trace ids
-	MetricsPage  http.Handler // GET /metrics (METRICS_EXPORTER=prometheus); nil: no such route
-	MetricsToken string       // the bearer MetricsPage asks for
+	Tracer       trace.Tracer  // nil: spans only carry the caller's trace ids
+	MetricsPage  http.Handler  // GET /metrics (METRICS_EXPORTER=prometheus); nil: no such route
+	MetricsToken string        // the bearer MetricsPage asks for
+	Agents       *agent.Config // POST /mcp, the MCP server; nil: none
 
 	mux *http.ServeMux
 }
@@ -76,6 +78,19 @@ func (s *Server) Handler() http.Handler {
 	if s.MetricsPage != nil {
 		s.mux.HandleFunc("GET /metrics", s.metricsPage)
 	}
+	if s.Agents != nil {
+		// Stateless: any instance answers any call. GET (a server stream)
+		// is the SDK's 405 there.
+		mcp := agent.Handler(*s.Agents, func(r *http.Request) agent.Door {
+			return callerDoor{s: s, ctx: r.Context(), baseURL: baseURL(r)}
+		})
+		bounded := func(w http.ResponseWriter, r *http.Request) {
+			r.Body = http.MaxBytesReader(w, r.Body, s.MaxBodyBytes)
+			mcp.ServeHTTP(w, r)
+		}
+		s.mux.HandleFunc("POST /mcp", s.authed(bounded))
+		s.mux.HandleFunc("GET /mcp", s.authed(bounded))
+	}
 	s.mux.HandleFunc("GET /health", s.health)
 	s.mux.HandleFunc("GET /health/live", s.live)
 	s.mux.HandleFunc("GET /health/ready", s.ready)
@@ -92,6 +107,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.MetricsPage != nil {
 		allowed["/metrics"] = "GET"
+	}
+	if s.Agents != nil {
+		allowed["/mcp"] = "GET, POST"
 	}
 	for path, allow := range allowed {
 		s.mux.HandleFunc("HEAD "+path, methodNotAllowed(allow))

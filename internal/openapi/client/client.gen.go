@@ -42,6 +42,8 @@ func (e AsyncCaptureCookiesSameSite) Valid() bool {
 const (
 	AsyncCaptureFormatHtml     AsyncCaptureFormat = "html"
 	AsyncCaptureFormatJpeg     AsyncCaptureFormat = "jpeg"
+	AsyncCaptureFormatJsonLd   AsyncCaptureFormat = "json_ld"
+	AsyncCaptureFormatLinks    AsyncCaptureFormat = "links"
 	AsyncCaptureFormatMarkdown AsyncCaptureFormat = "markdown"
 	AsyncCaptureFormatMetadata AsyncCaptureFormat = "metadata"
 	AsyncCaptureFormatPdf      AsyncCaptureFormat = "pdf"
@@ -56,6 +58,10 @@ func (e AsyncCaptureFormat) Valid() bool {
 	case AsyncCaptureFormatHtml:
 		return true
 	case AsyncCaptureFormatJpeg:
+		return true
+	case AsyncCaptureFormatJsonLd:
+		return true
+	case AsyncCaptureFormatLinks:
 		return true
 	case AsyncCaptureFormatMarkdown:
 		return true
@@ -119,6 +125,24 @@ func (e AsyncCaptureInteractionsWaitForType) Valid() bool {
 	case AsyncCaptureInteractionsWaitForTypeSelector:
 		return true
 	case AsyncCaptureInteractionsWaitForTypeTimeout:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AsyncCaptureMarkdownMode.
+const (
+	AsyncCaptureMarkdownModeFull        AsyncCaptureMarkdownMode = "full"
+	AsyncCaptureMarkdownModeReadability AsyncCaptureMarkdownMode = "readability"
+)
+
+// Valid indicates whether the value is a known member of the AsyncCaptureMarkdownMode enum.
+func (e AsyncCaptureMarkdownMode) Valid() bool {
+	switch e {
+	case AsyncCaptureMarkdownModeFull:
+		return true
+	case AsyncCaptureMarkdownModeReadability:
 		return true
 	default:
 		return false
@@ -381,6 +405,8 @@ func (e CaptureOptionsCookiesSameSite) Valid() bool {
 const (
 	CaptureOptionsFormatHtml     CaptureOptionsFormat = "html"
 	CaptureOptionsFormatJpeg     CaptureOptionsFormat = "jpeg"
+	CaptureOptionsFormatJsonLd   CaptureOptionsFormat = "json_ld"
+	CaptureOptionsFormatLinks    CaptureOptionsFormat = "links"
 	CaptureOptionsFormatMarkdown CaptureOptionsFormat = "markdown"
 	CaptureOptionsFormatMetadata CaptureOptionsFormat = "metadata"
 	CaptureOptionsFormatPdf      CaptureOptionsFormat = "pdf"
@@ -395,6 +421,10 @@ func (e CaptureOptionsFormat) Valid() bool {
 	case CaptureOptionsFormatHtml:
 		return true
 	case CaptureOptionsFormatJpeg:
+		return true
+	case CaptureOptionsFormatJsonLd:
+		return true
+	case CaptureOptionsFormatLinks:
 		return true
 	case CaptureOptionsFormatMarkdown:
 		return true
@@ -458,6 +488,24 @@ func (e CaptureOptionsInteractionsWaitForType) Valid() bool {
 	case CaptureOptionsInteractionsWaitForTypeSelector:
 		return true
 	case CaptureOptionsInteractionsWaitForTypeTimeout:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CaptureOptionsMarkdownMode.
+const (
+	CaptureOptionsMarkdownModeFull        CaptureOptionsMarkdownMode = "full"
+	CaptureOptionsMarkdownModeReadability CaptureOptionsMarkdownMode = "readability"
+)
+
+// Valid indicates whether the value is a known member of the CaptureOptionsMarkdownMode enum.
+func (e CaptureOptionsMarkdownMode) Valid() bool {
+	switch e {
+	case CaptureOptionsMarkdownModeFull:
+		return true
+	case CaptureOptionsMarkdownModeReadability:
 		return true
 	default:
 		return false
@@ -870,6 +918,8 @@ func (e QueuedStatus) Valid() bool {
 const (
 	CaptureSignedParamsFormatHtml     CaptureSignedParamsFormat = "html"
 	CaptureSignedParamsFormatJpeg     CaptureSignedParamsFormat = "jpeg"
+	CaptureSignedParamsFormatJsonLd   CaptureSignedParamsFormat = "json_ld"
+	CaptureSignedParamsFormatLinks    CaptureSignedParamsFormat = "links"
 	CaptureSignedParamsFormatMarkdown CaptureSignedParamsFormat = "markdown"
 	CaptureSignedParamsFormatMetadata CaptureSignedParamsFormat = "metadata"
 	CaptureSignedParamsFormatPdf      CaptureSignedParamsFormat = "pdf"
@@ -884,6 +934,10 @@ func (e CaptureSignedParamsFormat) Valid() bool {
 	case CaptureSignedParamsFormatHtml:
 		return true
 	case CaptureSignedParamsFormatJpeg:
+		return true
+	case CaptureSignedParamsFormatJsonLd:
+		return true
+	case CaptureSignedParamsFormatLinks:
 		return true
 	case CaptureSignedParamsFormatMarkdown:
 		return true
@@ -914,6 +968,24 @@ func (e CaptureSignedParamsWaitForNetwork) Valid() bool {
 	case CaptureSignedParamsWaitForNetworkIdle:
 		return true
 	case CaptureSignedParamsWaitForNetworkMostlyIdle:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CaptureSignedParamsMarkdownMode.
+const (
+	CaptureSignedParamsMarkdownModeFull        CaptureSignedParamsMarkdownMode = "full"
+	CaptureSignedParamsMarkdownModeReadability CaptureSignedParamsMarkdownMode = "readability"
+)
+
+// Valid indicates whether the value is a known member of the CaptureSignedParamsMarkdownMode enum.
+func (e CaptureSignedParamsMarkdownMode) Valid() bool {
+	switch e {
+	case CaptureSignedParamsMarkdownModeFull:
+		return true
+	case CaptureSignedParamsMarkdownModeReadability:
 		return true
 	default:
 		return false
@@ -1300,6 +1372,9 @@ type AsyncCapture struct {
 	// Locale A BCP 47 language tag such as de-CH, for navigator.language, Intl and Accept-Language.
 	Locale *string `json:"locale,omitempty"`
 
+	// MarkdownMode format markdown: the page's main content as a reader view finds it (readability), or the whole rendered page (full).
+	MarkdownMode *AsyncCaptureMarkdownMode `json:"markdown_mode,omitempty"`
+
 	// OmitBackground A transparent background instead of white (png, webp).
 	OmitBackground *bool `json:"omit_background,omitempty"`
 
@@ -1443,6 +1518,9 @@ type AsyncCaptureInteractionsWaitForValue1 = int
 type AsyncCapture_Interactions_WaitFor_Value struct {
 	union json.RawMessage
 }
+
+// AsyncCaptureMarkdownMode format markdown: the page's main content as a reader view finds it (readability), or the whole rendered page (full).
+type AsyncCaptureMarkdownMode string
 
 // AsyncCapturePdfFormat Paper size (case-insensitive).
 type AsyncCapturePdfFormat string
@@ -1675,6 +1753,9 @@ type CaptureOptions struct {
 	// Locale A BCP 47 language tag such as de-CH, for navigator.language, Intl and Accept-Language.
 	Locale *string `json:"locale,omitempty"`
 
+	// MarkdownMode format markdown: the page's main content as a reader view finds it (readability), or the whole rendered page (full).
+	MarkdownMode *CaptureOptionsMarkdownMode `json:"markdown_mode,omitempty"`
+
 	// OmitBackground A transparent background instead of white (png, webp).
 	OmitBackground *bool `json:"omit_background,omitempty"`
 
@@ -1815,6 +1896,9 @@ type CaptureOptionsInteractionsWaitForValue1 = int
 type CaptureOptions_Interactions_WaitFor_Value struct {
 	union json.RawMessage
 }
+
+// CaptureOptionsMarkdownMode format markdown: the page's main content as a reader view finds it (readability), or the whole rendered page (full).
+type CaptureOptionsMarkdownMode string
 
 // CaptureOptionsPdfFormat Paper size (case-insensitive).
 type CaptureOptionsPdfFormat string
@@ -2043,6 +2127,9 @@ type CaptureSignedParams struct {
 
 	// WaitForNetwork How quiet the network must be before the capture.
 	WaitForNetwork *CaptureSignedParamsWaitForNetwork `form:"wait_for_network,omitempty" json:"wait_for_network,omitempty"`
+
+	// MarkdownMode format markdown: the page's main content as a reader view finds it (readability), or the whole rendered page (full).
+	MarkdownMode *CaptureSignedParamsMarkdownMode `form:"markdown_mode,omitempty" json:"markdown_mode,omitempty"`
 
 	// WaitForTimeout The longest wait for load, network quiet and wait_for_selector, in milliseconds; at most CAPTURE_TIMEOUT.
 	WaitForTimeout *int `form:"wait_for_timeout,omitempty" json:"wait_for_timeout,omitempty"`
@@ -2294,6 +2381,9 @@ type CaptureSignedParamsFormat string
 // CaptureSignedParamsWaitForNetwork defines parameters for CaptureSigned.
 type CaptureSignedParamsWaitForNetwork string
 
+// CaptureSignedParamsMarkdownMode defines parameters for CaptureSigned.
+type CaptureSignedParamsMarkdownMode string
+
 // CaptureSignedParamsPdfFormat defines parameters for CaptureSigned.
 type CaptureSignedParamsPdfFormat string
 
@@ -2365,6 +2455,14 @@ type DownloadParams struct {
 	SignatureVersion *string `form:"signature_version,omitempty" json:"signature_version,omitempty"`
 }
 
+// McpJSONBody defines parameters for Mcp.
+type McpJSONBody = map[string]interface{}
+
+// McpParams defines parameters for Mcp.
+type McpParams struct {
+	MCPProtocolVersion *string `json:"MCP-Protocol-Version,omitempty"`
+}
+
 // CaptureWebhookParams defines parameters for CaptureWebhook.
 type CaptureWebhookParams struct {
 	// WebhookId msg_ and the capture's id; the same on every retry.
@@ -2382,6 +2480,9 @@ type CaptureJSONRequestBody = CaptureOptions
 
 // CaptureAsyncJSONRequestBody defines body for CaptureAsync for application/json ContentType.
 type CaptureAsyncJSONRequestBody CaptureAsyncJSONBody
+
+// McpJSONRequestBody defines body for Mcp for application/json ContentType.
+type McpJSONRequestBody = McpJSONBody
 
 // SignJSONRequestBody defines body for Sign for application/json ContentType.
 type SignJSONRequestBody = SignRequest
@@ -2978,6 +3079,24 @@ type ClientInterface interface {
 	// Corresponds with GET /health/ready (the `Ready` operationId).
 	Ready(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// McpWithBody The MCP server (Model Context Protocol, Streamable HTTP, stateless)
+	//
+	// One JSON-RPC 2.0 message per request (initialize, tools/list, tools/call), answered as application/json. Tools: screenshot, pdf, markdown, text, metadata, links, json_ld, capture_async, get_capture; their input schema is CaptureOptions less what the tool sets (format, response_type). A tool's failure is a result with isError and the API's error_type and field.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /mcp (the `Mcp` operationId).
+	McpWithBody(ctx context.Context, params *McpParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// Mcp The MCP server (Model Context Protocol, Streamable HTTP, stateless)
+	//
+	// One JSON-RPC 2.0 message per request (initialize, tools/list, tools/call), answered as application/json. Tools: screenshot, pdf, markdown, text, metadata, links, json_ld, capture_async, get_capture; their input schema is CaptureOptions less what the tool sets (format, response_type). A tool's failure is a result with isError and the API's error_type and field.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /mcp (the `Mcp` operationId).
+	Mcp(ctx context.Context, params *McpParams, body McpJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// Openapi This document
 	//
 	// Corresponds with GET /openapi.json (the `Openapi` operationId).
@@ -3199,6 +3318,44 @@ func (c *Client) Live(ctx context.Context, reqEditors ...RequestEditorFn) (*http
 // Corresponds with GET /health/ready (the `Ready` operationId).
 func (c *Client) Ready(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewReadyRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// McpWithBody The MCP server (Model Context Protocol, Streamable HTTP, stateless)
+//
+// One JSON-RPC 2.0 message per request (initialize, tools/list, tools/call), answered as application/json. Tools: screenshot, pdf, markdown, text, metadata, links, json_ld, capture_async, get_capture; their input schema is CaptureOptions less what the tool sets (format, response_type). A tool's failure is a result with isError and the API's error_type and field.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /mcp (the `Mcp` operationId).
+func (c *Client) McpWithBody(ctx context.Context, params *McpParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMcpRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// Mcp The MCP server (Model Context Protocol, Streamable HTTP, stateless)
+//
+// One JSON-RPC 2.0 message per request (initialize, tools/list, tools/call), answered as application/json. Tools: screenshot, pdf, markdown, text, metadata, links, json_ld, capture_async, get_capture; their input schema is CaptureOptions less what the tool sets (format, response_type). A tool's failure is a result with isError and the API's error_type and field.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /mcp (the `Mcp` operationId).
+func (c *Client) Mcp(ctx context.Context, params *McpParams, body McpJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMcpRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3470,6 +3627,18 @@ func NewCaptureSignedRequest(server string, params *CaptureSignedParams) (*http.
 		if params.WaitForNetwork != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "wait_for_network", *params.WaitForNetwork, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.MarkdownMode != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "markdown_mode", *params.MarkdownMode, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -4435,6 +4604,61 @@ func NewReadyRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewMcpRequest calls the generic Mcp builder with application/json body
+func NewMcpRequest(server string, params *McpParams, body McpJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewMcpRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewMcpRequestWithBody constructs an http.Request for the Mcp method, with any body, and a specified content type
+func NewMcpRequestWithBody(server string, params *McpParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/mcp")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.MCPProtocolVersion != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "MCP-Protocol-Version", *params.MCPProtocolVersion, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("MCP-Protocol-Version", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewOpenapiRequest constructs an http.Request for the Openapi method
 func NewOpenapiRequest(server string) (*http.Request, error) {
 	var err error
@@ -4644,6 +4868,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /health/ready (the `Ready` operationId).
 	ReadyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ReadyResponse, error)
+
+	// McpWithBodyWithResponse The MCP server (Model Context Protocol, Streamable HTTP, stateless)
+	//
+	// One JSON-RPC 2.0 message per request (initialize, tools/list, tools/call), answered as application/json. Tools: screenshot, pdf, markdown, text, metadata, links, json_ld, capture_async, get_capture; their input schema is CaptureOptions less what the tool sets (format, response_type). A tool's failure is a result with isError and the API's error_type and field.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /mcp (the `Mcp` operationId).
+	McpWithBodyWithResponse(ctx context.Context, params *McpParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*McpResponse, error)
+
+	// McpWithResponse The MCP server (Model Context Protocol, Streamable HTTP, stateless)
+	//
+	// One JSON-RPC 2.0 message per request (initialize, tools/list, tools/call), answered as application/json. Tools: screenshot, pdf, markdown, text, metadata, links, json_ld, capture_async, get_capture; their input schema is CaptureOptions less what the tool sets (format, response_type). A tool's failure is a result with isError and the API's error_type and field.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /mcp (the `Mcp` operationId).
+	McpWithResponse(ctx context.Context, params *McpParams, body McpJSONRequestBody, reqEditors ...RequestEditorFn) (*McpResponse, error)
 
 	// OpenapiWithResponse This document
 	//
@@ -5657,6 +5899,82 @@ func (r ReadyResponse) ContentType() string {
 	return ""
 }
 
+// McpResponse429Headers the declared response headers of an HTTP 429 response for Mcp
+type McpResponse429Headers struct {
+	RetryAfter *int
+}
+
+type McpResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *map[string]interface{}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *McpResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r McpResponse) GetJSON200() *map[string]interface{} {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r McpResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r McpResponse) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r McpResponse) GetJSON413() *Error {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r McpResponse) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetBody returns the raw response body bytes
+func (r McpResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r McpResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r McpResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r McpResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type OpenapiResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5970,6 +6288,36 @@ func (c *ClientWithResponses) ReadyWithResponse(ctx context.Context, reqEditors 
 		return nil, err
 	}
 	return ParseReadyResponse(rsp)
+}
+
+// McpWithBodyWithResponse The MCP server (Model Context Protocol, Streamable HTTP, stateless)
+//
+// One JSON-RPC 2.0 message per request (initialize, tools/list, tools/call), answered as application/json. Tools: screenshot, pdf, markdown, text, metadata, links, json_ld, capture_async, get_capture; their input schema is CaptureOptions less what the tool sets (format, response_type). A tool's failure is a result with isError and the API's error_type and field.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /mcp (the `Mcp` operationId).
+func (c *ClientWithResponses) McpWithBodyWithResponse(ctx context.Context, params *McpParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*McpResponse, error) {
+	rsp, err := c.McpWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMcpResponse(rsp)
+}
+
+// McpWithResponse The MCP server (Model Context Protocol, Streamable HTTP, stateless)
+//
+// One JSON-RPC 2.0 message per request (initialize, tools/list, tools/call), answered as application/json. Tools: screenshot, pdf, markdown, text, metadata, links, json_ld, capture_async, get_capture; their input schema is CaptureOptions less what the tool sets (format, response_type). A tool's failure is a result with isError and the API's error_type and field.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /mcp (the `Mcp` operationId).
+func (c *ClientWithResponses) McpWithResponse(ctx context.Context, params *McpParams, body McpJSONRequestBody, reqEditors ...RequestEditorFn) (*McpResponse, error) {
+	rsp, err := c.Mcp(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMcpResponse(rsp)
 }
 
 // OpenapiWithResponse This document
@@ -7176,6 +7524,73 @@ func ParseReadyResponse(rsp *http.Response) (*ReadyResponse, error) {
 		}
 		response.JSON503 = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseMcpResponse parses an HTTP response from a McpWithResponse call
+func ParseMcpResponse(rsp *http.Response) (*McpResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &McpResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest map[string]interface{}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers McpResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
