@@ -99,7 +99,7 @@ func newServer(cfg Config, door Door) *mcp.Server {
 	props["webhook_url"] = map[string]any{"type": "string", "maxLength": 2048,
 		"description": "Called (signed, Standard Webhooks) when the capture ends."}
 	s.AddTool(&mcp.Tool{Name: "capture_async", InputSchema: async, Description: "Queue a capture that may take long " +
-		"(any format); returns its id at once. Ask get_capture for its state and, once done, its download link."},
+		"(any format); returns its id at once. Ask get_capture for its state and, once done, its download link."+untrusted},
 		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			return jsonAnswer(door.Submit(ctx, req.Params.Arguments))
 		})

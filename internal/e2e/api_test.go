@@ -162,6 +162,11 @@ func TestCLI(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "screenshot.pdf")); r.code != 0 || !bytes.HasPrefix(b, []byte("%PDF-")) {
 		t.Errorf("pdf: exit %d %s, %d bytes", r.code, r.stderr, len(b))
 	}
+	// The agents' formats, as README shows: links to screenshot.json.
+	r = e.cli(t, dir, "", e.token, "capture", "--format", "links", e.page+"/links")
+	if b, _ := os.ReadFile(filepath.Join(dir, "screenshot.json")); r.code != 0 || !bytes.Contains(b, []byte(`"rel":"next"`)) {
+		t.Errorf("--format links: exit %d %s, %.200s", r.code, r.stderr, b)
+	}
 	// --async: queued, watched, downloaded; a failure is its own exit code.
 	r = e.cli(t, dir, "", e.token, "capture", "--async", "--window-width", "300", "--window-height", "150", e.page+"/color?c=00ff00", "-o", "async.png")
 	b, _ = os.ReadFile(filepath.Join(dir, "async.png"))
