@@ -15,6 +15,7 @@ import (
 	"image/png"
 	"math"
 	"net/http"
+	"slices"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"golang.org/x/image/draw"
@@ -152,7 +153,7 @@ func (t tool) handler(cfg Config, door Door) mcp.ToolHandler {
 			if f.Format != "" {
 				format = f.Format
 			}
-			if !contains(t.formats, format) {
+			if !slices.Contains(t.formats, format) {
 				return failure(apierror.Invalid("format", "must be one of png, jpeg for this tool")), nil
 			}
 			args = without(args, "format")
@@ -204,10 +205,10 @@ func imageAnswer(cfg Config, r *Result) (*mcp.CallToolResult, error) {
 	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.ImageContent{Data: data, MIMEType: r.ContentType}}}, nil
 }
 
-// fit scales an image down until it is at most max bytes in its own format:
+// fit scales an image down until it is at most limit bytes in its own format:
 // an agent gets a smaller picture rather than none.
-func fit(data []byte, contentType string, max int) ([]byte, error) {
-	if max <= 0 || len(data) <= max {
+func fit(data []byte, contentType string, limit int) ([]byte, error) {
+	if limit <= 0 || len(data) <= limit {
 		return data, nil
 	}
 	img, _, err := image.Decode(bytes.NewReader(data))
@@ -215,9 +216,9 @@ func fit(data []byte, contentType string, max int) ([]byte, error) {
 		return nil, fmt.Errorf("reading the screenshot back: %w", err)
 	}
 	for range 6 {
-		scale := math.Sqrt(float64(max)/float64(len(data))) * 0.9
+		scale := math.Sqrt(float64(limit)/float64(len(data))) * 0.9
 		b := img.Bounds()
-		w, h := max1(int(float64(b.Dx())*scale)), max1(int(float64(b.Dy())*scale))
+		w, h := max(int(float64(b.Dx())*scale), 1), max(int(float64(b.Dy())*scale), 1)
 		small := image.NewRGBA(image.Rect(0, 0, w, h))
 		draw.CatmullRom.Scale(small, small.Bounds(), img, b, draw.Src, nil)
 		var buf bytes.Buffer
@@ -229,23 +230,12 @@ func fit(data []byte, contentType string, max int) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if buf.Len() <= max {
+		if buf.Len() <= limit {
 			return buf.Bytes(), nil
 		}
 		data, img = buf.Bytes(), small
 	}
 	return nil, apierror.New(http.StatusRequestEntityTooLarge, apierror.PayloadTooLarge, "the screenshot does not fit MCP_MAX_IMAGE_BYTES even scaled down")
-}
-
-func max1(n int) int { return max(n, 1) }
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // without is the JSON object args less key (an absent or empty object

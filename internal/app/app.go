@@ -203,7 +203,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		Running:       func() int64 { return int64(gate.InUse()) },
 		BrowserMemory: a.Browsers.Memory,
 	}
-	if q, ok := asyncQueue(srv).(*jobs.Embedded); ok {
+	if q, ok := srv.Async.Queue.(*jobs.Embedded); ok {
 		gauges.Queued = func() int64 { return int64(q.Pending()) }
 	}
 	if err := tel.Metrics.Observe(gauges); err != nil {
@@ -492,11 +492,4 @@ func loadAssets(cfg *config.Config, log *slog.Logger) capture.Assets {
 			return s, err
 		}),
 	}
-}
-
-func asyncQueue(srv *server.Server) jobs.Queue {
-	if srv.Async == nil {
-		return nil
-	}
-	return srv.Async.Queue
 }

@@ -40,12 +40,12 @@ type StructuredData struct {
 }
 
 func structuredData(ctx context.Context, o *options.Options) ([]byte, error) {
-	var raw struct {
+	raw, err := callJS[struct {
 		URL       string
 		Blocks    []string
 		Truncated bool
-	}
-	if err := callInto(ctx, &raw, jsonldJS, maxJSONLDScripts, maxJSONLDBytes); err != nil {
+	}](ctx, jsonldJS, maxJSONLDScripts, maxJSONLDBytes)
+	if err != nil {
 		return nil, err
 	}
 	sd := StructuredData{URL: raw.URL, Truncated: raw.Truncated, Items: []json.RawMessage{}}
@@ -68,13 +68,4 @@ func structuredData(ctx context.Context, o *options.Options) ([]byte, error) {
 		sd.Items = append(sd.Items, v)
 	}
 	return json.Marshal(sd)
-}
-
-// callInto runs fn in the isolated world and decodes its value into v.
-func callInto(ctx context.Context, v any, fn string, args ...any) error {
-	raw, err := callJS[json.RawMessage](ctx, fn, args...)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(raw, v)
 }

@@ -46,8 +46,8 @@ type Links struct {
 }
 
 func links(ctx context.Context, o *options.Options) ([]byte, error) {
-	var l Links
-	if err := callInto(ctx, &l, linksJS, maxLinks); err != nil {
+	l, err := callJS[Links](ctx, linksJS, maxLinks)
+	if err != nil {
 		return nil, err
 	}
 	page := site(l.URL)
