@@ -27,11 +27,12 @@ const (
 	Internal         = "InternalError"
 	TargetStatus     = "TargetStatusError"  // fail_on_http_status matched
 	Unconfigured     = "FeatureUnavailable" // the deployment lacks what an option needs
+	Proxy            = "ProxyError"         // the client's proxy (or the upstream) refused, failed or did not answer
 )
 
 // Types lists every error type, for the API description.
 var Types = []string{Validation, Authentication, InvalidSignature, SignatureExpired, NotFound, MethodNotAllowed,
-	PayloadTooLarge, RateLimit, CaptureTimeout, Navigation, Overloaded, Conflict, Internal, TargetStatus, Unconfigured}
+	PayloadTooLarge, RateLimit, CaptureTimeout, Navigation, Overloaded, Conflict, Internal, TargetStatus, Unconfigured, Proxy}
 
 // Error is an error meant for the client.
 type Error struct {

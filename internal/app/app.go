@@ -44,6 +44,7 @@ type App struct {
 	Browsers *browser.Manager
 	Guard    *egress.Guard
 	Gate     *admission.Gate
+	engine   *capture.Engine
 	handler  http.Handler
 	closers  []func()
 	secrets  *secretmanager.Client // shared by the token store and the signing keys
@@ -112,6 +113,8 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		Metrics:    tel.Metrics,
 		MaxBytes:   cfg.EgressMaxBytes,
 		MaxConns:   cfg.EgressMaxConns,
+		Upstream:   cfg.UpstreamProxy,
+		Chaining:   cfg.ProxyChaining,
 	})
 	// The default browser context serves no capture, but it gets a guard
 	// session too: nothing in the browser is ever without one.
@@ -140,6 +143,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	engine := &capture.Engine{Browsers: a.Browsers, Guard: a.Guard,
 		Limits: capture.Limits{MaxPixels: cfg.MaxPixels, MaxOutputBytes: cfg.MaxOutputBytes},
 		Assets: loadAssets(cfg, log)}
+	a.engine = engine
 	a.closers = append(a.closers, engine.StartWarm(cfg.WarmTabs))
 	var limiter ratelimit.Allower = ratelimit.NewLimiter(cfg.RateLimit)
 	gate := admission.New(cfg.MaxConcurrency, cfg.QueueSize, cfg.QueueWait)
@@ -343,7 +347,7 @@ func (a *App) async(ctx context.Context, cfg *config.Config, srv *server.Server,
 	if err != nil {
 		return nil, err
 	}
-	as := &server.Async{Records: st, BatchMax: cfg.BatchMax, CheckAddress: a.Guard.CheckAddress, WebhookKeys: keys}
+	as := &server.Async{Records: st, BatchMax: cfg.BatchMax, CheckAddress: a.Guard.CheckAddress, CheckProxy: a.engine.CheckProxy, WebhookKeys: keys}
 	runner := &jobs.Runner{Records: st, Capture: srv.RunJob, Sender: webhook.NewSender(a.Guard.DialContext),
 		Keys: keys, Link: st.Get, Logger: log, Metrics: srv.Metrics, Tracer: srv.Tracer}
 	if cfg.TasksQueue != "" {

@@ -75,13 +75,17 @@ func (ph *Phases) lap(t *time.Time, phase string) int64 {
 // and the guard session; call it after the response is written, so disposal
 // is off the client's critical path. release is never nil.
 func (e *Engine) Capture(ctx context.Context, id string, o *options.Options) (*Result, func(), error) {
-	res, release, err := e.captureOnce(ctx, id, o)
+	via, err := e.proxy(ctx, o)
+	if err != nil {
+		return nil, func() {}, err
+	}
+	res, release, err := e.captureOnce(ctx, id, o, via)
 	if errors.Is(err, errTabDied) {
 		// A ready tab whose renderer died before the capture touched the
 		// target (its crash event still on the way when it was taken): a
 		// new tab costs the client nothing, the target saw no request.
 		go release()
-		res, release, err = e.captureOnce(ctx, id, o)
+		res, release, err = e.captureOnce(ctx, id, o, via)
 	}
 	if errors.Is(err, errTabDied) {
 		err = classify(ctx, brw.ErrUnavailable)
@@ -96,7 +100,32 @@ func (e *Engine) Capture(ctx context.Context, id string, o *options.Options) (*R
 // errTabDied marks a capture whose tab died before its navigation started.
 var errTabDied = errors.New("the tab died before the navigation")
 
-func (e *Engine) captureOnce(ctx context.Context, id string, o *options.Options) (*Result, func(), error) {
+// CheckProxy answers for o's proxy option as the capture would: a
+// submitted job is told now.
+func (e *Engine) CheckProxy(ctx context.Context, o *options.Options) error {
+	_, err := e.proxy(ctx, o)
+	return err
+}
+
+// proxy is the client's proxy of o, once the egress policy allows it.
+func (e *Engine) proxy(ctx context.Context, o *options.Options) (*egress.Proxy, error) {
+	if o.Proxy == "" {
+		return nil, nil
+	}
+	p, err := egress.ParseProxy(o.Proxy)
+	if err != nil {
+		return nil, invalid("proxy", err.Error())
+	}
+	switch err := e.Guard.CheckProxy(ctx, p); {
+	case errors.Is(err, egress.ErrNoChaining):
+		return nil, invalid("proxy", "is refused: this deployment sends every connection through its own upstream proxy, and PROXY_CHAINING is off")
+	case err != nil:
+		return nil, invalid("proxy", "must be at a public address this service may reach")
+	}
+	return p, nil
+}
+
+func (e *Engine) captureOnce(ctx context.Context, id string, o *options.Options, via *egress.Proxy) (*Result, func(), error) {
 	t := time.Now()
 	var ph Phases
 	wt, err := e.take(ctx, id)
@@ -104,6 +133,7 @@ func (e *Engine) captureOnce(ctx context.Context, id string, o *options.Options)
 		return nil, func() {}, classify(ctx, err)
 	}
 	sess, tab := wt.sess, wt.tab
+	sess.SetProxy(via)
 	release := func() {
 		wt.close()
 		e.askRefill()
@@ -126,7 +156,7 @@ func (e *Engine) captureOnce(ctx context.Context, id string, o *options.Options)
 		case ctx.Err() != nil && errors.Is(err, context.Canceled):
 			err = ctx.Err()
 		}
-		return nil, release, classify(tctx, err)
+		return nil, release, proxyFailed(classify(tctx, err), sess.ProxyFailure())
 	}
 	res := &Result{Data: r.data, Metadata: r.md, Egress: sess.Stats(), Phases: ph, TargetStatus: r.status}
 	if o.URL != "" && r.finalURL != o.URL {
@@ -367,6 +397,17 @@ func waitErr(ctx context.Context, err error, msg string) error {
 		return fail(Timeout, msg)
 	}
 	return err
+}
+
+// proxyFailed makes a target that could not be loaded, or that timed out,
+// the proxy's error when a proxy on the way failed: the client learns what
+// its proxy said, not that the target is unreachable.
+func proxyFailed(err error, pf *egress.ProxyError) error {
+	var ce *Error
+	if pf == nil || !errors.As(err, &ce) || (ce.Kind != Navigation && ce.Kind != Timeout) {
+		return err
+	}
+	return &Error{Kind: ProxyFailed, Message: pf.Message, Cause: err}
 }
 
 // classify turns what is left after the steps into the capture's errors.

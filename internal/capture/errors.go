@@ -15,6 +15,7 @@ const (
 	Unavailable              // no browser now (it died or is restarting): retry
 	TargetStatus             // the main document's status matched fail_on_http_status
 	Unconfigured             // an option needs data this deployment did not install
+	ProxyFailed              // the client's proxy (or the upstream) refused, failed or did not answer
 )
 
 // Error is a failed capture: Message is for the client, Cause only for logs.

@@ -80,6 +80,10 @@ type Config struct {
 	EgressAllowPorts []int
 	EgressMaxBytes   int64
 	EgressMaxConns   int64
+	// UpstreamProxy takes every connection of every capture and webhook
+	// (UPSTREAM_PROXY); ProxyChaining lets a client's proxy ride behind it.
+	UpstreamProxy *egress.Proxy
+	ProxyChaining bool
 
 	MetricsExporter    string        // "", "gcp" or "prometheus"
 	MetricsToken       string        // the bearer GET /metrics asks for (prometheus)
@@ -201,6 +205,14 @@ func Load(getenv func(string) string) (*Config, error) {
 		}
 		c.EgressAllowCIDRs = append(c.EgressAllowCIDRs, p.Masked())
 	}
+	if v := r.str("UPSTREAM_PROXY", ""); v != "" {
+		p, err := egress.ParseProxy(v)
+		if err != nil {
+			r.fail("UPSTREAM_PROXY", "%s", err.Error()) // never the value: it may hold a password
+		}
+		c.UpstreamProxy = p
+	}
+	c.ProxyChaining = r.boolean("PROXY_CHAINING", false)
 	var defPorts []string
 	for _, p := range egress.DefaultPorts() {
 		defPorts = append(defPorts, strconv.Itoa(p))

@@ -202,6 +202,14 @@ func (e *env) hit(path string, h http.Header) {
 	e.mu.Unlock()
 }
 
+// hitFrom records a request with the address it came from as X-Test-Peer.
+func (e *env) hitFrom(r *http.Request) {
+	h := r.Header.Clone()
+	peer, _, _ := net.SplitHostPort(r.RemoteAddr)
+	h.Set("X-Test-Peer", peer)
+	e.hit(r.URL.Path, h)
+}
+
 func (e *env) hitCount(path string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -37,6 +37,17 @@ func (e *env) pages() http.Handler {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	})
+	// A page and its stylesheet (which paints it blue) that record the
+	// address each request came from (X-Test-Peer): the proxy tests.
+	mux.HandleFunc("/proxied", func(w http.ResponseWriter, r *http.Request) {
+		e.hitFrom(r)
+		fmt.Fprint(w, `<html><head><link rel="stylesheet" href="/proxied.css"></head><body style="margin:0"></body></html>`)
+	})
+	mux.HandleFunc("/proxied.css", func(w http.ResponseWriter, r *http.Request) {
+		e.hitFrom(r)
+		w.Header().Set("Content-Type", "text/css")
+		fmt.Fprint(w, `body{background:#0000ff}`)
+	})
 	// A page whose subresources the guard refuses (a loopback name, the
 	// metadata server), recording what the service sent it.
 	mux.HandleFunc("/traced", func(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ package egress
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +37,15 @@ type Config struct {
 	// MaxBytes and MaxConns are the budgets of one session (one capture).
 	MaxBytes int64
 	MaxConns int64
+	// Upstream is the operator's proxy (UPSTREAM_PROXY): every connection
+	// goes through it after the checks, its targets named by the address
+	// checked, so it cannot resolve them to another.
+	Upstream *Proxy
+	// Chaining lets a client's proxy ride behind the upstream
+	// (PROXY_CHAINING); off, a client's proxy is refused while there is one.
+	Chaining bool
+	// ProxyRoots are the CAs an https proxy is checked against; nil: the system's.
+	ProxyRoots *x509.CertPool
 }
 
 // Guard holds the policy; each capture opens its own Session.
@@ -74,6 +84,11 @@ func New(cfg Config) *Guard {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = DefaultMaxConns
 	}
+	if cfg.Upstream != nil {
+		up := *cfg.Upstream
+		up.upstream = true
+		cfg.Upstream = &up
+	}
 	g := &Guard{cfg: cfg, ports: map[int]bool{}}
 	for _, p := range cfg.AllowPorts {
 		g.ports[p] = true
@@ -89,6 +104,8 @@ type Refusal struct {
 	// metadata, reserved, name, dns, port, scheme, network, bad_address,
 	// budget.
 	Class string
+	// Proxy: the refused address is the client's proxy, not a target.
+	Proxy bool
 }
 
 func (r *Refusal) Error() string { return "egress refused: " + r.Reason }
@@ -152,6 +169,26 @@ func (g *Guard) CheckAddress(ctx context.Context, host string, port int) error {
 	return err
 }
 
+// ErrNoChaining is a client's proxy where the operator's upstream takes
+// every connection and PROXY_CHAINING is off.
+var ErrNoChaining = errors.New("egress: the upstream proxy does not chain client proxies")
+
+// CheckProxy reports whether the client's proxy may be reached: its host
+// under the same policy as a page's (any port: a proxy's port is its own).
+// Dialing checks it again, and pins the address it checked.
+func (g *Guard) CheckProxy(ctx context.Context, p *Proxy) error {
+	if g.cfg.Upstream != nil && !g.cfg.Chaining {
+		return ErrNoChaining
+	}
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.DialTimeout)
+	defer cancel()
+	_, err := g.resolve(ctx, p.Host)
+	return err
+}
+
+// Upstream reports whether the operator's upstream proxy is set.
+func (g *Guard) Upstream() bool { return g.cfg.Upstream != nil }
+
 // DialContext dials like a net.Dialer, under the policy: what the service
 // itself sends on a client's word (webhooks) goes out the way pages do.
 func (g *Guard) DialContext(ctx context.Context, network, hostport string) (net.Conn, error) {
@@ -159,7 +196,7 @@ func (g *Guard) DialContext(ctx context.Context, network, hostport string) (net.
 		g.cfg.Metrics.EgressRefused("network", "")
 		return nil, &Refusal{Host: hostport, Reason: "network not allowed", Class: "network"}
 	}
-	c, err := g.dial(ctx, hostport)
+	c, err := g.dial(ctx, hostport, nil)
 	var r *Refusal
 	if errors.As(err, &r) {
 		g.cfg.Metrics.EgressRefused(r.Class, "")
@@ -168,10 +205,10 @@ func (g *Guard) DialContext(ctx context.Context, network, hostport string) (net.
 	return c, err
 }
 
-// dial connects to hostport after the checks; the socket's own address is
-// checked once more just before connect, the last word against any path that
-// could hand the dialer an address this function did not check.
-func (g *Guard) dial(ctx context.Context, hostport string) (net.Conn, error) {
+// dial connects to hostport after the checks. Through the client's proxy
+// (via), the target keeps its name and port check and the proxy decides the
+// rest; the proxy's own address is what is resolved, checked and pinned.
+func (g *Guard) dial(ctx context.Context, hostport string, via *Proxy) (net.Conn, error) {
 	host, portStr, err := net.SplitHostPort(hostport)
 	if err != nil {
 		return nil, &Refusal{Host: hostport, Reason: "bad address", Class: "bad_address"}
@@ -182,9 +219,49 @@ func (g *Guard) dial(ctx context.Context, hostport string) (net.Conn, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.DialTimeout)
 	defer cancel()
+	if via == nil {
+		return g.open(ctx, host, port)
+	}
+	c, err := g.open(ctx, via.Host, via.Port)
+	var r *Refusal
+	switch {
+	case errors.As(err, &r):
+		r.Proxy = true
+		return nil, r
+	case err != nil:
+		var pe *ProxyError
+		if errors.As(err, &pe) {
+			return nil, err // the upstream's failure, on the way to the client's proxy
+		}
+		return nil, via.reachErr(err)
+	}
+	return via.through(ctx, c, hostport, g.cfg.ProxyRoots)
+}
+
+// open connects to host:port once the name is resolved and every answer
+// checked: directly, or through the upstream, named by the checked address.
+// The socket's own address is checked once more just before connect, the
+// last word against any path that could hand the dialer an address this
+// function did not check.
+func (g *Guard) open(ctx context.Context, host string, port int) (net.Conn, error) {
 	addrs, err := g.resolve(ctx, host)
 	if err != nil {
 		return nil, err
+	}
+	var last error
+	if up := g.cfg.Upstream; up != nil {
+		for _, a := range addrs {
+			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", up.addr())
+			if err != nil {
+				return nil, up.reachErr(err)
+			}
+			t, err := up.through(ctx, c, netip.AddrPortFrom(a, uint16(port)).String(), g.cfg.ProxyRoots)
+			if err == nil {
+				return t, nil
+			}
+			last = err
+		}
+		return nil, last
 	}
 	d := net.Dialer{Control: func(_, address string, _ syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
@@ -193,7 +270,6 @@ func (g *Guard) dial(ctx context.Context, hostport string) (net.Conn, error) {
 		}
 		return nil
 	}}
-	var last error
 	for _, a := range addrs {
 		c, err := d.DialContext(ctx, "tcp", netip.AddrPortFrom(a, uint16(port)).String())
 		if err == nil {

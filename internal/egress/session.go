@@ -23,6 +23,8 @@ type Session struct {
 	g       *Guard
 	label   atomic.Pointer[string] // the capture it serves; set again when a warm session is taken
 	client  atomic.Pointer[string] // the client of that capture, for the count of refusals
+	proxy   atomic.Pointer[Proxy]  // the client's proxy for this capture, if any
+	failure atomic.Pointer[ProxyError]
 	ln      net.Listener
 	srv     *http.Server
 	tr      *http.Transport
@@ -75,6 +77,15 @@ func (s *Session) SetLabel(label string) { s.label.Store(&label) }
 // SetClient names the client the session serves ("" while it waits warm).
 func (s *Session) SetClient(client string) { s.client.Store(&client) }
 
+// SetProxy sends every connection of the session through the client's
+// proxy p; set before the first connection.
+func (s *Session) SetProxy(p *Proxy) { s.proxy.Store(p) }
+
+// ProxyFailure is the last failure of a proxy on the way (the client's,
+// or the upstream's own), nil if none: a navigation that failed for it is
+// the proxy's error, not the target's.
+func (s *Session) ProxyFailure() *ProxyError { return s.failure.Load() }
+
 // ProxyURL is the address to give the browser context.
 func (s *Session) ProxyURL() string { return "http://" + s.ln.Addr().String() }
 
@@ -105,12 +116,24 @@ func (s *Session) dial(ctx context.Context, hostport string) (net.Conn, error) {
 	if s.conns.Add(1) > s.g.cfg.MaxConns {
 		return nil, s.refuse(&Refusal{Host: hostport, Reason: "connection budget exhausted", Class: "budget"})
 	}
-	c, err := s.g.dial(ctx, hostport)
-	if err != nil {
-		var r *Refusal
-		if errors.As(err, &r) {
-			return nil, s.refuse(r)
+	via := s.proxy.Load()
+	c, err := s.g.dial(ctx, hostport, via)
+	var r *Refusal
+	var pe *ProxyError
+	switch {
+	case errors.As(err, &r):
+		if r.Proxy {
+			s.failed(via.fail("is at an address the egress policy refuses"))
 		}
+		return nil, s.refuse(r)
+	case errors.As(err, &pe):
+		// An upstream that cannot reach a target it was named is the
+		// target's failure; anything else is a proxy's.
+		if !pe.Upstream || !pe.Target {
+			s.failed(pe)
+		}
+		return nil, err
+	case err != nil:
 		return nil, err
 	}
 	return &countingConn{Conn: c, s: s}, nil
@@ -126,6 +149,13 @@ func (s *Session) refuse(r *Refusal) error {
 	s.g.cfg.Metrics.EgressRefused(r.Class, client)
 	s.g.cfg.Logger.Warn("egress blocked", "event", "egress_blocked", "host", r.Host, "reason", r.Reason, "capture", *s.label.Load())
 	return r
+}
+
+// failed keeps a proxy's failure for the capture, and logs it: the message
+// names the proxy without its credentials.
+func (s *Session) failed(pe *ProxyError) {
+	s.failure.Store(pe)
+	s.g.cfg.Logger.Warn("proxy failed", "event", "proxy_failed", "reason", pe.Message, "upstream", pe.Upstream, "capture", *s.label.Load())
 }
 
 func (s *Session) track(c net.Conn) bool {

@@ -5,6 +5,8 @@ package options
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/egress"
 )
 
 // Options is one validated capture request.
@@ -35,6 +37,9 @@ type Options struct {
 	CustomJS          string
 	CustomHeaders     map[string]string
 	IgnoreHTTPSErrors bool
+	// Proxy is the client's own proxy URL, credentials included: it lives
+	// in memory for the capture, and in the queue entry of an async job.
+	Proxy string
 
 	UserAgent          string
 	UseRandomUserAgent bool
@@ -156,6 +161,9 @@ func (o *Options) ContentType() string {
 func (o *Options) Normalized() []byte {
 	c := *o
 	c.ResponseType, c.CacheTTL, c.Ignored = "", 0, nil
+	if p, err := egress.ParseProxy(c.Proxy); err == nil {
+		c.Proxy = p.Key() // never the password in clear, even before hashing
+	}
 	b, _ := json.Marshal(c) // plain data: cannot fail; map keys come out sorted
 	return b
 }

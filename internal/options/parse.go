@@ -67,6 +67,7 @@ type raw struct {
 	CustomJS           *string           `json:"custom_js"`
 	CustomHeaders      map[string]string `json:"custom_headers"`
 	IgnoreHTTPSErrors  *bool             `json:"ignore_https_errors"`
+	Proxy              *string           `json:"proxy"`
 	UserAgent          *string           `json:"user_agent"`
 	UseRandomUserAgent *bool             `json:"use_random_user_agent"`
 	UserAgentDevice    *string           `json:"user_agent_device"`
@@ -206,6 +207,7 @@ func (r *raw) build(lim Limits) (*Options, error) {
 		CustomJS:           deref(r.CustomJS, ""),
 		CustomHeaders:      r.CustomHeaders,
 		IgnoreHTTPSErrors:  deref(r.IgnoreHTTPSErrors, false),
+		Proxy:              deref(r.Proxy, ""),
 		UserAgent:          deref(r.UserAgent, ""),
 		UseRandomUserAgent: deref(r.UseRandomUserAgent, false),
 		UserAgentDevice:    deref(r.UserAgentDevice, "desktop"),
@@ -249,6 +251,7 @@ func (r *raw) build(lim Limits) (*Options, error) {
 	o.PDF.Margin = v.margin(r.PDFMargin)
 	v.script(o)
 	v.headers(o)
+	v.proxy(o)
 	v.userAgent(o)
 	v.geolocation(o)
 	if len(r.Cookies) > maxCookies {

@@ -40,6 +40,10 @@ func ParseQuery(q url.Values, lim Limits) (*Options, error) {
 			return nil, fieldErr(name, "must be given once")
 		}
 		s := vals[0]
+		if name == "proxy" && strings.Contains(s, "@") {
+			// A query string is logged on its way (load balancer, access logs).
+			return nil, fieldErr(name, "with credentials must be sent in a JSON body, never in a query string")
+		}
 		switch kind {
 		case reflect.String:
 			obj[name] = s

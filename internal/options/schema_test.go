@@ -157,7 +157,7 @@ func TestDescribedTypesAreTheParsersTypes(t *testing.T) {
 var constrained = map[string]bool{
 	"url": true, "html_content": true, "pdf_page_ranges": true, "pdf_width": true, "pdf_height": true,
 	"pdf_margin.top": true, "pdf_margin.right": true, "pdf_margin.bottom": true, "pdf_margin.left": true,
-	"timezone": true, "locale": true, "background_color": true, "fail_on_http_status": true,
+	"timezone": true, "locale": true, "background_color": true, "fail_on_http_status": true, "proxy": true,
 	"cookies[].domain": true, "cookies[].path": true, "interactions[].wait_for.value": true,
 }
 

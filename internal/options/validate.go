@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/egress"
 )
 
 // Size limits of free-text fields. html_content is bounded by the body limit.
@@ -250,6 +252,17 @@ func (v *validator) margin(r *rawMargin) *Margin {
 func (v *validator) script(o *Options) {
 	if len(o.CustomJS) > maxScript {
 		v.fail("custom_js", "is larger than %d bytes", maxScript)
+	}
+}
+
+// proxy checks the form of the client's proxy; the egress policy checks
+// its address before the capture. The reason never repeats the value.
+func (v *validator) proxy(o *Options) {
+	if o.Proxy == "" {
+		return
+	}
+	if _, err := egress.ParseProxy(o.Proxy); err != nil {
+		v.fail("proxy", "%s", err.Error())
 	}
 }
 

@@ -35,7 +35,9 @@ type Async struct {
 	// CheckAddress applies the egress policy to a webhook's host and port
 	// at submit, so an address the delivery would be refused is a 400 now.
 	CheckAddress func(ctx context.Context, host string, port int) error
-	WebhookKeys  func(client string) [][]byte // none: no webhooks for the client
+	// CheckProxy applies it to a capture's proxy option (the run checks again).
+	CheckProxy  func(ctx context.Context, o *options.Options) error
+	WebhookKeys func(client string) [][]byte // none: no webhooks for the client
 	// Tasks verifies and runs a Cloud Tasks delivery; nil with the embedded queue.
 	Tasks *TaskRoute
 
@@ -200,6 +202,9 @@ func (s *Server) parseSubmission(ctx context.Context, body []byte) (*submission,
 		o, err := options.ParseJSON(item, s.Limits)
 		if err == nil && o.ResponseType != "by_format" && o.ResponseType != "url" {
 			err = &options.FieldError{Field: "response_type", Reason: "is always url for an asynchronous capture"}
+		}
+		if err == nil && o.Proxy != "" && s.Async.CheckProxy != nil {
+			err = s.Async.CheckProxy(ctx, o)
 		}
 		if err != nil && sub.batch {
 			return nil, options.InItem("batch", i, err)

@@ -75,6 +75,8 @@ func captureError(ce *capture.Error) *apierror.Error {
 		e.Status, e.Type, e.Target = http.StatusBadGateway, apierror.TargetStatus, ce.Status
 	case capture.Unconfigured:
 		e.Status, e.Type = http.StatusNotImplemented, apierror.Unconfigured
+	case capture.ProxyFailed:
+		e.Status, e.Type = http.StatusBadGateway, apierror.Proxy
 	case capture.Unavailable:
 		e.Status, e.Type, e.RetryAfter = http.StatusServiceUnavailable, apierror.Overloaded, time.Second
 	default:
