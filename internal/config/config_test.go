@@ -118,3 +118,17 @@ func TestMetricsExporterNeedsItsSettings(t *testing.T) {
 		t.Errorf("%+v %v", cfg, err)
 	}
 }
+
+func TestUpstreamProxy(t *testing.T) {
+	password := "pw-upstream-3141"
+	c, err := Load(env(map[string]string{"CHROME_PATH": "/bin/true", "UPSTREAM_PROXY": "socks5://op:" + password + "@proxy.internal:1080",
+		"PROXY_CHAINING": "true"}))
+	if err != nil || c.UpstreamProxy == nil || c.UpstreamProxy.String() != "socks5://proxy.internal:1080" || !c.ProxyChaining {
+		t.Fatalf("%+v %v", c, err)
+	}
+	// A bad value names the variable and never repeats itself: it may hold a password.
+	_, err = Load(env(map[string]string{"CHROME_PATH": "/bin/true", "UPSTREAM_PROXY": "ftp://op:" + password + "@proxy.internal"}))
+	if err == nil || !strings.Contains(err.Error(), "UPSTREAM_PROXY") || strings.Contains(err.Error(), password) {
+		t.Errorf("%v", err)
+	}
+}

@@ -110,8 +110,8 @@ func TestProxyPerRequest(t *testing.T) {
 	for proxy, want := range map[string]string{
 		wrong: "the proxy refused the credentials (407 Proxy Authentication Required)",
 		"http://" + strings.TrimPrefix(httpPx.URL, "http://alice:"+password+"@"): "the proxy needs credentials (407 Proxy Authentication Required)",
-		strings.Replace(socksPx.URL, password, password+"x", 1):                   "the proxy refused the credentials (SOCKS5)",
-		"http://alice:" + password + "@" + dead:                                   "the proxy refused the connection",
+		strings.Replace(socksPx.URL, password, password+"x", 1):                  "the proxy refused the credentials (SOCKS5)",
+		"http://alice:" + password + "@" + dead:                                  "the proxy refused the connection",
 	} {
 		r := e.capture(t, map[string]any{"url": "http://" + target + "/proxied", "proxy": proxy})
 		answers = append(answers, r)

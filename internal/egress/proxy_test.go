@@ -21,9 +21,9 @@ const proxyPassword = "pw-Zq81-never-shown"
 func TestParseProxy(t *testing.T) {
 	good := map[string]string{
 		"http://user:" + proxyPassword + "@proxy.example:3128": "http://proxy.example:3128",
-		"HTTPS://proxy.example":                   "https://proxy.example:443",
-		"socks5://[2606:4700::1]:1080/":           "socks5://[2606:4700::1]:1080",
-		"socks5://u:" + proxyPassword + "@1.2.3.4": "socks5://1.2.3.4:1080",
+		"HTTPS://proxy.example":                                "https://proxy.example:443",
+		"socks5://[2606:4700::1]:1080/":                        "socks5://[2606:4700::1]:1080",
+		"socks5://u:" + proxyPassword + "@1.2.3.4":             "socks5://1.2.3.4:1080",
 	}
 	for in, want := range good {
 		p, err := ParseProxy(in)

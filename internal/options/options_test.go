@@ -3,6 +3,7 @@ package options
 import (
 	"errors"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -128,6 +129,33 @@ func TestQueryForm(t *testing.T) {
 		if !errors.As(err, &fe) {
 			t.Errorf("%s=%s: %v", name, bad, err)
 		}
+	}
+}
+
+// A proxy's credentials never ride in a query string, which is logged on
+// its way; its other faults name the field without repeating the value.
+func TestProxyOption(t *testing.T) {
+	const pw = "pw-never-echoed-271"
+	if _, err := ParseQuery(url.Values{"url": {"https://a.example"}, "proxy": {"http://u:" + pw + "@p.example:3128"}}, lim); err == nil ||
+		!strings.Contains(err.Error(), "proxy") || strings.Contains(err.Error(), pw) {
+		t.Errorf("credentials in a query: %v", err)
+	}
+	o, err := ParseQuery(url.Values{"url": {"https://a.example"}, "proxy": {"socks5://p.example"}}, lim)
+	if err != nil || o.Proxy != "socks5://p.example" {
+		t.Errorf("%v %v", o, err)
+	}
+	for _, bad := range []string{"ftp://u:" + pw + "@p.example", "http://u:" + pw + "@p.example/x", "http://u:" + pw + "@p.example:99999", "http://u:" + pw + "@"} {
+		_, err := ParseJSON([]byte(`{"url":"https://a.example","proxy":"`+bad+`"}`), lim)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != "proxy" || strings.Contains(err.Error(), pw) {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+	// The cache keys on the proxy and its credentials, never in clear.
+	a, _ := ParseJSON([]byte(`{"url":"https://a.example","proxy":"http://u:`+pw+`@p.example:3128"}`), lim)
+	b, _ := ParseJSON([]byte(`{"url":"https://a.example","proxy":"http://u:other@p.example:3128"}`), lim)
+	if strings.Contains(string(a.Normalized()), pw) || string(a.Normalized()) == string(b.Normalized()) {
+		t.Errorf("normalized: %s", a.Normalized())
 	}
 }
 

@@ -726,6 +726,7 @@ const (
 	ErrorErrorTypeNotFound              ErrorErrorType = "NotFound"
 	ErrorErrorTypeOverloaded            ErrorErrorType = "Overloaded"
 	ErrorErrorTypePayloadTooLarge       ErrorErrorType = "PayloadTooLarge"
+	ErrorErrorTypeProxyError            ErrorErrorType = "ProxyError"
 	ErrorErrorTypeRateLimitError        ErrorErrorType = "RateLimitError"
 	ErrorErrorTypeSignatureExpiredError ErrorErrorType = "SignatureExpiredError"
 	ErrorErrorTypeTargetStatusError     ErrorErrorType = "TargetStatusError"
@@ -756,6 +757,8 @@ func (e ErrorErrorType) Valid() bool {
 	case ErrorErrorTypeOverloaded:
 		return true
 	case ErrorErrorTypePayloadTooLarge:
+		return true
+	case ErrorErrorTypeProxyError:
 		return true
 	case ErrorErrorTypeRateLimitError:
 		return true
@@ -816,6 +819,7 @@ const (
 	JobErrorTypeNotFound              JobErrorType = "NotFound"
 	JobErrorTypeOverloaded            JobErrorType = "Overloaded"
 	JobErrorTypePayloadTooLarge       JobErrorType = "PayloadTooLarge"
+	JobErrorTypeProxyError            JobErrorType = "ProxyError"
 	JobErrorTypeRateLimitError        JobErrorType = "RateLimitError"
 	JobErrorTypeSignatureExpiredError JobErrorType = "SignatureExpiredError"
 	JobErrorTypeTargetStatusError     JobErrorType = "TargetStatusError"
@@ -846,6 +850,8 @@ func (e JobErrorType) Valid() bool {
 	case JobErrorTypeOverloaded:
 		return true
 	case JobErrorTypePayloadTooLarge:
+		return true
+	case JobErrorTypeProxyError:
 		return true
 	case JobErrorTypeRateLimitError:
 		return true
@@ -1435,6 +1441,9 @@ type AsyncCapture struct {
 	// PixelDensity Device pixel ratio; width × height × density² is bounded by MAX_PIXELS.
 	PixelDensity *float32 `json:"pixel_density,omitempty"`
 
+	// Proxy Your own proxy for every connection of the capture: http://, https:// or socks5://, with an optional user:password@. Its address must be public; targets are named to it, and it decides what they are. Its credentials are never logged, stored or echoed.
+	Proxy *string `json:"proxy,omitempty"`
+
 	// ResponseType How the answer carries the capture: the bytes, JSON with base64, 204, or a stored capture's link.
 	ResponseType *AsyncCaptureResponseType `json:"response_type,omitempty"`
 
@@ -1815,6 +1824,9 @@ type CaptureOptions struct {
 
 	// PixelDensity Device pixel ratio; width × height × density² is bounded by MAX_PIXELS.
 	PixelDensity *float32 `json:"pixel_density,omitempty"`
+
+	// Proxy Your own proxy for every connection of the capture: http://, https:// or socks5://, with an optional user:password@. Its address must be public; targets are named to it, and it decides what they are. Its credentials are never logged, stored or echoed.
+	Proxy *string `json:"proxy,omitempty"`
 
 	// ResponseType How the answer carries the capture: the bytes, JSON with base64, 204, or a stored capture's link.
 	ResponseType *CaptureOptionsResponseType `json:"response_type,omitempty"`
@@ -2211,6 +2223,9 @@ type CaptureSignedParams struct {
 
 	// IgnoreHttpsErrors Accept the target's invalid TLS certificates.
 	IgnoreHttpsErrors *bool `form:"ignore_https_errors,omitempty" json:"ignore_https_errors,omitempty"`
+
+	// Proxy Your own proxy for every connection of the capture: http://, https:// or socks5://, with an optional user:password@. Its address must be public; targets are named to it, and it decides what they are. Its credentials are never logged, stored or echoed.
+	Proxy *string `form:"proxy,omitempty" json:"proxy,omitempty"`
 
 	// UserAgent The User-Agent header and navigator.userAgent.
 	UserAgent *string `form:"user_agent,omitempty" json:"user_agent,omitempty"`
@@ -3911,6 +3926,18 @@ func NewCaptureSignedRequest(server string, params *CaptureSignedParams) (*http.
 		if params.IgnoreHttpsErrors != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "ignore_https_errors", *params.IgnoreHttpsErrors, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Proxy != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "proxy", *params.Proxy, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
