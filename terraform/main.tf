@@ -28,6 +28,8 @@ locals {
     # traces to Cloud Trace, continuing the load balancer's.
     METRICS_EXPORTER   = "gcp"
     TRACE_SAMPLE_RATIO = tostring(var.trace_sample_ratio)
+    # A client's own proxy behind the operator's upstream (upstream_proxy_secret).
+    PROXY_CHAINING = var.upstream_proxy_secret != "" ? tostring(var.proxy_chaining) : null
   }
   env = { for k, v in local.env_all : k => v if v != null }
 }
@@ -61,9 +63,11 @@ resource "google_cloud_run_v2_service" "capture" {
     }
 
     dynamic "vpc_access" {
-      for_each = var.redis_enabled ? [1] : []
+      for_each = local.vpc_enabled ? [1] : []
       content {
-        egress = "PRIVATE_RANGES_ONLY"
+        # A static egress address needs every connection through the VPC
+        # (and its NAT); Redis alone needs only the private ranges.
+        egress = var.static_egress_ip ? "ALL_TRAFFIC" : "PRIVATE_RANGES_ONLY"
         network_interfaces {
           network    = google_compute_network.egress[0].id
           subnetwork = google_compute_subnetwork.egress[0].id
@@ -104,6 +108,21 @@ resource "google_cloud_run_v2_service" "capture" {
           value_source {
             secret_key_ref {
               secret  = google_secret_manager_secret.redis_auth[0].secret_id
+              version = "latest"
+            }
+          }
+        }
+      }
+
+      # The operator's upstream proxy: its URL may hold a password, so it
+      # comes from Secret Manager, never from a plain variable.
+      dynamic "env" {
+        for_each = var.upstream_proxy_secret != "" ? [1] : []
+        content {
+          name = "UPSTREAM_PROXY"
+          value_source {
+            secret_key_ref {
+              secret  = var.upstream_proxy_secret
               version = "latest"
             }
           }

@@ -1,3 +1,7 @@
+# The VPC the service egresses through, when it needs one: Memorystore for
+# a rate limit shared by every instance, and/or Cloud NAT with one static
+# address for every outbound connection (static_egress_ip).
+#
 # Optional: Memorystore for a rate limit shared by every instance. The
 # service reaches it over Direct VPC egress for private ranges only; the
 # firewall lets the instances reach Redis and nothing else in the VPC, so a
@@ -9,6 +13,8 @@
 # Cloud Run asks for. Firewall rule logging is left out: Direct VPC egress
 # does not log through it.
 locals {
+  # The VPC exists for Redis, for one static egress address, or both.
+  vpc_enabled   = var.redis_enabled || var.static_egress_ip
   egress_prefix = min(26, 32 - ceil(log(var.max_instances * 2 + 4, 2)))
   egress_cidr   = cidrsubnet("10.8.0.0/13", local.egress_prefix - 13, 0)
   # Memorystore's own /29, reserved outside the egress subnet's range (left
@@ -17,7 +23,7 @@ locals {
 }
 
 resource "google_compute_network" "egress" {
-  count                   = var.redis_enabled ? 1 : 0
+  count                   = local.vpc_enabled ? 1 : 0
   project                 = var.project_id
   name                    = "${var.name}-egress"
   auto_create_subnetworks = false
@@ -26,7 +32,7 @@ resource "google_compute_network" "egress" {
 }
 
 resource "google_compute_subnetwork" "egress" {
-  count                    = var.redis_enabled ? 1 : 0
+  count                    = local.vpc_enabled ? 1 : 0
   project                  = var.project_id
   name                     = "${var.name}-egress"
   region                   = var.region
@@ -112,7 +118,7 @@ resource "google_compute_firewall" "egress_redis" {
 }
 
 resource "google_compute_firewall" "egress_deny_private" {
-  count              = var.redis_enabled ? 1 : 0
+  count              = local.vpc_enabled ? 1 : 0
   project            = var.project_id
   name               = "${var.name}-egress-deny-private"
   network            = google_compute_network.egress[0].id
@@ -122,5 +128,58 @@ resource "google_compute_firewall" "egress_deny_private" {
 
   deny {
     protocol = "all"
+  }
+}
+
+# One static egress address (static_egress_ip): every connection the
+# service opens (pages, webhooks, Google APIs outside Private Google Access)
+# leaves through Cloud NAT from this reserved address, which target sites
+# and webhook receivers can allow-list. The egress guard still checks every
+# destination first; NAT only changes the address it comes from.
+resource "google_compute_address" "egress" {
+  count        = var.static_egress_ip ? 1 : 0
+  project      = var.project_id
+  name         = "${var.name}-egress"
+  region       = var.region
+  address_type = "EXTERNAL"
+  network_tier = "PREMIUM"
+  labels       = local.labels
+
+  depends_on = [time_sleep.apis_settle]
+}
+
+resource "google_compute_router" "egress" {
+  count   = var.static_egress_ip ? 1 : 0
+  project = var.project_id
+  name    = "${var.name}-egress"
+  region  = var.region
+  network = google_compute_network.egress[0].id
+}
+
+resource "google_compute_router_nat" "egress" {
+  count                              = var.static_egress_ip ? 1 : 0
+  project                            = var.project_id
+  name                               = "${var.name}-egress"
+  router                             = google_compute_router.egress[0].name
+  region                             = var.region
+  nat_ip_allocate_option             = "MANUAL_ONLY"
+  nat_ips                            = [google_compute_address.egress[0].self_link]
+  source_subnetwork_ip_ranges_to_nat = "LIST_OF_SUBNETWORKS"
+
+  subnetwork {
+    name                    = google_compute_subnetwork.egress[0].id
+    source_ip_ranges_to_nat = ["ALL_IP_RANGES"]
+  }
+
+  # A capture may open up to EGRESS_MAX_CONNECTIONS at once: ports grow
+  # with demand instead of a fixed 64 per instance.
+  enable_dynamic_port_allocation      = true
+  enable_endpoint_independent_mapping = false
+  min_ports_per_vm                    = 256
+  max_ports_per_vm                    = 8192
+
+  log_config {
+    enable = true
+    filter = "ERRORS_ONLY"
   }
 }

@@ -37,3 +37,8 @@ output "url_signing_secret" {
   description = "URL_SIGNING_SECRET: add a version with `pixashot keys` or gcloud to enable signed URLs."
   value       = google_secret_manager_secret.url_signing.id
 }
+
+output "egress_ip" {
+  description = "The static address every outbound connection comes from (static_egress_ip), for allow-lists; null without it."
+  value       = var.static_egress_ip ? google_compute_address.egress[0].address : null
+}

@@ -154,3 +154,14 @@ resource "google_eventarc_trigger" "rotation" {
   depends_on = [time_sleep.apis_settle, google_cloud_run_v2_service_iam_member.events_invoke_rotate,
   google_project_service_identity.agents, time_sleep.event_grants]
 }
+
+# The operator's upstream proxy URL (upstream_proxy_secret): created outside
+# Terraform so its password never enters the state; the run account may read
+# that secret alone.
+resource "google_secret_manager_secret_iam_member" "run_reads_upstream_proxy" {
+  count     = var.upstream_proxy_secret != "" ? 1 : 0
+  project   = var.project_id
+  secret_id = var.upstream_proxy_secret
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.run.member
+}

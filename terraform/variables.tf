@@ -306,6 +306,29 @@ variable "redis_enabled" {
   default     = false
 }
 
+variable "static_egress_ip" {
+  description = "Send every outbound connection through Cloud NAT from one reserved static address (output egress_ip), for targets and webhook receivers that allow-list. The default way to one egress address; an upstream proxy (upstream_proxy_secret) is the other."
+  type        = bool
+  default     = false
+}
+
+variable "upstream_proxy_secret" {
+  description = "The id of a Secret Manager secret in this project whose latest version is UPSTREAM_PROXY's URL (http://, https:// or socks5://, with credentials if it needs them): every capture's and webhook's connection goes through it after the egress guard's checks. Create the secret yourself; Terraform grants the run account access to it alone. Empty: none."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.upstream_proxy_secret == "" || can(regex("^[A-Za-z0-9_-]{1,255}$", var.upstream_proxy_secret))
+    error_message = "upstream_proxy_secret must be a secret id (letters, digits, _ and -)."
+  }
+}
+
+variable "proxy_chaining" {
+  description = "With an upstream proxy, let a request's own proxy option ride behind it (PROXY_CHAINING). Off: a request with proxy is a 400."
+  type        = bool
+  default     = false
+}
+
 variable "chrome_no_sandbox" {
   description = "Run Chrome without its sandbox (CHROME_NO_SANDBOX). Keep false; set true only if the gen2 sandbox cannot start, and know that the egress guard and the non-root user then remain the only walls."
   type        = bool

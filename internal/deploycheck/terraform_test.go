@@ -614,3 +614,32 @@ func TestInstanceMemoryFollowsTheLimit(t *testing.T) {
 		t.Error("the reserve in Terraform and in internal/config differ")
 	}
 }
+
+// One egress address: Cloud NAT from a reserved static address, every
+// connection through the VPC; or the operator's upstream proxy, whose URL
+// (with its password) comes from a secret the run account alone may read.
+func TestOneEgressAddress(t *testing.T) {
+	tf := loadTerraform(t)
+	nat := tf.resource(t, "google_compute_router_nat", "egress")
+	if nat.str("nat_ip_allocate_option") != "MANUAL_ONLY" || !strings.Contains(nat.source("nat_ips"), "google_compute_address.egress[0]") ||
+		nat.str("source_subnetwork_ip_ranges_to_nat") != "LIST_OF_SUBNETWORKS" {
+		t.Error("Cloud NAT must use the reserved address only, for the egress subnet")
+	}
+	if a := tf.resource(t, "google_compute_address", "egress"); a.str("address_type") != "EXTERNAL" {
+		t.Error("the egress address must be a reserved external address")
+	}
+	if !strings.Contains(tf.text, `egress = var.static_egress_ip ? "ALL_TRAFFIC" : "PRIVATE_RANGES_ONLY"`) {
+		t.Error("with a static egress address every connection must go through the VPC")
+	}
+	if tf.resource(t, "google_compute_firewall", "egress_deny_private").source("count") != "local.vpc_enabled ? 1 : 0" {
+		t.Error("the VPC's private ranges must stay closed whenever the service is in it")
+	}
+	if !regexp.MustCompile(`(?s)name = "UPSTREAM_PROXY"\s*value_source \{\s*secret_key_ref \{\s*secret\s*= var\.upstream_proxy_secret`).MatchString(tf.text) {
+		t.Error("UPSTREAM_PROXY must come from Secret Manager")
+	}
+	m := tf.resource(t, "google_secret_manager_secret_iam_member", "run_reads_upstream_proxy")
+	if m.source("secret_id") != "var.upstream_proxy_secret" || m.str("role") != "roles/secretmanager.secretAccessor" ||
+		m.source("member") != "google_service_account.run.member" {
+		t.Error("only the run account may read the upstream proxy's secret, and only that secret")
+	}
+}
