@@ -50,6 +50,7 @@ func main() {
 	batchSize := flag.Int("batch", 100, "captures of the batch-throughput comparison")
 	onlyIsolation := flag.Bool("only-isolation", false, "measure only what isolation costs in plain chromedp")
 	onlyTelemetry := flag.Bool("only-telemetry", false, "measure only what the metrics and trace exporters cost")
+	onlyProxy := flag.Bool("only-proxy", false, "measure only what a client's proxy costs")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -71,6 +72,10 @@ func main() {
 	}
 	if *onlyTelemetry {
 		benchTelemetry(*bin, chrome, pages, sites, manySites.next(), *runs)
+		return
+	}
+	if *onlyProxy {
+		benchProxy(*bin, chrome, pages, sites, manySites.next(), *runs)
 		return
 	}
 	if *onlyOptions {
@@ -163,6 +168,7 @@ func main() {
 	benchBatch(svc, manySites.next(), *batchSize, slots)
 	svc.stop()
 	benchTelemetry(*bin, chrome, pages, sites, manySites.next(), *runs)
+	benchProxy(*bin, chrome, pages, sites, manySites.next(), *runs)
 	fmt.Printf("\n%-34s %9.2f s (of which Go's package init %.0f ms)\n", "cold start to first capture", svc.cold.Seconds(), goInit(*bin))
 	fmt.Printf("%-34s %9.0f MB idle, %.0f MB peak under load\n", "memory (PSS, service + Chrome)",
 		float64(idleMem)/(1<<20), float64(peak.Load())/(1<<20))
