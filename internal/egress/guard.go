@@ -222,20 +222,29 @@ func (g *Guard) dial(ctx context.Context, hostport string, via *Proxy) (net.Conn
 	if via == nil {
 		return g.open(ctx, host, port)
 	}
+	c, err := g.reach(ctx, via)
+	if err != nil {
+		return nil, err
+	}
+	return via.through(ctx, c, hostport, g.cfg.ProxyRoots)
+}
+
+// reach connects to the client's proxy itself: its address resolved,
+// checked and pinned like a page's, through the upstream if there is one.
+func (g *Guard) reach(ctx context.Context, via *Proxy) (net.Conn, error) {
 	c, err := g.open(ctx, via.Host, via.Port)
 	var r *Refusal
+	var pe *ProxyError
 	switch {
 	case errors.As(err, &r):
 		r.Proxy = true
 		return nil, r
+	case errors.As(err, &pe):
+		return nil, err // the upstream's failure, on the way to the client's proxy
 	case err != nil:
-		var pe *ProxyError
-		if errors.As(err, &pe) {
-			return nil, err // the upstream's failure, on the way to the client's proxy
-		}
 		return nil, via.reachErr(err)
 	}
-	return via.through(ctx, c, hostport, g.cfg.ProxyRoots)
+	return c, nil
 }
 
 // open connects to host:port once the name is resolved and every answer

@@ -197,10 +197,8 @@ func (p *Proxy) connect(conn net.Conn, target string) (net.Conn, error) {
 	}
 	resp.Body.Close()
 	switch {
-	case resp.StatusCode == http.StatusProxyAuthRequired && p.user == nil:
-		return nil, p.fail("needs credentials (407 Proxy Authentication Required)")
 	case resp.StatusCode == http.StatusProxyAuthRequired:
-		return nil, p.fail("refused the credentials (407 Proxy Authentication Required)")
+		return nil, p.authFailed()
 	case resp.StatusCode/100 != 2:
 		return nil, p.refusedTarget("answered " + statusLine(resp))
 	}
@@ -209,6 +207,19 @@ func (p *Proxy) connect(conn net.Conn, target string) (net.Conn, error) {
 		return &bufferedConn{Conn: conn, r: br}, nil
 	}
 	return conn, nil
+}
+
+// authFailed is a 407: credentials missing or refused.
+func (p *Proxy) authFailed() *ProxyError {
+	if p.user == nil {
+		return p.fail("needs credentials (407 Proxy Authentication Required)")
+	}
+	return p.fail("refused the credentials (407 Proxy Authentication Required)")
+}
+
+// url is the proxy with its credentials, for Go's transport alone.
+func (p *Proxy) url() *url.URL {
+	return &url.URL{Scheme: p.Scheme, Host: p.addr(), User: p.user}
 }
 
 // statusLine is the proxy's status, its reason phrase bounded and printable.

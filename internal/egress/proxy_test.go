@@ -149,12 +149,14 @@ func TestSessionThroughTheClientsProxy(t *testing.T) {
 				}
 			}
 			// The port list still holds through a proxy.
-			sess, _ := g.Open("t")
-			sess.SetProxy(mustProxy(t, px.URL))
-			if _, _, err := through(sess, "http://page.test:25/", true); err == nil {
-				t.Error("a tunnel to port 25 was opened through the proxy")
+			for _, tunnel := range []bool{false, true} {
+				sess, _ := g.Open("t")
+				sess.SetProxy(mustProxy(t, px.URL))
+				if code, _, err := through(sess, "http://page.test:25/", tunnel); err == nil && code != http.StatusForbidden {
+					t.Errorf("tunnel=%v: port 25 was reached through the proxy (%d)", tunnel, code)
+				}
+				sess.Close()
 			}
-			sess.Close()
 			if n := len(px.Targets()); n != 2 {
 				t.Errorf("the proxy was asked for a refused port (%d tunnels)", n)
 			}
@@ -193,6 +195,15 @@ func TestProxyFailuresNameTheProxyNeverThePassword(t *testing.T) {
 		{"http://u:" + proxyPassword + "@" + silent.Addr().String(), "did not answer in time"},
 		{httpPx.URL, "answered 502"}, // the proxy cannot resolve the target
 	}
+	// Plain HTTP goes to an HTTP proxy in absolute form: its 407 is a
+	// failure of the proxy, not the page's answer.
+	sess, _ := g.Open("t")
+	sess.SetProxy(mustProxy(t, wrong(httpPx.URL)))
+	if code, _, _ := through(sess, "http://page.test:"+strconv.Itoa(page.port)+"/", false); code != http.StatusBadGateway ||
+		sess.ProxyFailure() == nil || !strings.Contains(sess.ProxyFailure().Message, "refused the credentials (407") {
+		t.Errorf("plain request, wrong credentials: %d %v", code, sess.ProxyFailure())
+	}
+	sess.Close()
 	for _, c := range cases {
 		sess, _ := g.Open("t")
 		sess.SetProxy(mustProxy(t, c.proxy))
@@ -206,7 +217,7 @@ func TestProxyFailuresNameTheProxyNeverThePassword(t *testing.T) {
 	if strings.Contains(s.logs.String(), proxyPassword) || !strings.Contains(s.logs.String(), `"event":"proxy_failed"`) {
 		t.Errorf("log: %s", s.logs)
 	}
-	if httpPx.Denied() != 2 || socksPx.Denied() != 1 {
+	if httpPx.Denied() != 3 || socksPx.Denied() != 1 {
 		t.Errorf("denied: http %d, socks %d", httpPx.Denied(), socksPx.Denied())
 	}
 }

@@ -2,11 +2,13 @@ package egress
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,9 +23,10 @@ const BlockedHeader = "X-Pixashot-Egress"
 // budgets and its log lines belong to that capture alone.
 type Session struct {
 	g       *Guard
-	label   atomic.Pointer[string] // the capture it serves; set again when a warm session is taken
-	client  atomic.Pointer[string] // the client of that capture, for the count of refusals
-	proxy   atomic.Pointer[Proxy]  // the client's proxy for this capture, if any
+	label   atomic.Pointer[string]         // the capture it serves; set again when a warm session is taken
+	client  atomic.Pointer[string]         // the client of that capture, for the count of refusals
+	proxy   atomic.Pointer[Proxy]          // the client's proxy for this capture, if any
+	viaTr   atomic.Pointer[http.Transport] // plain HTTP through an HTTP proxy, in absolute form
 	failure atomic.Pointer[ProxyError]
 	ln      net.Listener
 	srv     *http.Server
@@ -79,7 +82,24 @@ func (s *Session) SetClient(client string) { s.client.Store(&client) }
 
 // SetProxy sends every connection of the session through the client's
 // proxy p; set before the first connection.
-func (s *Session) SetProxy(p *Proxy) { s.proxy.Store(p) }
+func (s *Session) SetProxy(p *Proxy) {
+	s.proxy.Store(p)
+	if p == nil || p.Scheme == "socks5" {
+		return
+	}
+	// Plain http:// requests go to an HTTP proxy as a browser sends them,
+	// in absolute form with Proxy-Authorization, not as a CONNECT to port
+	// 80, which many proxies (Squid by default) refuse.
+	s.viaTr.Store(&http.Transport{
+		Proxy:                 http.ProxyURL(p.url()),
+		DialContext:           func(ctx context.Context, _, _ string) (net.Conn, error) { return s.reach(ctx, p) },
+		TLSClientConfig:       &tls.Config{RootCAs: s.g.cfg.ProxyRoots, MinVersion: tls.VersionTLS12},
+		DisableCompression:    true,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       30 * time.Second,
+		ResponseHeaderTimeout: 60 * time.Second,
+	})
+}
 
 // ProxyFailure is the last failure of a proxy on the way (the client's,
 // or the upstream's own), nil if none: a navigation that failed for it is
@@ -109,6 +129,9 @@ func (s *Session) Close() {
 	s.cancel()
 	s.srv.Close()
 	s.tr.CloseIdleConnections()
+	if tr := s.viaTr.Load(); tr != nil {
+		tr.CloseIdleConnections()
+	}
 }
 
 // dial applies the connection budget, then the guard's checks, and counts bytes.
@@ -118,6 +141,29 @@ func (s *Session) dial(ctx context.Context, hostport string) (net.Conn, error) {
 	}
 	via := s.proxy.Load()
 	c, err := s.g.dial(ctx, hostport, via)
+	if err != nil {
+		return nil, s.dialFailed(via, err)
+	}
+	return &countingConn{Conn: c, s: s}, nil
+}
+
+// reach connects to the client's proxy itself, under the session's
+// connection budget, keeping its failure for the capture.
+func (s *Session) reach(ctx context.Context, via *Proxy) (net.Conn, error) {
+	if s.conns.Add(1) > s.g.cfg.MaxConns {
+		return nil, s.refuse(&Refusal{Host: via.Host, Reason: "connection budget exhausted", Class: "budget"})
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.g.cfg.DialTimeout)
+	defer cancel()
+	c, err := s.g.reach(ctx, via)
+	if err != nil {
+		return nil, s.dialFailed(via, err)
+	}
+	return &countingConn{Conn: c, s: s}, nil
+}
+
+// dialFailed counts a refusal and keeps a proxy's failure, then returns err.
+func (s *Session) dialFailed(via *Proxy, err error) error {
 	var r *Refusal
 	var pe *ProxyError
 	switch {
@@ -125,18 +171,15 @@ func (s *Session) dial(ctx context.Context, hostport string) (net.Conn, error) {
 		if r.Proxy {
 			s.failed(via.fail("is at an address the egress policy refuses"))
 		}
-		return nil, s.refuse(r)
+		return s.refuse(r)
 	case errors.As(err, &pe):
 		// An upstream that cannot reach a target it was named is the
 		// target's failure; anything else is a proxy's.
 		if !pe.Upstream || !pe.Target {
 			s.failed(pe)
 		}
-		return nil, err
-	case err != nil:
-		return nil, err
 	}
-	return &countingConn{Conn: c, s: s}, nil
+	return err
 }
 
 // refuse counts and logs a refusal as a structured event an alert can count.
@@ -286,7 +329,27 @@ func (s *Session) forward(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength == 0 {
 		out.Body = nil
 	}
-	resp, err := s.tr.RoundTrip(out)
+	tr := s.tr
+	if via := s.viaTr.Load(); via != nil {
+		// The proxy dials the target: its port is held to the list here.
+		port := out.URL.Port()
+		if port == "" {
+			port = "80"
+		}
+		if n, err := strconv.Atoi(port); err != nil || !s.g.ports[n] {
+			s.refuse(&Refusal{Host: out.URL.Hostname(), Reason: "port not allowed", Class: "port"})
+			blockedResponse(w)
+			return
+		}
+		tr = via
+	}
+	resp, err := tr.RoundTrip(out)
+	if err == nil && resp.StatusCode == http.StatusProxyAuthRequired && tr != s.tr {
+		resp.Body.Close()
+		p := s.proxy.Load()
+		s.failed(p.authFailed())
+		err = p.authFailed()
+	}
 	if err != nil {
 		if errors.Is(err, ErrRefused) {
 			blockedResponse(w)
