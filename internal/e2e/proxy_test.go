@@ -80,6 +80,8 @@ func TestProxyPerRequest(t *testing.T) {
 	for _, px := range []*egresstest.ForwardProxy{httpPx, socksPx, openPx} {
 		t.Run(strings.SplitN(px.URL, ":", 2)[0], func(t *testing.T) {
 			e.proxied(t, map[string]any{"url": "http://" + target + "/proxied", "proxy": px.URL}, proxySource)
+			// A redirect's next hop goes the same way.
+			e.proxied(t, map[string]any{"url": "http://" + target + "/redirect?to=/proxied", "proxy": px.URL}, proxySource)
 			// html_content: its subresources go through the proxy (https:
 			// the document's origin is, and the test server's certificate
 			// is its own).
@@ -90,8 +92,8 @@ func TestProxyPerRequest(t *testing.T) {
 					t.Errorf("the proxy was asked for %s, want %s", got, target)
 				}
 			}
-			if n := len(px.Targets()); n < 3 {
-				t.Errorf("only %d tunnels for a page, its stylesheet and a stylesheet", n)
+			if n := len(px.Targets()); n < 4 {
+				t.Errorf("only %d requests or tunnels for two pages, a redirect and three stylesheets", n)
 			}
 		})
 	}
