@@ -17,9 +17,10 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/poll"
 )
 
-// The proxies of these tests listen on 127.0.0.3 (allowed to the service
-// as a public proxy would be) and connect out from 127.0.0.4, so the page
-// server can tell their requests from the service's own (127.0.0.1).
+// The proxies of these tests listen on 127.0.0.3 (egresstest.Proxy's
+// default, allowed to the service as a public proxy would be) and connect
+// out from 127.0.0.4, so the page server can tell their requests from the
+// service's own (127.0.0.1).
 const (
 	proxyHost   = "127.0.0.3"
 	proxySource = "127.0.0.4"
@@ -27,23 +28,6 @@ const (
 
 func allowProxies(c *config.Config) {
 	c.EgressAllowCIDRs = append(c.EgressAllowCIDRs, netip.MustParsePrefix(proxyHost+"/32"))
-}
-
-func startTestProxy(t *testing.T, kind string, o egresstest.ProxyOptions) *egresstest.ForwardProxy {
-	t.Helper()
-	if o.Listen == "" {
-		o.Listen = proxyHost + ":0"
-	}
-	start := egresstest.StartHTTPProxy
-	if kind == "socks5" {
-		start = egresstest.StartSOCKS5Proxy
-	}
-	p, err := start(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return p
 }
 
 // proxied checks a capture of /proxied went through, its stylesheet too,
@@ -72,9 +56,9 @@ func TestProxyPerRequest(t *testing.T) {
 	port := strconv.Itoa(e.port)
 	target := "page.test:" + port
 	tlsTarget := strings.Replace(strings.TrimPrefix(e.tlsPage, "https://"), "127.0.0.2", "page.test", 1)
-	httpPx := startTestProxy(t, "http", egresstest.ProxyOptions{User: "alice", Password: password, Source: proxySource, Hosts: hosts})
-	socksPx := startTestProxy(t, "socks5", egresstest.ProxyOptions{User: "alice", Password: password, Source: proxySource, Hosts: hosts})
-	openPx := startTestProxy(t, "http", egresstest.ProxyOptions{Source: proxySource, Hosts: hosts})
+	httpPx := egresstest.Proxy(t, "http", egresstest.ProxyOptions{User: "alice", Password: password, Source: proxySource, Hosts: hosts})
+	socksPx := egresstest.Proxy(t, "socks5", egresstest.ProxyOptions{User: "alice", Password: password, Source: proxySource, Hosts: hosts})
+	openPx := egresstest.Proxy(t, "http", egresstest.ProxyOptions{Source: proxySource, Hosts: hosts})
 	var answers []result
 
 	for _, px := range []*egresstest.ForwardProxy{httpPx, socksPx, openPx} {
@@ -222,7 +206,7 @@ func headerText(r result) string {
 func TestUpstreamProxy(t *testing.T) {
 	hosts := map[string]string{"page.test": "127.0.0.2"}
 	password := "op-" + randomHex(12)
-	up := startTestProxy(t, "http", egresstest.ProxyOptions{Listen: "127.0.0.5:0", User: "op", Password: password, Source: "127.0.0.6"})
+	up := egresstest.Proxy(t, "http", egresstest.ProxyOptions{Listen: "127.0.0.5:0", User: "op", Password: password, Source: "127.0.0.6"})
 	upstream, err := egress.ParseProxy(up.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +235,7 @@ func TestUpstreamProxy(t *testing.T) {
 		t.Error("the async capture did not go through the upstream")
 	}
 	// A client's proxy is refused: PROXY_CHAINING is off by default.
-	client := startTestProxy(t, "socks5", egresstest.ProxyOptions{Source: proxySource, Hosts: hosts})
+	client := egresstest.Proxy(t, "socks5", egresstest.ProxyOptions{Source: proxySource, Hosts: hosts})
 	r = e.capture(t, map[string]any{"url": "http://page.test:" + port + "/proxied", "proxy": client.URL})
 	if m := r.errorJSON(t); r.status != 400 || m["field"] != "proxy" || !strings.Contains(m["message"].(string), "PROXY_CHAINING") {
 		t.Errorf("client proxy without chaining: %d %s", r.status, r.body)

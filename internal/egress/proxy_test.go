@@ -89,23 +89,6 @@ func proxyGuard(s *servers, page *pageServer, dns Resolver, mod func(*Config)) *
 	})
 }
 
-func startProxy(t *testing.T, kind string, o egresstest.ProxyOptions) *egresstest.ForwardProxy {
-	t.Helper()
-	if o.Listen == "" {
-		o.Listen = "127.0.0.3:0"
-	}
-	start := egresstest.StartHTTPProxy
-	if kind == "socks5" {
-		start = egresstest.StartSOCKS5Proxy
-	}
-	p, err := start(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return p
-}
-
 func mustProxy(t *testing.T, raw string) *Proxy {
 	t.Helper()
 	p, err := ParseProxy(raw)
@@ -122,7 +105,7 @@ func TestSessionThroughTheClientsProxy(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			dns := egresstest.NewResolver(map[string][]string{"page.test": {"127.0.0.2"}})
 			g := proxyGuard(s, page, dns, nil)
-			px := startProxy(t, kind, egresstest.ProxyOptions{User: "alice", Password: proxyPassword, Source: "127.0.0.4",
+			px := egresstest.Proxy(t, kind, egresstest.ProxyOptions{User: "alice", Password: proxyPassword, Source: "127.0.0.4",
 				Hosts: map[string]string{"page.test": "127.0.0.2"}})
 			before := len(page.seen())
 			target := "http://page.test:" + strconv.Itoa(page.port) + "/"
@@ -169,8 +152,8 @@ func TestProxyFailuresNameTheProxyNeverThePassword(t *testing.T) {
 	page := startPage(t, s)
 	dns := egresstest.NewResolver(nil)
 	g := proxyGuard(s, page, dns, func(c *Config) { c.DialTimeout = time.Second })
-	httpPx := startProxy(t, "http", egresstest.ProxyOptions{User: "alice", Password: "right", Hosts: map[string]string{}})
-	socksPx := startProxy(t, "socks5", egresstest.ProxyOptions{User: "alice", Password: "right", Hosts: map[string]string{}})
+	httpPx := egresstest.Proxy(t, "http", egresstest.ProxyOptions{User: "alice", Password: "right", Hosts: map[string]string{}})
+	socksPx := egresstest.Proxy(t, "socks5", egresstest.ProxyOptions{User: "alice", Password: "right", Hosts: map[string]string{}})
 	closed, _ := net.Listen("tcp", "127.0.0.3:0")
 	closedAddr := closed.Addr().String()
 	closed.Close()
@@ -273,7 +256,7 @@ func TestUpstreamProxy(t *testing.T) {
 	s := startServers(t)
 	page := startPage(t, s)
 	dns := egresstest.NewResolver(map[string][]string{"page.test": {"127.0.0.2"}, "secret.test": {"127.0.0.1"}})
-	up := startProxy(t, "http", egresstest.ProxyOptions{Listen: "127.0.0.5:0", User: "op", Password: proxyPassword, Source: "127.0.0.6"})
+	up := egresstest.Proxy(t, "http", egresstest.ProxyOptions{Listen: "127.0.0.5:0", User: "op", Password: proxyPassword, Source: "127.0.0.6"})
 	g := proxyGuard(s, page, dns, func(c *Config) { c.Upstream = mustProxy(t, up.URL) })
 	pagePort := strconv.Itoa(page.port)
 	// Every connection goes through it, named by the address the guard checked.
@@ -309,7 +292,7 @@ func TestUpstreamProxy(t *testing.T) {
 	}
 	// Chained: the upstream is asked for the client's proxy (by its checked
 	// address), the client's proxy for the target (by name).
-	client := startProxy(t, "socks5", egresstest.ProxyOptions{Hosts: map[string]string{"page.test": "127.0.0.2"}})
+	client := egresstest.Proxy(t, "socks5", egresstest.ProxyOptions{Hosts: map[string]string{"page.test": "127.0.0.2"}})
 	sess, _ = g.Open("t")
 	sess.SetProxy(mustProxy(t, client.URL))
 	code, _, err := through(sess, "http://page.test:"+pagePort+"/", true)
@@ -344,7 +327,7 @@ func TestHTTPSProxy(t *testing.T) {
 	defer ts.Close()
 	roots := x509.NewCertPool()
 	roots.AddCert(ts.Certificate())
-	px := startProxy(t, "http", egresstest.ProxyOptions{Listen: "127.0.0.1:0", TLS: ts.TLS, User: "u", Password: proxyPassword,
+	px := egresstest.Proxy(t, "http", egresstest.ProxyOptions{Listen: "127.0.0.1:0", TLS: ts.TLS, User: "u", Password: proxyPassword,
 		Hosts: map[string]string{"page.test": "127.0.0.2"}})
 	dns := egresstest.NewResolver(map[string][]string{"example.com": {"127.0.0.1"}, "other.test": {"127.0.0.1"}})
 	g := proxyGuard(s, page, dns, func(c *Config) {

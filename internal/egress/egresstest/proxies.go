@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"testing"
 
 	socks5 "github.com/armon/go-socks5"
 	"github.com/elazarl/goproxy"
@@ -197,4 +198,23 @@ func (c checked) Valid(user, password string) bool {
 		c.p.record("", false)
 	}
 	return ok
+}
+
+// Proxy starts a proxy of kind (http or socks5) for a test, on 127.0.0.3
+// unless o.Listen says otherwise, and stops it at the test's end.
+func Proxy(t testing.TB, kind string, o ProxyOptions) *ForwardProxy {
+	t.Helper()
+	if o.Listen == "" {
+		o.Listen = "127.0.0.3:0"
+	}
+	start := StartHTTPProxy
+	if kind == "socks5" {
+		start = StartSOCKS5Proxy
+	}
+	p, err := start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
 }
