@@ -186,9 +186,6 @@ func (g *Guard) CheckProxy(ctx context.Context, p *Proxy) error {
 	return err
 }
 
-// Upstream reports whether the operator's upstream proxy is set.
-func (g *Guard) Upstream() bool { return g.cfg.Upstream != nil }
-
 // DialContext dials like a net.Dialer, under the policy: what the service
 // itself sends on a client's word (webhooks) goes out the way pages do.
 func (g *Guard) DialContext(ctx context.Context, network, hostport string) (net.Conn, error) {
@@ -239,8 +236,11 @@ func (g *Guard) reach(ctx context.Context, via *Proxy) (net.Conn, error) {
 	case errors.As(err, &r):
 		r.Proxy = true
 		return nil, r
+	case errors.As(err, &pe) && pe.Target:
+		// The upstream could not reach the client's proxy: the proxy's failure.
+		return nil, via.fail("could not be reached through the upstream proxy")
 	case errors.As(err, &pe):
-		return nil, err // the upstream's failure, on the way to the client's proxy
+		return nil, err // the upstream's own failure, on the way to the client's proxy
 	case err != nil:
 		return nil, via.reachErr(err)
 	}
