@@ -28,11 +28,12 @@ const (
 	TargetStatus     = "TargetStatusError"  // fail_on_http_status matched
 	Unconfigured     = "FeatureUnavailable" // the deployment lacks what an option needs
 	Proxy            = "ProxyError"         // the client's proxy (or the upstream) refused, failed or did not answer
+	DiffExceeded     = "DiffExceeded"       // the capture differs from its baseline past fail_on_diff_ratio
 )
 
 // Types lists every error type, for the API description.
 var Types = []string{Validation, Authentication, InvalidSignature, SignatureExpired, NotFound, MethodNotAllowed,
-	PayloadTooLarge, RateLimit, CaptureTimeout, Navigation, Overloaded, Conflict, Internal, TargetStatus, Unconfigured, Proxy}
+	PayloadTooLarge, RateLimit, CaptureTimeout, Navigation, Overloaded, Conflict, Internal, TargetStatus, Unconfigured, Proxy, DiffExceeded}
 
 // Error is an error meant for the client.
 type Error struct {
@@ -42,6 +43,7 @@ type Error struct {
 	Field      string        // validation errors only
 	Target     int           // the target's HTTP status, for TargetStatus
 	RetryAfter time.Duration // 409, 429 and 503
+	Diff       any           // DiffExceeded: the figures and the diff's url
 	Cause      error         // for logs, never sent
 }
 
@@ -71,6 +73,7 @@ type body struct {
 	Field      string `json:"field,omitempty"`
 	RetryAfter int    `json:"retry_after,omitempty"`
 	Target     int    `json:"target_status,omitempty"`
+	Diff       any    `json:"diff,omitempty"`
 	Timestamp  string `json:"timestamp"`
 }
 
@@ -86,7 +89,7 @@ func As(err error) *Error {
 // Write sends err in the contract's format.
 func Write(w http.ResponseWriter, err error) {
 	e := As(err)
-	b := body{Status: "error", ErrorType: e.Type, Message: e.Message, Field: e.Field, Target: e.Target,
+	b := body{Status: "error", ErrorType: e.Type, Message: e.Message, Field: e.Field, Target: e.Target, Diff: e.Diff,
 		Timestamp: time.Now().UTC().Format(time.RFC3339)}
 	if e.RetryAfter > 0 {
 		secs := int((e.RetryAfter + time.Second - 1) / time.Second)

@@ -216,6 +216,9 @@ func (e *Engine) render(ctx context.Context, tab *brw.Tab, o *options.Options, p
 	if err := prepare(ctx, w, o); err != nil {
 		return r, err
 	}
+	if err := settle(ctx, o); err != nil {
+		return r, err
+	}
 	ph.Prepare = ph.lap(&t, "clean")
 	if o.ResponseType == "json" || o.Format == "metadata" {
 		if r.md, err = metadata(ctx, w, o); err != nil {
@@ -316,6 +319,7 @@ func setup(ctx context.Context, bc cdp.BrowserContextID, o *options.Options) err
 		steps = append(steps, userAgent(ua, o.Page.Locale))
 	}
 	steps = append(steps, emulate(o)...)
+	steps = append(steps, deterministicSetup(o)...)
 	if o.DarkMode {
 		steps = append(steps, call(emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
 			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -38,6 +39,8 @@ const (
 	exitTarget      = 8  // NavigationError, TargetStatusError: the page failed
 	exitUnavailable = 9  // FeatureUnavailable
 	exitInternal    = 10 // InternalError
+	exitDiff        = 11 // DiffExceeded: the page changed past fail_on_diff_ratio
+	exitProxy       = 12 // ProxyError: the proxy refused or failed
 )
 
 var exitCodes = map[client.ErrorErrorType]int{
@@ -49,11 +52,16 @@ var exitCodes = map[client.ErrorErrorType]int{
 	"NavigationError": exitTarget, "TargetStatusError": exitTarget,
 	"FeatureUnavailable": exitUnavailable,
 	"InternalError":      exitInternal,
+	"DiffExceeded":       exitDiff,
+	"ProxyError":         exitProxy,
 }
 
 const usage = `usage:
   pixashot capture [flags] URL|-     capture a page (- reads HTML from stdin; or --html FILE)
   pixashot sign [flags] URL          print a signed GET /capture URL (no token needed to use it)
+  pixashot diff [flags] URL|-        capture and compare with --baseline-file FILE or --compare-to ID:
+                                     print the diff as JSON, save the capture (-o), exit 11 past
+                                     --fail-on-diff-ratio
 The service is PIXASHOT_URL (default http://localhost:8080), the token PIXASHOT_TOKEN.
 Every scalar capture option is a flag (--window-width 1280 --full-page --format pdf); the rest
 go in --options '{"cookies":[...]}'. pixashot capture -h lists them.`
@@ -85,6 +93,7 @@ type command struct {
 	timeout  time.Duration
 	async    bool
 	poll     time.Duration
+	baseline string // diff: an image file to compare with
 }
 
 func (c *command) flags() {
@@ -97,11 +106,15 @@ func (c *command) flags() {
 	c.fs.StringVar(&c.htmlFile, "html", "", "capture this HTML file instead of a URL (- for stdin)")
 	c.fs.StringVar(&c.raw, "options", "", "more options as a JSON object; flags override it")
 	c.fs.DurationVar(&c.timeout, "timeout", 2*time.Minute, "give up after this long")
-	if c.name == "capture" {
+	switch c.name {
+	case "capture":
 		c.fs.StringVar(&c.output, "o", "", "write the capture here (- for stdout; default screenshot.<format>)")
 		c.fs.BoolVar(&c.async, "async", false, "queue it (POST /captures) and wait for it to end, showing its state")
 		c.poll = 500 * time.Millisecond
-	} else {
+	case "diff":
+		c.fs.StringVar(&c.output, "o", "", "write the capture here (default: not written)")
+		c.fs.StringVar(&c.baseline, "baseline-file", "", "the image (PNG, JPEG or WebP) to compare with")
+	default:
 		c.fs.IntVar(&c.expires, "expires-in", 3600, "seconds the URL stays valid (at most 86400)")
 	}
 	for _, f := range options.Fields(options.Limits{MaxTimeout: time.Minute}) {
@@ -206,6 +219,8 @@ func (c *command) run(ctx context.Context, args []string) (int, error) {
 	switch {
 	case c.name == "sign":
 		return c.sign(ctx, api, body)
+	case c.name == "diff":
+		return c.diff(ctx, api, body)
 	case c.async:
 		return c.captureAsync(ctx, api, body)
 	}
@@ -299,6 +314,52 @@ func (c *command) capture(ctx context.Context, api *client.ClientWithResponses, 
 		return exitOK, nil
 	}
 	return failure(resp.StatusCode(), h.Get("Content-Type"), resp.Body)
+}
+
+// diff captures with compare_to or baseline and prints the comparison;
+// the capture itself is written only with -o.
+func (c *command) diff(ctx context.Context, api *client.ClientWithResponses, body map[string]any) (int, error) {
+	if c.baseline != "" {
+		img, err := os.ReadFile(c.baseline)
+		if err != nil {
+			return exitUsage, usageError{"--baseline-file: " + err.Error()}
+		}
+		body["baseline"] = base64.StdEncoding.EncodeToString(img)
+	}
+	if body["baseline"] == nil && body["compare_to"] == nil {
+		return exitUsage, usageError{"what to compare with: --baseline-file FILE or --compare-to ID\n" + usage}
+	}
+	body["response_type"] = "json"
+	b, _ := json.Marshal(body)
+	resp, err := api.CaptureWithBodyWithResponse(ctx, "application/json", bytes.NewReader(b))
+	if err != nil {
+		return exitOther, err
+	}
+	var out struct {
+		File []byte          `json:"file"`
+		Diff json.RawMessage `json:"diff"`
+	}
+	switch {
+	case resp.StatusCode() == http.StatusConflict:
+		var e struct {
+			Diff json.RawMessage `json:"diff"`
+		}
+		if json.Unmarshal(resp.Body, &e) == nil && e.Diff != nil {
+			fmt.Fprintf(c.stdout, "%s\n", e.Diff)
+		}
+		return failure(resp.StatusCode(), resp.HTTPResponse.Header.Get("Content-Type"), resp.Body)
+	case resp.StatusCode() != http.StatusOK:
+		return failure(resp.StatusCode(), resp.HTTPResponse.Header.Get("Content-Type"), resp.Body)
+	case json.Unmarshal(resp.Body, &out) != nil || out.Diff == nil:
+		return exitOther, errors.New("the service answered without a diff")
+	}
+	fmt.Fprintf(c.stdout, "%s\n", out.Diff)
+	if c.output != "" {
+		if err := c.write(c.output, out.File); err != nil {
+			return exitOther, err
+		}
+	}
+	return exitOK, nil
 }
 
 // captureAsync queues the capture, shows its state until it ends, then

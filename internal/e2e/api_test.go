@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"image"
 	"io"
@@ -156,6 +157,21 @@ func TestCLI(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(dir, "blue.png"))
 	if img := decodeImage(t, b); img.Bounds().Dx() != 800 || img.Bounds().Dy() != 600 || !near(rgb(img, 5, 5), 0, 0, 255) {
 		t.Errorf("blue.png: %v %v", img.Bounds(), rgb(img, 5, 5))
+	}
+	// pixashot diff: the same page against it, then another past the ratio.
+	r = e.cli(t, dir, "", e.token, "diff", "--baseline-file", "blue.png", "--window-width", "800", "--window-height", "600", e.page+"/color?c=0000ff")
+	var d struct {
+		Pixels int     `json:"mismatch_pixels"`
+		Ratio  float64 `json:"mismatch_ratio"`
+		URL    string
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &d); r.code != 0 || err != nil || d.Pixels != 0 || d.URL == "" {
+		t.Errorf("diff, the same page: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	r = e.cli(t, dir, "", e.token, "diff", "--baseline-file", "blue.png", "--window-width", "800", "--window-height", "600",
+		"--fail-on-diff-ratio", "0.5", "-o", "red.png", e.page+"/color?c=ff0000")
+	if err := json.Unmarshal([]byte(r.stdout), &d); r.code != 11 || err != nil || d.Ratio != 1 || !strings.Contains(r.stderr, "DiffExceeded") {
+		t.Errorf("diff past the ratio: exit %d %q %s", r.code, r.stdout, r.stderr)
 	}
 	// The default name follows the format; JSON options reach the request.
 	r = e.cli(t, dir, "", e.token, "capture", "--format", "pdf", "--options", `{"pdf_margin":{"top":"1cm"}}`, e.page+"/color?c=ffffff")

@@ -37,6 +37,40 @@ func (e *env) pages() http.Handler {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	})
+	// Everything that moves by itself (visual_test.go): CSS animations
+	// finite and infinite, a transition, a Web Animation, a frame loop on
+	// performance.now, a blinking caret, a clock to the millisecond,
+	// Math.random colours and an SVG animation.
+	page("/moving", `<html><head><style>
+		body{margin:0;font:16px sans-serif}
+		@keyframes spin{to{transform:rotate(360deg)}} @keyframes fade{from{opacity:0}to{opacity:1}}
+		#spin{position:absolute;left:10px;top:10px;width:80px;height:80px;background:#c00;animation:spin 1s linear infinite}
+		#fade{position:absolute;left:110px;top:10px;width:80px;height:80px;background:#00c;animation:fade 3s}
+		#grow{position:absolute;left:210px;top:10px;width:10px;height:80px;background:#0a0;transition:width 3s linear}
+		#wa{position:absolute;left:10px;top:110px;width:80px;height:80px;background:#a0a}
+		#raf{position:absolute;left:0;top:210px;width:40px;height:40px;background:#088}
+		.rnd{display:inline-block;width:40px;height:40px}
+		</style></head><body>
+		<div id="spin"></div><div id="fade"></div><div id="grow"></div><div id="wa"></div><div id="raf"></div>
+		<div style="position:absolute;left:10px;top:270px"><span class="rnd"></span><span class="rnd"></span><span class="rnd"></span></div>
+		<div id="clock" style="position:absolute;left:10px;top:330px"></div>
+		<input id="in" autofocus value="typing here" style="position:absolute;left:10px;top:370px">
+		<svg style="position:absolute;left:300px;top:10px" width="100" height="100"><circle cx="50" cy="50" r="10" fill="#f80">
+		<animate attributeName="r" from="10" to="45" dur="1s" repeatCount="indefinite"/></circle></svg>
+		<script>
+		document.getElementById("wa").animate([{transform:"translateX(0)"},{transform:"translateX(200px)"}], {duration:700, iterations:Infinity});
+		requestAnimationFrame(() => { document.getElementById("grow").style.width = "300px"; });
+		const t0 = performance.now();
+		(function loop() { document.getElementById("raf").style.left = ((performance.now() - t0) / 5 % 400) + "px"; requestAnimationFrame(loop); })();
+		for (const s of document.querySelectorAll(".rnd")) s.style.background = "hsl(" + Math.floor(Math.random() * 360) + ",80%,50%)";
+		setInterval(() => { const d = new Date(); document.getElementById("clock").textContent = d.toISOString(); document.title = d.toISOString(); }, 5);
+		document.getElementById("in").focus();
+		</script></body></html>`)
+	// Boxes to mask: one in the viewport, one far below it.
+	page("/masked", `<html><body style="margin:0;background:#fff;height:4000px">
+		<div id="top" style="position:absolute;left:50px;top:50px;width:100px;height:60px;background:#f00"></div>
+		<div class="ad" style="position:absolute;left:50px;top:3000px;width:100px;height:60px;background:#f00"></div>
+		</body></html>`)
 	// A page and its stylesheet (which paints it blue) that record the
 	// address each request came from (X-Test-Peer): the proxy tests.
 	mux.HandleFunc("/proxied", func(w http.ResponseWriter, r *http.Request) {

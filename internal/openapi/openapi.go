@@ -20,6 +20,7 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
 	"github.com/pixashot/pixashot-cloudrun/internal/capture"
 	"github.com/pixashot/pixashot-cloudrun/internal/config"
+	"github.com/pixashot/pixashot-cloudrun/internal/imagediff"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
 )
 
@@ -72,11 +73,13 @@ func build(lim options.Limits) obj {
 				"Link": object("A stored capture and a short-lived download URL.", []string{"id", "url", "expires_at", "format", "bytes"}, obj{
 					"id": str("The capture's id."), "status": obj{"type": "string", "const": "done"}, "url": str("Download URL; expires at expires_at."),
 					"expires_at": dateTime("When url stops working."), "format": str("The capture's format."),
-					"bytes": obj{"type": "integer", "description": "Size of the capture."},
+					"bytes": obj{"type": "integer", "description": "Size of the capture."}, "diff": ref("Diff"),
 				}),
+				"Diff": reflectSchema(reflect.TypeFor[imagediff.Result](), "With compare_to or baseline: how the capture differs (pixelmatch's count) "+
+					"and the stored diff image (changed pixels red over the faded capture); also in X-Diff-Ratio, X-Diff-Pixels and X-Diff-Url."),
 				"CaptureJSON": object("response_type json: the capture in base64.", []string{"file", "format"}, obj{
 					"file":   obj{"type": "string", "contentEncoding": "base64", "description": "The capture."},
-					"format": str("The capture's format."), "metadata": ref("Metadata"),
+					"format": str("The capture's format."), "metadata": ref("Metadata"), "diff": ref("Diff"),
 				}),
 				"Metadata":    reflectSchema(reflect.TypeFor[capture.Metadata](), "What the page says about itself (format metadata)."),
 				"SignRequest": signRequest(),
@@ -234,6 +237,7 @@ func errorSchema() obj {
 		"field":         str("The option at fault (ValidationError), such as cookies[1].same_site."),
 		"retry_after":   obj{"type": "integer", "description": "Seconds to wait (429, 503); also in Retry-After."},
 		"target_status": obj{"type": "integer", "description": "The page's HTTP status (TargetStatusError)."},
+		"diff":          ref("Diff"),
 		"timestamp":     dateTime("When."),
 	})
 }
@@ -252,6 +256,10 @@ func reflectSchema(t reflect.Type, desc string) obj {
 		return obj{"type": "string"}
 	case reflect.Int:
 		return obj{"type": "integer"}
+	case reflect.Float64:
+		return obj{"type": "number"}
+	case reflect.Bool:
+		return obj{"type": "boolean"}
 	case reflect.Map:
 		return obj{"type": "object", "additionalProperties": reflectSchema(t.Elem(), "")}
 	case reflect.Slice:
@@ -273,7 +281,7 @@ func reflectSchema(t reflect.Type, desc string) obj {
 	return s
 }
 
-var errorCodes = []int{400, 401, 403, 404, 405, 413, 429, 500, 501, 502, 503, 504}
+var errorCodes = []int{400, 401, 403, 404, 405, 409, 413, 429, 500, 501, 502, 503, 504}
 
 // errors are the answers of a route that fail, with Retry-After where it is sent.
 func errorResponses(codes ...int) obj {
@@ -297,6 +305,9 @@ func captureHeaders() obj {
 		"X-Target-Final-Url":         header("string", "Where the page redirected to, when it did."),
 		"X-Cache":                    obj{"description": "With cache_ttl: whether the answer came from the cache.", "schema": obj{"type": "string", "enum": []string{"hit", "miss"}}},
 		"X-Pixashot-Ignored-Options": header("string", "The original's options this request set that have no effect here."),
+		"X-Diff-Ratio":               header("number", "With compare_to or baseline: the share of changed pixels."),
+		"X-Diff-Pixels":              header("integer", "With compare_to or baseline: the changed pixels."),
+		"X-Diff-Url":                 header("string", "With compare_to or baseline: the diff image's download URL."),
 		"X-RateLimit-Limit":          header("integer", "Requests per window for this client."),
 		"X-RateLimit-Remaining":      header("integer", "Requests left in the window."),
 		"X-RateLimit-Reset":          header("integer", "When the window resets, Unix seconds."),

@@ -56,12 +56,24 @@ type Options struct {
 
 	Page Page
 
+	// Diff compares the capture with an earlier one (compare_to) or a
+	// given image (baseline); nil when neither is set.
+	Diff *Diff
+
 	// Background is the page's default background (background_color), nil
 	// for the browser's white.
 	Background *Color
 	// Ignored names the original's options this request set that have no
 	// effect here; the answer lists them in a header.
 	Ignored []string
+}
+
+// Diff is what the capture is compared with, and how.
+type Diff struct {
+	CompareTo string   // the id of an earlier stored capture of the same client
+	Baseline  []byte   // an image given inline
+	Threshold float64  // pixelmatch's colour threshold, 0..1
+	FailRatio *float64 // above it the capture is a 409 DiffExceeded
 }
 
 // Color is an sRGB colour with alpha in 0..1.

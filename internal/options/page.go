@@ -1,7 +1,9 @@
 package options
 
 import (
+	"encoding/base64"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -25,7 +27,20 @@ type Page struct {
 	Cookies            []Cookie
 	Clip               *Clip
 	FailOnStatus       []StatusRange // from fail_on_http_status
+
+	// Deterministic settles everything that moves by itself (animations,
+	// the caret, the clock, Math.random, videos, scrollbars), so the same
+	// page gives the same pixels; FreezeTime is the instant its clock shows.
+	Deterministic bool
+	FreezeTime    time.Time
+	// Mask lists selectors whose boxes are painted over in MaskColor.
+	Mask      []string
+	MaskColor Color
 }
+
+// DefaultFreezeTime is the instant a deterministic capture's clock shows
+// unless freeze_time says otherwise.
+var DefaultFreezeTime = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Blocking reports whether any request of the page may be refused by a list.
 func (p *Page) Blocking() bool {
@@ -89,6 +104,7 @@ const (
 	maxCookies       = 50
 	maxCookieBytes   = 4096 // name and value, as browsers bound them
 	maxLocale        = 35
+	maxMask          = 50
 	maxStatusList    = 200
 )
 
@@ -125,6 +141,92 @@ func (v *validator) page(r *raw, cookies []rawCookie, o *Options) {
 	p.Cookies = v.cookies(cookies)
 	p.Clip = v.clip(r.Clip, o)
 	p.FailOnStatus = v.statuses(deref(r.FailOnHTTPStatus, ""))
+	v.visual(r, o)
+	v.diff(r, o)
+}
+
+// diff validates compare_to, baseline, diff_threshold and fail_on_diff_ratio.
+func (v *validator) diff(r *raw, o *Options) {
+	if r.CompareTo == nil && r.Baseline == nil {
+		for name, set := range map[string]bool{"diff_threshold": r.DiffThreshold != nil, "fail_on_diff_ratio": r.FailOnDiffRatio != nil} {
+			if set {
+				v.fail(name, "needs compare_to or baseline")
+			}
+		}
+		return
+	}
+	d := &Diff{Threshold: deref(r.DiffThreshold, 0.1), FailRatio: r.FailOnDiffRatio}
+	o.Diff = d
+	switch {
+	case r.CompareTo != nil && r.Baseline != nil:
+		v.fail("baseline", "cannot be combined with compare_to")
+	case !o.IsImage():
+		v.fail(map[bool]string{true: "compare_to", false: "baseline"}[r.CompareTo != nil], "applies to png, jpeg and webp captures only")
+	case o.CacheTTL > 0:
+		v.fail("cache_ttl", "cannot be combined with a diff: a diff is always of a live capture")
+	case r.CompareTo != nil:
+		d.CompareTo = *r.CompareTo
+		if !captureID.MatchString(d.CompareTo) {
+			v.fail("compare_to", "must be a capture id")
+		}
+	default:
+		b, err := base64.StdEncoding.DecodeString(*r.Baseline)
+		if err != nil || len(b) == 0 {
+			v.fail("baseline", "must be an image in standard base64")
+		}
+		d.Baseline = b
+	}
+	if d.Threshold < 0 || d.Threshold > 1 {
+		v.fail("diff_threshold", "must be between 0 and 1")
+	}
+	if f := d.FailRatio; f != nil && (*f < 0 || *f > 1) {
+		v.fail("fail_on_diff_ratio", "must be between 0 and 1")
+	}
+}
+
+// captureID is the form of a stored capture's id.
+var captureID = regexp.MustCompile(`^[0-9a-f]{24}$`)
+
+// visual validates deterministic, freeze_time, mask and mask_color.
+func (v *validator) visual(r *raw, o *Options) {
+	p := &o.Page
+	p.Deterministic = deref(r.Deterministic, false)
+	p.FreezeTime = DefaultFreezeTime
+	if r.FreezeTime != nil {
+		t, err := time.Parse(time.RFC3339, *r.FreezeTime)
+		switch {
+		case err != nil:
+			v.fail("freeze_time", "must be an RFC 3339 time such as 2025-01-01T00:00:00Z")
+		case !p.Deterministic:
+			v.fail("freeze_time", "needs deterministic: true")
+		case t.Year() < 1970 || t.Year() > 9999:
+			v.fail("freeze_time", "must be between 1970 and 9999")
+		}
+		p.FreezeTime = t.UTC()
+	}
+	if len(r.Mask) > maxMask {
+		v.fail("mask", "has more than %d selectors", maxMask)
+	}
+	if len(r.Mask) > 0 && !o.IsImage() {
+		v.fail("mask", "applies to png, jpeg and webp captures only")
+	}
+	for i, s := range r.Mask {
+		field := "mask[" + strconv.Itoa(i) + "]"
+		if strings.TrimSpace(s) == "" {
+			v.fail(field, "is empty")
+		}
+		v.selector(field, s)
+	}
+	p.Mask = r.Mask
+	p.MaskColor = Color{R: 0xff, B: 0xff, A: 1}
+	if r.MaskColor != nil {
+		c, ok := parseHex(*r.MaskColor)
+		if !ok {
+			v.fail("mask_color", "must be a hex colour such as #ff00ff")
+		} else {
+			p.MaskColor = *c
+		}
+	}
 }
 
 func (v *validator) timezone(name string) string {

@@ -96,6 +96,16 @@ type raw struct {
 	Cookies            []json.RawMessage `json:"cookies"` // decoded one by one, like interactions
 	Clip               *rawClip          `json:"clip"`
 	FailOnHTTPStatus   *string           `json:"fail_on_http_status"`
+	// Visual testing (page.go).
+	Deterministic *bool    `json:"deterministic"`
+	FreezeTime    *string  `json:"freeze_time"`
+	Mask          []string `json:"mask"`
+	MaskColor     *string  `json:"mask_color"`
+	// Diffs (page.go).
+	CompareTo       *string  `json:"compare_to"`
+	Baseline        *string  `json:"baseline"`
+	DiffThreshold   *float64 `json:"diff_threshold"`
+	FailOnDiffRatio *float64 `json:"fail_on_diff_ratio"`
 }
 
 type rawMargin struct {

@@ -29,6 +29,12 @@ var containers = map[string]string{
 	"custom_headers":          `{"custom_headers": {}}`,
 }
 
+// companions are the fields a field needs beside it to mean anything.
+var companions = map[string]map[string]any{
+	"diff_threshold":     {"compare_to": "0123456789abcdef01234567"},
+	"fail_on_diff_ratio": {"compare_to": "0123456789abcdef01234567"},
+}
+
 // request builds {"url": …} plus the container of path with path set to v
 // (or removed, when v is remove).
 func request(t *testing.T, path string, v any) []byte {
@@ -43,6 +49,9 @@ func request(t *testing.T, path string, v any) []byte {
 		for k, cv := range c {
 			req[k] = cv
 		}
+	}
+	for k, cv := range companions[path] {
+		req[k] = cv
 	}
 	set(req, parent, leaf, v)
 	b, err := json.Marshal(req)
@@ -157,7 +166,7 @@ func TestDescribedTypesAreTheParsersTypes(t *testing.T) {
 var constrained = map[string]bool{
 	"url": true, "html_content": true, "pdf_page_ranges": true, "pdf_width": true, "pdf_height": true,
 	"pdf_margin.top": true, "pdf_margin.right": true, "pdf_margin.bottom": true, "pdf_margin.left": true,
-	"timezone": true, "locale": true, "background_color": true, "fail_on_http_status": true, "proxy": true,
+	"timezone": true, "locale": true, "background_color": true, "fail_on_http_status": true, "proxy": true, "freeze_time": true, "mask_color": true, "compare_to": true, "baseline": true,
 	"cookies[].domain": true, "cookies[].path": true, "interactions[].wait_for.value": true,
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/admission"
 	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
 	"github.com/pixashot/pixashot-cloudrun/internal/capture"
+	"github.com/pixashot/pixashot-cloudrun/internal/imagediff"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
 	"github.com/pixashot/pixashot-cloudrun/internal/store"
 )
@@ -38,6 +39,7 @@ type (
 		Data(ctx context.Context, o store.Object) ([]byte, error)
 		Link(ctx context.Context, o store.Object) (store.Link, error)
 		Get(ctx context.Context, client, id string) (store.Link, error)
+		Load(ctx context.Context, client, id string) ([]byte, error)
 		Delete(ctx context.Context, client, id string) error
 	}
 	// Admitter hands out capture slots.
@@ -86,6 +88,7 @@ type captureOutcome struct {
 	target   int        // the main document's HTTP status, when captured live
 	finalURL string     // where the target redirected to, if it did
 	link     store.Link // for response_type url
+	diff     *imagediff.Result
 	err      error
 	queued   time.Duration // waiting for a slot
 	answered func()        // after the response: the client's share comes back
@@ -186,6 +189,15 @@ func (s *Server) pipeline(ctx context.Context, o *options.Options, id string) ca
 		"egress_bytes", res.Egress.Bytes, "egress_conns", res.Egress.Conns, "egress_blocked", res.Egress.Blocked,
 		"phase_ms", res.Phases)
 	out.data, out.meta, out.target, out.finalURL = res.Data, res.Metadata, res.TargetStatus, res.FinalURL
+	if o.Diff != nil {
+		dctx, span := s.tracer().Start(cctx, "diff")
+		out.diff, err = s.compare(dctx, client, o, res.Data)
+		span.End()
+		if err != nil {
+			out.err = err
+			return out
+		}
+	}
 	if o.ResponseType != "url" && fingerprint == "" {
 		return out
 	}
@@ -264,13 +276,21 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, o *options.Opti
 	if u := out.finalURL; u != "" && len(u) <= maxFinalURL && !strings.ContainsFunc(u, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
 		w.Header().Set("X-Target-Final-Url", u)
 	}
+	if d := out.diff; d != nil {
+		if strings.HasPrefix(d.URL, "/") {
+			d.URL = baseURL(r) + d.URL
+		}
+		w.Header().Set("X-Diff-Ratio", strconv.FormatFloat(d.MismatchRatio, 'f', -1, 64))
+		w.Header().Set("X-Diff-Pixels", strconv.Itoa(d.MismatchPixels))
+		w.Header().Set("X-Diff-Url", d.URL)
+	}
 	switch {
 	case out.err != nil:
 		apierror.Write(w, answer(out.err))
 	case o.ResponseType == "url":
-		writeLink(w, r, http.StatusCreated, out.link)
+		writeLink(w, r, http.StatusCreated, out.link, out.diff)
 	default:
-		writeCapture(w, o, out.data, out.meta)
+		writeCapture(w, o, out.data, out.meta, out.diff)
 	}
 }
 
@@ -295,13 +315,16 @@ func errString(err error) string {
 
 // writeCapture answers in the client's response_type; metadata, when the
 // capture read it, goes with a json answer.
-func writeCapture(w http.ResponseWriter, o *options.Options, data []byte, md *capture.Metadata) {
+func writeCapture(w http.ResponseWriter, o *options.Options, data []byte, md *capture.Metadata, diff *imagediff.Result) {
 	switch o.ResponseType {
 	case "empty":
 		w.WriteHeader(http.StatusNoContent)
 	case "json":
 		w.Header().Set("Content-Type", "application/json")
 		body := map[string]any{"file": base64.StdEncoding.EncodeToString(data), "format": o.Format}
+		if diff != nil {
+			body["diff"] = diff
+		}
 		if md != nil {
 			body["metadata"] = md
 		}

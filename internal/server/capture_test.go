@@ -80,6 +80,9 @@ func (f *fakeStore) Get(context.Context, string, string) (store.Link, error) {
 	return store.Link{}, store.ErrNotFound
 }
 func (f *fakeStore) Delete(context.Context, string, string) error { return store.ErrNotFound }
+func (f *fakeStore) Load(context.Context, string, string) ([]byte, error) {
+	return nil, store.ErrNotFound
+}
 
 // fakeGate admits or refuses as told, and counts slots given back.
 type fakeGate struct {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
+	"github.com/pixashot/pixashot-cloudrun/internal/imagediff"
 	"github.com/pixashot/pixashot-cloudrun/internal/store"
 )
 
@@ -23,7 +24,7 @@ func (s *Server) getStored(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	writeLink(w, r, http.StatusOK, link)
+	writeLink(w, r, http.StatusOK, link, nil)
 }
 
 // deleteStored deletes the owner's capture: the seeds' data deletion request.
@@ -70,12 +71,14 @@ type linkBody struct {
 	ExpiresAt string `json:"expires_at"`
 	Format    string `json:"format"`
 	Bytes     int64  `json:"bytes"`
+	// The comparison, when the capture asked for one.
+	Diff *imagediff.Result `json:"diff,omitempty"`
 }
 
 // writeLink answers with a stored capture's link. The local store's links
 // are paths on this service; they are made absolute with the address the
 // client used.
-func writeLink(w http.ResponseWriter, r *http.Request, status int, l store.Link) {
+func writeLink(w http.ResponseWriter, r *http.Request, status int, l store.Link, diff *imagediff.Result) {
 	u := l.URL
 	if strings.HasPrefix(u, "/") {
 		u = baseURL(r) + u
@@ -83,5 +86,5 @@ func writeLink(w http.ResponseWriter, r *http.Request, status int, l store.Link)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(linkBody{ID: l.ID, Status: "done", URL: u, ExpiresAt: l.Expires.UTC().Format(time.RFC3339), //nolint:errcheck // the client may be gone
-		Format: l.Format, Bytes: l.Size})
+		Format: l.Format, Bytes: l.Size, Diff: diff})
 }

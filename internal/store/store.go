@@ -180,6 +180,16 @@ func (s *Store) Get(ctx context.Context, client, id string) (Link, error) {
 	return s.Link(ctx, o)
 }
 
+// Load returns the bytes of the owner's capture id (ErrNotFound if it is
+// not the owner's, or past retention).
+func (s *Store) Load(ctx context.Context, client, id string) ([]byte, error) {
+	o, err := s.stat(ctx, client, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.Data(ctx, o)
+}
+
 // Data returns the bytes of a capture that Cached found.
 func (s *Store) Data(ctx context.Context, o Object) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)

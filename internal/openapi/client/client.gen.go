@@ -718,6 +718,7 @@ const (
 	ErrorErrorTypeAuthenticationError   ErrorErrorType = "AuthenticationError"
 	ErrorErrorTypeCaptureTimeout        ErrorErrorType = "CaptureTimeout"
 	ErrorErrorTypeConflict              ErrorErrorType = "Conflict"
+	ErrorErrorTypeDiffExceeded          ErrorErrorType = "DiffExceeded"
 	ErrorErrorTypeFeatureUnavailable    ErrorErrorType = "FeatureUnavailable"
 	ErrorErrorTypeInternalError         ErrorErrorType = "InternalError"
 	ErrorErrorTypeInvalidSignatureError ErrorErrorType = "InvalidSignatureError"
@@ -741,6 +742,8 @@ func (e ErrorErrorType) Valid() bool {
 	case ErrorErrorTypeCaptureTimeout:
 		return true
 	case ErrorErrorTypeConflict:
+		return true
+	case ErrorErrorTypeDiffExceeded:
 		return true
 	case ErrorErrorTypeFeatureUnavailable:
 		return true
@@ -811,6 +814,7 @@ const (
 	JobErrorTypeAuthenticationError   JobErrorType = "AuthenticationError"
 	JobErrorTypeCaptureTimeout        JobErrorType = "CaptureTimeout"
 	JobErrorTypeConflict              JobErrorType = "Conflict"
+	JobErrorTypeDiffExceeded          JobErrorType = "DiffExceeded"
 	JobErrorTypeFeatureUnavailable    JobErrorType = "FeatureUnavailable"
 	JobErrorTypeInternalError         JobErrorType = "InternalError"
 	JobErrorTypeInvalidSignatureError JobErrorType = "InvalidSignatureError"
@@ -834,6 +838,8 @@ func (e JobErrorType) Valid() bool {
 	case JobErrorTypeCaptureTimeout:
 		return true
 	case JobErrorTypeConflict:
+		return true
+	case JobErrorTypeDiffExceeded:
 		return true
 	case JobErrorTypeFeatureUnavailable:
 		return true
@@ -1237,6 +1243,9 @@ type AsyncCapture struct {
 	// BackgroundColor The page's default background, a hex colour such as #ffffff (the original's option).
 	BackgroundColor *string `json:"background_color,omitempty"`
 
+	// Baseline Compare the capture with this image (PNG, JPEG or WebP, standard base64, within MAX_PIXELS): the answer carries diff (images only).
+	Baseline *string `json:"baseline,omitempty"`
+
 	// BlockAds Block ads (EasyList) and hide their slots.
 	BlockAds *bool `json:"block_ads,omitempty"`
 
@@ -1269,6 +1278,9 @@ type AsyncCapture struct {
 		// Y From the top.
 		Y float32 `json:"y"`
 	} `json:"clip,omitempty"`
+
+	// CompareTo Compare the capture with an earlier stored capture of yours (its id): the answer carries diff (images only).
+	CompareTo *string `json:"compare_to,omitempty"`
 
 	// Cookies Cookies set before navigation, for the target's host unless domain is given.
 	Cookies *[]struct {
@@ -1312,11 +1324,23 @@ type AsyncCapture struct {
 	// DelayCapture A pause before the capture, in milliseconds.
 	DelayCapture *int `json:"delay_capture,omitempty"`
 
+	// Deterministic Settle what moves by itself before any page script runs, so the same page gives the same pixels: CSS animations and transitions finished (infinite ones reset to their start), Web Animations paused, the caret hidden, Date frozen at freeze_time and performance.now with it (timers still run), Math.random seeded, videos paused at their first frame, scrollbars hidden, smooth scrolling off, web fonts loaded.
+	Deterministic *bool `json:"deterministic,omitempty"`
+
+	// DiffThreshold pixelmatch's colour threshold: a pixel counts as changed past this YIQ distance (0 exact, 1 anything; 0.1 when unset).
+	DiffThreshold *float32 `json:"diff_threshold,omitempty"`
+
+	// FailOnDiffRatio Above this share of changed pixels the capture answers 409 DiffExceeded, with the figures and the diff's url.
+	FailOnDiffRatio *float32 `json:"fail_on_diff_ratio,omitempty"`
+
 	// FailOnHttpStatus Fail with 502 TargetStatusError when the page's HTTP status is in these, such as "404,500-599".
 	FailOnHttpStatus *string `json:"fail_on_http_status,omitempty"`
 
 	// Format What to capture.
 	Format *AsyncCaptureFormat `json:"format,omitempty"`
+
+	// FreezeTime The instant a deterministic capture's clock shows (RFC 3339; 2025-01-01T00:00:00Z when unset); needs deterministic.
+	FreezeTime *string `json:"freeze_time,omitempty"`
 
 	// FullPage Capture the whole scrollable page, not only the viewport.
 	FullPage *bool `json:"full_page,omitempty"`
@@ -1380,6 +1404,12 @@ type AsyncCapture struct {
 
 	// MarkdownMode format markdown: the page's main content as a reader view finds it (readability), or the whole rendered page (full).
 	MarkdownMode *AsyncCaptureMarkdownMode `json:"markdown_mode,omitempty"`
+
+	// Mask Paint over the boxes of the elements matching these CSS selectors in mask_color, after layout (images only).
+	Mask *[]string `json:"mask,omitempty"`
+
+	// MaskColor The colour of mask, a hex colour.
+	MaskColor *string `json:"mask_color,omitempty"`
 
 	// OmitBackground A transparent background instead of white (png, webp).
 	OmitBackground *bool `json:"omit_background,omitempty"`
@@ -1606,6 +1636,9 @@ type CaptureEventType string
 
 // CaptureJSON response_type json: the capture in base64.
 type CaptureJSON struct {
+	// Diff With compare_to or baseline: how the capture differs (pixelmatch's count) and the stored diff image (changed pixels red over the faded capture); also in X-Diff-Ratio, X-Diff-Pixels and X-Diff-Url.
+	Diff *Diff `json:"diff,omitempty"`
+
 	// File The capture.
 	File []byte `json:"file"`
 
@@ -1620,6 +1653,9 @@ type CaptureJSON struct {
 type CaptureOptions struct {
 	// BackgroundColor The page's default background, a hex colour such as #ffffff (the original's option).
 	BackgroundColor *string `json:"background_color,omitempty"`
+
+	// Baseline Compare the capture with this image (PNG, JPEG or WebP, standard base64, within MAX_PIXELS): the answer carries diff (images only).
+	Baseline *string `json:"baseline,omitempty"`
 
 	// BlockAds Block ads (EasyList) and hide their slots.
 	BlockAds *bool `json:"block_ads,omitempty"`
@@ -1653,6 +1689,9 @@ type CaptureOptions struct {
 		// Y From the top.
 		Y float32 `json:"y"`
 	} `json:"clip,omitempty"`
+
+	// CompareTo Compare the capture with an earlier stored capture of yours (its id): the answer carries diff (images only).
+	CompareTo *string `json:"compare_to,omitempty"`
 
 	// Cookies Cookies set before navigation, for the target's host unless domain is given.
 	Cookies *[]struct {
@@ -1696,11 +1735,23 @@ type CaptureOptions struct {
 	// DelayCapture A pause before the capture, in milliseconds.
 	DelayCapture *int `json:"delay_capture,omitempty"`
 
+	// Deterministic Settle what moves by itself before any page script runs, so the same page gives the same pixels: CSS animations and transitions finished (infinite ones reset to their start), Web Animations paused, the caret hidden, Date frozen at freeze_time and performance.now with it (timers still run), Math.random seeded, videos paused at their first frame, scrollbars hidden, smooth scrolling off, web fonts loaded.
+	Deterministic *bool `json:"deterministic,omitempty"`
+
+	// DiffThreshold pixelmatch's colour threshold: a pixel counts as changed past this YIQ distance (0 exact, 1 anything; 0.1 when unset).
+	DiffThreshold *float32 `json:"diff_threshold,omitempty"`
+
+	// FailOnDiffRatio Above this share of changed pixels the capture answers 409 DiffExceeded, with the figures and the diff's url.
+	FailOnDiffRatio *float32 `json:"fail_on_diff_ratio,omitempty"`
+
 	// FailOnHttpStatus Fail with 502 TargetStatusError when the page's HTTP status is in these, such as "404,500-599".
 	FailOnHttpStatus *string `json:"fail_on_http_status,omitempty"`
 
 	// Format What to capture.
 	Format *CaptureOptionsFormat `json:"format,omitempty"`
+
+	// FreezeTime The instant a deterministic capture's clock shows (RFC 3339; 2025-01-01T00:00:00Z when unset); needs deterministic.
+	FreezeTime *string `json:"freeze_time,omitempty"`
 
 	// FullPage Capture the whole scrollable page, not only the viewport.
 	FullPage *bool `json:"full_page,omitempty"`
@@ -1764,6 +1815,12 @@ type CaptureOptions struct {
 
 	// MarkdownMode format markdown: the page's main content as a reader view finds it (readability), or the whole rendered page (full).
 	MarkdownMode *CaptureOptionsMarkdownMode `json:"markdown_mode,omitempty"`
+
+	// Mask Paint over the boxes of the elements matching these CSS selectors in mask_color, after layout (images only).
+	Mask *[]string `json:"mask,omitempty"`
+
+	// MaskColor The colour of mask, a hex colour.
+	MaskColor *string `json:"mask_color,omitempty"`
 
 	// OmitBackground A transparent background instead of white (png, webp).
 	OmitBackground *bool `json:"omit_background,omitempty"`
@@ -1948,8 +2005,19 @@ type Delivery struct {
 // DeliveryState defines model for Delivery.State.
 type DeliveryState string
 
+// Diff With compare_to or baseline: how the capture differs (pixelmatch's count) and the stored diff image (changed pixels red over the faded capture); also in X-Diff-Ratio, X-Diff-Pixels and X-Diff-Url.
+type Diff struct {
+	MismatchPixels int     `json:"mismatch_pixels"`
+	MismatchRatio  float32 `json:"mismatch_ratio"`
+	SizeChanged    bool    `json:"size_changed"`
+	Threshold      float32 `json:"threshold"`
+	Url            *string `json:"url,omitempty"`
+}
+
 // Error Every error the service answers.
 type Error struct {
+	// Diff With compare_to or baseline: how the capture differs (pixelmatch's count) and the stored diff image (changed pixels red over the faded capture); also in X-Diff-Ratio, X-Diff-Pixels and X-Diff-Url.
+	Diff      *Diff          `json:"diff,omitempty"`
 	ErrorType ErrorErrorType `json:"error_type"`
 
 	// Field The option at fault (ValidationError), such as cookies[1].same_site.
@@ -2035,6 +2103,9 @@ type JobStatus string
 type Link struct {
 	// Bytes Size of the capture.
 	Bytes int `json:"bytes"`
+
+	// Diff With compare_to or baseline: how the capture differs (pixelmatch's count) and the stored diff image (changed pixels red over the faded capture); also in X-Diff-Ratio, X-Diff-Pixels and X-Diff-Url.
+	Diff *Diff `json:"diff,omitempty"`
 
 	// ExpiresAt When url stops working.
 	ExpiresAt time.Time `json:"expires_at"`
@@ -2373,6 +2444,30 @@ type CaptureSignedParams struct {
 
 	// FailOnHttpStatus Fail with 502 TargetStatusError when the page's HTTP status is in these, such as "404,500-599".
 	FailOnHttpStatus *string `form:"fail_on_http_status,omitempty" json:"fail_on_http_status,omitempty"`
+
+	// Deterministic Settle what moves by itself before any page script runs, so the same page gives the same pixels: CSS animations and transitions finished (infinite ones reset to their start), Web Animations paused, the caret hidden, Date frozen at freeze_time and performance.now with it (timers still run), Math.random seeded, videos paused at their first frame, scrollbars hidden, smooth scrolling off, web fonts loaded.
+	Deterministic *bool `form:"deterministic,omitempty" json:"deterministic,omitempty"`
+
+	// FreezeTime The instant a deterministic capture's clock shows (RFC 3339; 2025-01-01T00:00:00Z when unset); needs deterministic.
+	FreezeTime *string `form:"freeze_time,omitempty" json:"freeze_time,omitempty"`
+
+	// Mask Paint over the boxes of the elements matching these CSS selectors in mask_color, after layout (images only).
+	Mask *[]string `form:"mask,omitempty" json:"mask,omitempty"`
+
+	// MaskColor The colour of mask, a hex colour.
+	MaskColor *string `form:"mask_color,omitempty" json:"mask_color,omitempty"`
+
+	// CompareTo Compare the capture with an earlier stored capture of yours (its id): the answer carries diff (images only).
+	CompareTo *string `form:"compare_to,omitempty" json:"compare_to,omitempty"`
+
+	// Baseline Compare the capture with this image (PNG, JPEG or WebP, standard base64, within MAX_PIXELS): the answer carries diff (images only).
+	Baseline *string `form:"baseline,omitempty" json:"baseline,omitempty"`
+
+	// DiffThreshold pixelmatch's colour threshold: a pixel counts as changed past this YIQ distance (0 exact, 1 anything; 0.1 when unset).
+	DiffThreshold *float32 `form:"diff_threshold,omitempty" json:"diff_threshold,omitempty"`
+
+	// FailOnDiffRatio Above this share of changed pixels the capture answers 409 DiffExceeded, with the figures and the diff's url.
+	FailOnDiffRatio *float32 `form:"fail_on_diff_ratio,omitempty" json:"fail_on_diff_ratio,omitempty"`
 
 	// Expires Unix seconds; at most 24 h ahead.
 	Expires int `form:"expires" json:"expires"`
@@ -4237,6 +4332,100 @@ func NewCaptureSignedRequest(server string, params *CaptureSignedParams) (*http.
 
 		}
 
+		if params.Deterministic != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "deterministic", *params.Deterministic, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.FreezeTime != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "freeze_time", *params.FreezeTime, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Mask != nil {
+
+			if queryParamBuf, err := json.Marshal(*params.Mask); err != nil {
+				return nil, err
+			} else {
+				queryValues.Add("mask", string(queryParamBuf))
+			}
+
+		}
+
+		if params.MaskColor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "mask_color", *params.MaskColor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CompareTo != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "compare_to", *params.CompareTo, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Baseline != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "baseline", *params.Baseline, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.DiffThreshold != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "diff_threshold", *params.DiffThreshold, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.FailOnDiffRatio != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "fail_on_diff_ratio", *params.FailOnDiffRatio, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "number", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "expires", params.Expires, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
 			return nil, err
 		} else {
@@ -5064,6 +5253,9 @@ func (r GetBatchResponse) ContentType() string {
 type CaptureSignedResponse200Headers struct {
 	XCache                  *string
 	XCaptureId              *string
+	XDiffPixels             *int
+	XDiffRatio              *float32
+	XDiffUrl                *string
 	XPixashotIgnoredOptions *string
 	XRateLimitLimit         *int
 	XRateLimitRemaining     *int
@@ -5076,6 +5268,9 @@ type CaptureSignedResponse200Headers struct {
 type CaptureSignedResponse201Headers struct {
 	XCache                  *string
 	XCaptureId              *string
+	XDiffPixels             *int
+	XDiffRatio              *float32
+	XDiffUrl                *string
 	XPixashotIgnoredOptions *string
 	XRateLimitLimit         *int
 	XRateLimitRemaining     *int
@@ -5088,12 +5283,20 @@ type CaptureSignedResponse201Headers struct {
 type CaptureSignedResponse204Headers struct {
 	XCache                  *string
 	XCaptureId              *string
+	XDiffPixels             *int
+	XDiffRatio              *float32
+	XDiffUrl                *string
 	XPixashotIgnoredOptions *string
 	XRateLimitLimit         *int
 	XRateLimitRemaining     *int
 	XRateLimitReset         *int
 	XTargetFinalUrl         *string
 	XTargetStatus           *int
+}
+
+// CaptureSignedResponse409Headers the declared response headers of an HTTP 409 response for CaptureSigned
+type CaptureSignedResponse409Headers struct {
+	RetryAfter *int
 }
 
 // CaptureSignedResponse429Headers the declared response headers of an HTTP 429 response for CaptureSigned
@@ -5123,6 +5326,8 @@ type CaptureSignedResponse struct {
 	JSON404 *Error
 	// JSON405 the response for an HTTP 405 `application/json` response
 	JSON405 *Error
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *Error
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -5143,6 +5348,8 @@ type CaptureSignedResponse struct {
 	Headers201 *CaptureSignedResponse201Headers
 	// Headers204 the parsed response headers for an HTTP 204 response
 	Headers204 *CaptureSignedResponse204Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *CaptureSignedResponse409Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *CaptureSignedResponse429Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -5182,6 +5389,11 @@ func (r CaptureSignedResponse) GetJSON404() *Error {
 // GetJSON405 returns the response for an HTTP 405 `application/json` response
 func (r CaptureSignedResponse) GetJSON405() *Error {
 	return r.JSON405
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CaptureSignedResponse) GetJSON409() *Error {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -5252,6 +5464,9 @@ func (r CaptureSignedResponse) ContentType() string {
 type CaptureResponse200Headers struct {
 	XCache                  *string
 	XCaptureId              *string
+	XDiffPixels             *int
+	XDiffRatio              *float32
+	XDiffUrl                *string
 	XPixashotIgnoredOptions *string
 	XRateLimitLimit         *int
 	XRateLimitRemaining     *int
@@ -5264,6 +5479,9 @@ type CaptureResponse200Headers struct {
 type CaptureResponse201Headers struct {
 	XCache                  *string
 	XCaptureId              *string
+	XDiffPixels             *int
+	XDiffRatio              *float32
+	XDiffUrl                *string
 	XPixashotIgnoredOptions *string
 	XRateLimitLimit         *int
 	XRateLimitRemaining     *int
@@ -5276,12 +5494,20 @@ type CaptureResponse201Headers struct {
 type CaptureResponse204Headers struct {
 	XCache                  *string
 	XCaptureId              *string
+	XDiffPixels             *int
+	XDiffRatio              *float32
+	XDiffUrl                *string
 	XPixashotIgnoredOptions *string
 	XRateLimitLimit         *int
 	XRateLimitRemaining     *int
 	XRateLimitReset         *int
 	XTargetFinalUrl         *string
 	XTargetStatus           *int
+}
+
+// CaptureResponse409Headers the declared response headers of an HTTP 409 response for Capture
+type CaptureResponse409Headers struct {
+	RetryAfter *int
 }
 
 // CaptureResponse429Headers the declared response headers of an HTTP 429 response for Capture
@@ -5311,6 +5537,8 @@ type CaptureResponse struct {
 	JSON404 *Error
 	// JSON405 the response for an HTTP 405 `application/json` response
 	JSON405 *Error
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *Error
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -5331,6 +5559,8 @@ type CaptureResponse struct {
 	Headers201 *CaptureResponse201Headers
 	// Headers204 the parsed response headers for an HTTP 204 response
 	Headers204 *CaptureResponse204Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *CaptureResponse409Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *CaptureResponse429Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -5370,6 +5600,11 @@ func (r CaptureResponse) GetJSON404() *Error {
 // GetJSON405 returns the response for an HTTP 405 `application/json` response
 func (r CaptureResponse) GetJSON405() *Error {
 	return r.JSON405
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CaptureResponse) GetJSON409() *Error {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -6552,6 +6787,13 @@ func ParseCaptureSignedResponse(rsp *http.Response) (*CaptureSignedResponse, err
 		}
 		response.JSON405 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6623,6 +6865,27 @@ func ParseCaptureSignedResponse(rsp *http.Response) (*CaptureSignedResponse, err
 			}
 			headers.XCaptureId = &value
 		}
+		if values := rsp.Header.Values("X-Diff-Pixels"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Diff-Pixels", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XDiffPixels = &value
+		}
+		if values := rsp.Header.Values("X-Diff-Ratio"); len(values) > 0 {
+			var value float32
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Diff-Ratio", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "number", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XDiffRatio = &value
+		}
+		if values := rsp.Header.Values("X-Diff-Url"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Diff-Url", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XDiffUrl = &value
+		}
 		if values := rsp.Header.Values("X-Pixashot-Ignored-Options"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Pixashot-Ignored-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -6681,6 +6944,27 @@ func ParseCaptureSignedResponse(rsp *http.Response) (*CaptureSignedResponse, err
 				return nil, err
 			}
 			headers.XCaptureId = &value
+		}
+		if values := rsp.Header.Values("X-Diff-Pixels"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Diff-Pixels", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XDiffPixels = &value
+		}
+		if values := rsp.Header.Values("X-Diff-Ratio"); len(values) > 0 {
+			var value float32
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Diff-Ratio", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "number", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XDiffRatio = &value
+		}
+		if values := rsp.Header.Values("X-Diff-Url"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Diff-Url", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XDiffUrl = &value
 		}
 		if values := rsp.Header.Values("X-Pixashot-Ignored-Options"); len(values) > 0 {
 			var value string
@@ -6741,6 +7025,27 @@ func ParseCaptureSignedResponse(rsp *http.Response) (*CaptureSignedResponse, err
 			}
 			headers.XCaptureId = &value
 		}
+		if values := rsp.Header.Values("X-Diff-Pixels"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Diff-Pixels", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XDiffPixels = &value
+		}
+		if values := rsp.Header.Values("X-Diff-Ratio"); len(values) > 0 {
+			var value float32
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Diff-Ratio", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "number", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XDiffRatio = &value
+		}
+		if values := rsp.Header.Values("X-Diff-Url"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Diff-Url", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XDiffUrl = &value
+		}
 		if values := rsp.Header.Values("X-Pixashot-Ignored-Options"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Pixashot-Ignored-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -6784,6 +7089,16 @@ func ParseCaptureSignedResponse(rsp *http.Response) (*CaptureSignedResponse, err
 			headers.XTargetStatus = &value
 		}
 		response.Headers204 = &headers
+	case rsp.StatusCode == 409:
+		var headers CaptureSignedResponse409Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers409 = &headers
 	case rsp.StatusCode == 429:
 		var headers CaptureSignedResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -6875,6 +7190,13 @@ func ParseCaptureResponse(rsp *http.Response) (*CaptureResponse, error) {
 		}
 		response.JSON405 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6946,6 +7268,27 @@ func ParseCaptureResponse(rsp *http.Response) (*CaptureResponse, error) {
 			}
 			headers.XCaptureId = &value
 		}
+		if values := rsp.Header.Values("X-Diff-Pixels"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Diff-Pixels", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XDiffPixels = &value
+		}
+		if values := rsp.Header.Values("X-Diff-Ratio"); len(values) > 0 {
+			var value float32
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Diff-Ratio", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "number", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XDiffRatio = &value
+		}
+		if values := rsp.Header.Values("X-Diff-Url"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Diff-Url", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XDiffUrl = &value
+		}
 		if values := rsp.Header.Values("X-Pixashot-Ignored-Options"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Pixashot-Ignored-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -7004,6 +7347,27 @@ func ParseCaptureResponse(rsp *http.Response) (*CaptureResponse, error) {
 				return nil, err
 			}
 			headers.XCaptureId = &value
+		}
+		if values := rsp.Header.Values("X-Diff-Pixels"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Diff-Pixels", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XDiffPixels = &value
+		}
+		if values := rsp.Header.Values("X-Diff-Ratio"); len(values) > 0 {
+			var value float32
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Diff-Ratio", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "number", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XDiffRatio = &value
+		}
+		if values := rsp.Header.Values("X-Diff-Url"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Diff-Url", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XDiffUrl = &value
 		}
 		if values := rsp.Header.Values("X-Pixashot-Ignored-Options"); len(values) > 0 {
 			var value string
@@ -7064,6 +7428,27 @@ func ParseCaptureResponse(rsp *http.Response) (*CaptureResponse, error) {
 			}
 			headers.XCaptureId = &value
 		}
+		if values := rsp.Header.Values("X-Diff-Pixels"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Diff-Pixels", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XDiffPixels = &value
+		}
+		if values := rsp.Header.Values("X-Diff-Ratio"); len(values) > 0 {
+			var value float32
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Diff-Ratio", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "number", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XDiffRatio = &value
+		}
+		if values := rsp.Header.Values("X-Diff-Url"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Diff-Url", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XDiffUrl = &value
+		}
 		if values := rsp.Header.Values("X-Pixashot-Ignored-Options"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Pixashot-Ignored-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -7107,6 +7492,16 @@ func ParseCaptureResponse(rsp *http.Response) (*CaptureResponse, error) {
 			headers.XTargetStatus = &value
 		}
 		response.Headers204 = &headers
+	case rsp.StatusCode == 409:
+		var headers CaptureResponse409Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers409 = &headers
 	case rsp.StatusCode == 429:
 		var headers CaptureResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
