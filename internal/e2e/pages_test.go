@@ -55,6 +55,7 @@ func (e *env) pages() http.Handler {
 		<div style="position:absolute;left:10px;top:270px"><span class="rnd"></span><span class="rnd"></span><span class="rnd"></span></div>
 		<div id="clock" style="position:absolute;left:10px;top:330px"></div>
 		<input id="in" autofocus value="typing here" style="position:absolute;left:10px;top:370px">
+		<video id="vid" muted loop style="position:absolute;left:420px;top:10px;width:160px;height:90px"></video>
 		<svg style="position:absolute;left:300px;top:10px" width="100" height="100"><circle cx="50" cy="50" r="10" fill="#f80">
 		<animate attributeName="r" from="10" to="45" dur="1s" repeatCount="indefinite"/></circle></svg>
 		<script>
@@ -65,6 +66,23 @@ func (e *env) pages() http.Handler {
 		for (const s of document.querySelectorAll(".rnd")) s.style.background = "hsl(" + Math.floor(Math.random() * 360) + ",80%,50%)";
 		setInterval(() => { const d = new Date(); document.getElementById("clock").textContent = d.toISOString(); document.title = d.toISOString(); }, 5);
 		document.getElementById("in").focus();
+		// A video, recorded here from a canvas that changes colour each
+		// frame (no file to fetch), then looped; ready once it can play.
+		(() => {
+			const c = document.createElement("canvas"); c.width = 160; c.height = 90;
+			const g = c.getContext("2d"), chunks = [];
+			const rec = new MediaRecorder(c.captureStream(30), { mimeType: "video/webm" });
+			rec.ondataavailable = (e) => chunks.push(e.data);
+			rec.onstop = () => {
+				const v = document.getElementById("vid");
+				v.oncanplay = () => { document.body.dataset.video = "ready"; };
+				v.src = URL.createObjectURL(new Blob(chunks, { type: "video/webm" }));
+				v.play();
+			};
+			let f = 0;
+			const draw = () => { g.fillStyle = "hsl(" + (f * 24 % 360) + ",80%,50%)"; g.fillRect(0, 0, 160, 90); if (++f < 20) setTimeout(draw, 33); else rec.stop(); };
+			rec.start(); draw();
+		})();
 		</script></body></html>`)
 	// Boxes to mask: one in the viewport, one far below it.
 	page("/masked", `<html><body style="margin:0;background:#fff;height:4000px">

@@ -21,7 +21,8 @@ func TestDeterministicCaptures(t *testing.T) {
 	shots := func(det bool) [][]byte {
 		var out [][]byte
 		for range 5 {
-			r := e.capture(t, opts{"url": e.page + "/moving", "window_width": 640, "window_height": 420, "deterministic": det})
+			r := e.capture(t, opts{"url": e.page + "/moving", "window_width": 640, "window_height": 420, "deterministic": det,
+				"wait_for_selector": "body[data-video=ready]"})
 			if r.status != 200 {
 				t.Fatalf("deterministic=%v: %d %s", det, r.status, r.body)
 			}
@@ -30,6 +31,10 @@ func TestDeterministicCaptures(t *testing.T) {
 		return out
 	}
 	same := shots(true)
+	// The video stands at its first frame: the canvas's first colour, red.
+	if img := decodeImage(t, same[0]); !(rgb(img, 500, 55)[0] > 180 && rgb(img, 500, 55)[1] < 90 && rgb(img, 500, 55)[2] < 90) {
+		t.Errorf("the video shows %v, not its first frame's red", rgb(img, 500, 55))
+	}
 	for i, b := range same[1:] {
 		if !bytes.Equal(b, same[0]) {
 			t.Errorf("deterministic capture %d differs from the first", i+2)
