@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/poll"
 )
 
 // Five captures of a page where everything moves by itself are the same
@@ -211,6 +214,28 @@ func TestDiffs(t *testing.T) {
 	}
 	if r := e.capture(t, with(page(true), opts{"compare_to": first.ID, "fail_on_diff_ratio": 0.5})); r.status != 200 {
 		t.Errorf("under fail_on_diff_ratio: %d %s", r.status, r.body)
+	}
+	// Asynchronously: the job's record and its webhook carry the diff, and
+	// the diff image is a capture of the client's like any other.
+	r = e.do(t, "POST", "/captures", with(page(true), opts{"compare_to": first.ID, "webhook_url": e.page + "/hook"}))
+	var acc struct{ ID string }
+	json.Unmarshal(r.body, &acc) //nolint:errcheck // checked below
+	if r.status != 202 {
+		t.Fatalf("async diff: %d %s", r.status, r.body)
+	}
+	poll.Within(t, 60*time.Second, "the job's webhook", func() bool { return len(e.hooksFor(map[string]bool{acc.ID: true})) > 0 })
+	var ev struct{ Data struct{ Diff *diff } }
+	json.Unmarshal(e.hooksFor(map[string]bool{acc.ID: true})[0].body, &ev) //nolint:errcheck // checked below
+	if ev.Data.Diff == nil || ev.Data.Diff.MismatchPixels != d.MismatchPixels || ev.Data.Diff.URL == "" {
+		t.Errorf("webhook's diff: %+v", ev.Data.Diff)
+	}
+	var job struct{ Diff *diff }
+	json.Unmarshal(e.do(t, "GET", "/captures/"+acc.ID, nil).body, &job) //nolint:errcheck // checked below
+	if job.Diff == nil || job.Diff.MismatchPixels != d.MismatchPixels {
+		t.Fatalf("job's diff: %+v", job.Diff)
+	}
+	if img := e.download(t, job.Diff.URL); img.Bounds().Dx() != 640 {
+		t.Errorf("the job's diff image is %v", img.Bounds())
 	}
 	// Bad baselines name their field.
 	for _, c := range []struct {

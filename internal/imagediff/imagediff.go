@@ -23,7 +23,8 @@ type Result struct {
 	MismatchRatio  float64 `json:"mismatch_ratio"`
 	Threshold      float64 `json:"threshold"`
 	SizeChanged    bool    `json:"size_changed"`
-	URL            string  `json:"url,omitempty"` // the stored diff image
+	ID             string  `json:"id,omitempty"`  // the stored diff image: GET /captures/{id} links it again
+	URL            string  `json:"url,omitempty"` // its download URL
 }
 
 // DefaultThreshold is pixelmatch's own.

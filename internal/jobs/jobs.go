@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/pixashot/pixashot-cloudrun/internal/imagediff"
 	"github.com/pixashot/pixashot-cloudrun/internal/store"
 	"github.com/pixashot/pixashot-cloudrun/internal/telemetry"
 	"github.com/pixashot/pixashot-cloudrun/internal/webhook"
@@ -53,6 +54,8 @@ type Job struct {
 	ErrorType string    `json:"error_type,omitempty"`
 	Message   string    `json:"message,omitempty"`
 	Webhook   *Delivery `json:"webhook,omitempty"`
+	// Diff is the comparison of a capture with compare_to or baseline.
+	Diff *imagediff.Result `json:"diff,omitempty"`
 	// Base is the scheme and host the client submitted to: a link the
 	// local store gives as a path is made absolute with it.
 	Base string `json:"base,omitempty"`
@@ -117,6 +120,7 @@ type Result struct {
 	Message   string
 	Busy      bool // no capture slot now: run again later, not an attempt
 	Retry     bool // a transient failure (the browser restarting): another attempt may succeed
+	Diff      *imagediff.Result
 }
 
 // Runner takes a task from its state to the end.
@@ -231,6 +235,7 @@ func (r *Runner) Process(ctx context.Context, t Task) (again bool) {
 	default:
 		j.Status, j.ErrorType, j.Message = Failed, res.ErrorType, res.Message
 	}
+	j.Diff = res.Diff
 	j.Updated = r.clock()
 	if err := Put(ctx, r.Records, j); err != nil {
 		// The capture is stored under the job's id; the next run finds it
@@ -306,17 +311,18 @@ type Event struct {
 
 // View is what a client sees of a job (GET /captures/{id}, webhooks).
 type View struct {
-	ID        string    `json:"id"`
-	Batch     string    `json:"batch_id,omitempty"`
-	Status    string    `json:"status"`
-	Created   time.Time `json:"created_at"`
-	URL       string    `json:"url,omitempty"`
-	ExpiresAt string    `json:"expires_at,omitempty"`
-	Format    string    `json:"format,omitempty"`
-	Bytes     int64     `json:"bytes,omitempty"`
-	ErrorType string    `json:"error_type,omitempty"`
-	Message   string    `json:"message,omitempty"`
-	Webhook   *Delivery `json:"webhook,omitempty"`
+	ID        string            `json:"id"`
+	Batch     string            `json:"batch_id,omitempty"`
+	Status    string            `json:"status"`
+	Created   time.Time         `json:"created_at"`
+	URL       string            `json:"url,omitempty"`
+	ExpiresAt string            `json:"expires_at,omitempty"`
+	Format    string            `json:"format,omitempty"`
+	Bytes     int64             `json:"bytes,omitempty"`
+	ErrorType string            `json:"error_type,omitempty"`
+	Message   string            `json:"message,omitempty"`
+	Webhook   *Delivery         `json:"webhook,omitempty"`
+	Diff      *imagediff.Result `json:"diff,omitempty"`
 }
 
 // ViewOf is the client's view of j, with a fresh download link when done;
@@ -326,13 +332,28 @@ func ViewOf(ctx context.Context, j *Job, link func(ctx context.Context, client, 
 		ErrorType: j.ErrorType, Message: j.Message, Webhook: j.Webhook}
 	if j.Status == Done && link != nil {
 		if l, err := link(ctx, j.Client, j.ID); err == nil {
-			v.URL, v.ExpiresAt = l.URL, l.Expires.UTC().Format(time.RFC3339)
-			if strings.HasPrefix(v.URL, "/") {
-				v.URL = base + v.URL
-			}
+			v.URL, v.ExpiresAt = absolute(l.URL, base), l.Expires.UTC().Format(time.RFC3339)
 		}
 	}
+	if j.Diff != nil {
+		d := *j.Diff
+		d.URL = ""
+		if link != nil {
+			if l, err := link(ctx, j.Client, d.ID); err == nil {
+				d.URL = absolute(l.URL, base) // fresh, like the capture's
+			}
+		}
+		v.Diff = &d
+	}
 	return v
+}
+
+// absolute makes a link the local store gives as a path absolute.
+func absolute(u, base string) string {
+	if strings.HasPrefix(u, "/") {
+		return base + u
+	}
+	return u
 }
 
 // notify calls the job's webhook once it has ended, and records how that went.

@@ -138,6 +138,7 @@ func jobSchema() obj {
 		"error_type": obj{"type": "string", "enum": apierror.Types, "description": "failed: why, as the synchronous route would answer."},
 		"message":    str("failed: what went wrong."),
 		"webhook":    ref("Delivery"),
+		"diff":       ref("Diff"),
 	})
 }
 

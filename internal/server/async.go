@@ -441,7 +441,7 @@ func (s *Server) RunJob(ctx context.Context, t jobs.Task) jobs.Result {
 	if out.done != nil {
 		out.done()
 	}
-	res := jobs.Result{Format: o.Format, Bytes: out.link.Size}
+	res := jobs.Result{Format: o.Format, Bytes: out.link.Size, Diff: out.diff}
 	if out.err != nil {
 		ae := answer(out.err)
 		res.ErrorType, res.Message = ae.Type, ae.Message

@@ -49,7 +49,8 @@ func (s *Server) compare(ctx context.Context, client string, o *options.Options,
 		}
 		return nil, err
 	}
-	link, err := s.Store.Save(ctx, store.Object{ID: newID(), Client: client, Format: "png", ContentType: "image/png"}, "", diffPNG)
+	r.ID = newID()
+	link, err := s.Store.Save(ctx, store.Object{ID: r.ID, Client: client, Format: "png", ContentType: "image/png"}, "", diffPNG)
 	if err != nil {
 		return nil, errStorage{err}
 	}

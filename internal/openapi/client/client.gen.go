@@ -2007,6 +2007,7 @@ type DeliveryState string
 
 // Diff With compare_to or baseline: how the capture differs (pixelmatch's count) and the stored diff image (changed pixels red over the faded capture); also in X-Diff-Ratio, X-Diff-Pixels and X-Diff-Url.
 type Diff struct {
+	Id             *string `json:"id,omitempty"`
 	MismatchPixels int     `json:"mismatch_pixels"`
 	MismatchRatio  float32 `json:"mismatch_ratio"`
 	SizeChanged    bool    `json:"size_changed"`
@@ -2069,6 +2070,9 @@ type Job struct {
 
 	// CreatedAt When it was submitted.
 	CreatedAt *time.Time `json:"created_at,omitempty"`
+
+	// Diff With compare_to or baseline: how the capture differs (pixelmatch's count) and the stored diff image (changed pixels red over the faded capture); also in X-Diff-Ratio, X-Diff-Pixels and X-Diff-Url.
+	Diff *Diff `json:"diff,omitempty"`
 
 	// ErrorType failed: why, as the synchronous route would answer.
 	ErrorType *JobErrorType `json:"error_type,omitempty"`
