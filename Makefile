@@ -14,7 +14,7 @@ TOOLS          := $(CURDIR)/.tools
 TFLINT_VERSION := v0.64.0
 TFSEC_VERSION  := v1.26.0
 
-.PHONY: build run test image image-test lint-infra bench deps-browser deps-test deps-npm clean
+.PHONY: build run test image image-test lint-infra bench deps-browser deps-test deps-npm deps-npm-dev clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./function/cmd/pixashot
@@ -46,6 +46,14 @@ $(AUTOCONSENT): package.json package-lock.json
 	npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The tests' own npm packages too (pixelmatch, the reference for the diffs'
+# counts): every dependency the lock file pins.
+PIXELMATCH := node_modules/pixelmatch/package.json
+deps-npm-dev: $(AUTOCONSENT) $(PIXELMATCH)
+$(PIXELMATCH): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@ $(AUTOCONSENT)
+
 # Local run on embedded defaults: no cloud account. A dev token, a URL
 # signing key and a webhook key are generated unless set.
 run: build deps-browser deps-npm
@@ -73,7 +81,7 @@ AS_TEST_USER := setpriv --reuid=$(TEST_USER) --regid=$(TEST_USER) --init-groups 
 # tmpfs to fill it, the other's page server listens on port 443.
 ROOT_TESTS := ^(TestLocalStoreFullOrReadOnly|TestOriginalPixashotCorpus)$$
 
-test: deps-test deps-npm lint-infra
+test: deps-test deps-npm-dev lint-infra
 	@set -e; as=""; \
 	if [ "$$(id -u)" = 0 ]; then \
 		if ! id -u $(TEST_USER) >/dev/null 2>&1; then \

@@ -50,7 +50,7 @@ func TestCountsArePixelmatchs(t *testing.T) {
 	root, _ := filepath.Abs(filepath.Join("..", ".."))
 	mod := filepath.Join(root, "node_modules", "pixelmatch")
 	if _, err := os.Stat(mod); err != nil {
-		t.Fatal("pixelmatch is not installed: run make deps-npm (make test does)")
+		t.Fatal("pixelmatch is not installed: run make deps-npm-dev (make test does)")
 	}
 	a, b := pair(t)
 	dir := t.TempDir()
