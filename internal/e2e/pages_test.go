@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/net/websocket"
 )
 
 // pages are the test sites. Every request is counted by path, with its headers.
@@ -100,6 +102,17 @@ func (e *env) pages() http.Handler {
 		w.Header().Set("Content-Type", "text/css")
 		fmt.Fprint(w, `body{background:#0000ff}`)
 	})
+	// A page that opens a WebSocket to its own host and turns green when
+	// the server's message arrives.
+	page("/proxied-ws", `<html><body style="margin:0;background:#fff"><script>
+		const ws = new WebSocket("ws://" + location.host + "/ws");
+		ws.onmessage = (m) => { if (m.data === "hello") { document.body.style.background = "#00ff00"; document.body.dataset.ws = "done"; } };
+		</script></body></html>`)
+	mux.Handle("/ws", websocket.Server{Handler: func(ws *websocket.Conn) {
+		e.hitFrom(ws.Request())
+		io.WriteString(ws, "hello") //nolint:errcheck // the page may be gone
+		io.Copy(io.Discard, ws)     //nolint:errcheck // until the page closes it
+	}})
 	// A page whose subresources the guard refuses (a loopback name, the
 	// metadata server), recording what the service sent it.
 	mux.HandleFunc("/traced", func(w http.ResponseWriter, r *http.Request) {

@@ -64,6 +64,12 @@ func TestProxyPerRequest(t *testing.T) {
 	for _, px := range []*egresstest.ForwardProxy{httpPx, socksPx, openPx} {
 		t.Run(strings.SplitN(px.URL, ":", 2)[0], func(t *testing.T) {
 			e.proxied(t, map[string]any{"url": "http://" + target + "/proxied", "proxy": px.URL}, proxySource)
+			// A WebSocket too.
+			before := e.hitCount("/ws")
+			img := e.mustImage(t, map[string]any{"url": "http://" + target + "/proxied-ws", "proxy": px.URL, "wait_for_selector": "body[data-ws=done]"})
+			if c := rgb(img, 10, 10); !near(c, 0, 255, 0) || e.hitCount("/ws") != before+1 || e.lastHeaders("/ws").Get("X-Test-Peer") != proxySource {
+				t.Errorf("websocket through %s: pixel %v, %d connections, from %s", px.URL, c, e.hitCount("/ws")-before, e.lastHeaders("/ws").Get("X-Test-Peer"))
+			}
 			// A redirect's next hop goes the same way.
 			e.proxied(t, map[string]any{"url": "http://" + target + "/redirect?to=/proxied", "proxy": px.URL}, proxySource)
 			// html_content: its subresources go through the proxy (https:
