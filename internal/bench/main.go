@@ -51,6 +51,8 @@ func main() {
 	onlyIsolation := flag.Bool("only-isolation", false, "measure only what isolation costs in plain chromedp")
 	onlyTelemetry := flag.Bool("only-telemetry", false, "measure only what the metrics and trace exporters cost")
 	onlyProxy := flag.Bool("only-proxy", false, "measure only what a client's proxy costs")
+	starts := flag.Int("starts", 10, "cold starts measured one after another")
+	onlyCold := flag.Bool("only-cold", false, "measure only the cold starts")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -76,6 +78,10 @@ func main() {
 	}
 	if *onlyProxy {
 		benchProxy(*bin, chrome, pages, sites, manySites.next(), *runs)
+		return
+	}
+	if *onlyCold {
+		coldStarts(*bin, chrome, pages, sites, *starts)
 		return
 	}
 	if *onlyOptions {
@@ -169,7 +175,7 @@ func main() {
 	svc.stop()
 	benchTelemetry(*bin, chrome, pages, sites, manySites.next(), *runs)
 	benchProxy(*bin, chrome, pages, sites, manySites.next(), *runs)
-	fmt.Printf("\n%-34s %9.2f s (of which Go's package init %.0f ms)\n", "cold start to first capture", svc.cold.Seconds(), goInit(*bin))
+	coldStarts(*bin, chrome, pages, sites, *starts)
 	fmt.Printf("%-34s %9.0f MB idle, %.0f MB peak under load\n", "memory (PSS, service + Chrome)",
 		float64(idleMem)/(1<<20), float64(peak.Load())/(1<<20))
 }
