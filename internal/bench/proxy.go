@@ -9,7 +9,8 @@ import (
 
 // benchProxy measures what a client's proxy costs the instance: one
 // instance, the many-site workload captured directly and through a loopback
-// HTTP (CONNECT) and SOCKS5 proxy with credentials, in turns. The proxies
+// HTTP and SOCKS5 proxy with credentials, in turns (the sites are plain
+// http: absolute-form requests to the HTTP proxy, tunnels through SOCKS5). The proxies
 // run in this process: their CPU is the proxy's, not the instance's, and is
 // left out; the latency includes their hop.
 func benchProxy(bin, chrome, pages string, sites []string, next func() string, runs int) {
@@ -29,12 +30,12 @@ func benchProxy(bin, chrome, pages string, sites []string, next func() string, r
 	defer svc.stop()
 	subjects := []*subject{
 		{name: "direct (the guard dials)", svc: svc},
-		{name: "through an HTTP proxy (CONNECT)", svc: svc, opts: map[string]any{"proxy": httpPx.URL}},
+		{name: "through an HTTP proxy", svc: svc, opts: map[string]any{"proxy": httpPx.URL}},
 		{name: "through a SOCKS5 proxy", svc: svc, opts: map[string]any{"proxy": socksPx.URL}},
 	}
 	log.Printf("proxy: one instance, %d captures each way in rounds of 5...", runs*2)
 	n := inTurnsOf5(subjects, runs, next)
 	fmt.Printf("\nproxy cost: the many-site workload, %.0f captures each way back to back, in turns of 5 (the instance's CPU; the proxies' own is not in it)\n", n)
 	printTurns(subjects, n)
-	fmt.Printf("(tunnels the proxies opened: HTTP %d, SOCKS5 %d)\n", len(httpPx.Targets()), len(socksPx.Targets()))
+	fmt.Printf("(requests the HTTP proxy forwarded: %d; tunnels the SOCKS5 proxy opened: %d)\n", len(httpPx.Targets()), len(socksPx.Targets()))
 }
