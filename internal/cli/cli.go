@@ -335,25 +335,20 @@ func (c *command) diff(ctx context.Context, api *client.ClientWithResponses, bod
 	if err != nil {
 		return exitOther, err
 	}
+	// The capture's answer and a DiffExceeded error both carry diff.
 	var out struct {
 		File []byte          `json:"file"`
 		Diff json.RawMessage `json:"diff"`
 	}
+	if json.Unmarshal(resp.Body, &out) == nil && out.Diff != nil {
+		fmt.Fprintf(c.stdout, "%s\n", out.Diff)
+	}
 	switch {
-	case resp.StatusCode() == http.StatusConflict:
-		var e struct {
-			Diff json.RawMessage `json:"diff"`
-		}
-		if json.Unmarshal(resp.Body, &e) == nil && e.Diff != nil {
-			fmt.Fprintf(c.stdout, "%s\n", e.Diff)
-		}
-		return failure(resp.StatusCode(), resp.HTTPResponse.Header.Get("Content-Type"), resp.Body)
 	case resp.StatusCode() != http.StatusOK:
 		return failure(resp.StatusCode(), resp.HTTPResponse.Header.Get("Content-Type"), resp.Body)
-	case json.Unmarshal(resp.Body, &out) != nil || out.Diff == nil:
+	case out.Diff == nil:
 		return exitOther, errors.New("the service answered without a diff")
 	}
-	fmt.Fprintf(c.stdout, "%s\n", out.Diff)
 	if c.output != "" {
 		if err := c.write(c.output, out.File); err != nil {
 			return exitOther, err

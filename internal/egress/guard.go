@@ -227,8 +227,11 @@ func (g *Guard) dial(ctx context.Context, hostport string, via *Proxy) (net.Conn
 }
 
 // reach connects to the client's proxy itself: its address resolved,
-// checked and pinned like a page's, through the upstream if there is one.
+// checked and pinned like a page's, through the upstream if there is one,
+// within one dial's time.
 func (g *Guard) reach(ctx context.Context, via *Proxy) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.DialTimeout)
+	defer cancel()
 	c, err := g.open(ctx, via.Host, via.Port)
 	var r *Refusal
 	var pe *ProxyError

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	xproxy "golang.org/x/net/proxy"
@@ -140,7 +141,7 @@ func (p *Proxy) reachErr(err error) *ProxyError {
 		return p.fail("did not answer in time")
 	case errors.Is(err, ErrRefused):
 		return p.fail("is at an address the egress policy refuses")
-	case strings.Contains(err.Error(), "connection refused"):
+	case errors.Is(err, syscall.ECONNREFUSED):
 		return p.fail("refused the connection")
 	}
 	return p.fail("could not be reached")

@@ -136,26 +136,23 @@ func (s *Session) Close() {
 
 // dial applies the connection budget, then the guard's checks, and counts bytes.
 func (s *Session) dial(ctx context.Context, hostport string) (net.Conn, error) {
-	if s.conns.Add(1) > s.g.cfg.MaxConns {
-		return nil, s.refuse(&Refusal{Host: hostport, Reason: "connection budget exhausted", Class: "budget"})
-	}
 	via := s.proxy.Load()
-	c, err := s.g.dial(ctx, hostport, via)
-	if err != nil {
-		return nil, s.dialFailed(via, err)
-	}
-	return &countingConn{Conn: c, s: s}, nil
+	return s.connect(hostport, via, func() (net.Conn, error) { return s.g.dial(ctx, hostport, via) })
 }
 
-// reach connects to the client's proxy itself, under the session's
-// connection budget, keeping its failure for the capture.
+// reach connects to the client's proxy itself (plain HTTP in absolute
+// form), under the same budget and bookkeeping.
 func (s *Session) reach(ctx context.Context, via *Proxy) (net.Conn, error) {
+	return s.connect(via.Host, via, func() (net.Conn, error) { return s.g.reach(ctx, via) })
+}
+
+// connect charges one connection to the session's budget, opens it, keeps
+// a refusal or a proxy's failure for the capture, and counts its bytes.
+func (s *Session) connect(host string, via *Proxy, open func() (net.Conn, error)) (net.Conn, error) {
 	if s.conns.Add(1) > s.g.cfg.MaxConns {
-		return nil, s.refuse(&Refusal{Host: via.Host, Reason: "connection budget exhausted", Class: "budget"})
+		return nil, s.refuse(&Refusal{Host: host, Reason: "connection budget exhausted", Class: "budget"})
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.g.cfg.DialTimeout)
-	defer cancel()
-	c, err := s.g.reach(ctx, via)
+	c, err := open()
 	if err != nil {
 		return nil, s.dialFailed(via, err)
 	}

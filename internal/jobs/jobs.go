@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -332,7 +331,7 @@ func ViewOf(ctx context.Context, j *Job, link func(ctx context.Context, client, 
 		ErrorType: j.ErrorType, Message: j.Message, Webhook: j.Webhook}
 	if j.Status == Done && link != nil {
 		if l, err := link(ctx, j.Client, j.ID); err == nil {
-			v.URL, v.ExpiresAt = absolute(l.URL, base), l.Expires.UTC().Format(time.RFC3339)
+			v.URL, v.ExpiresAt = store.Absolute(l.URL, base), l.Expires.UTC().Format(time.RFC3339)
 		}
 	}
 	if j.Diff != nil {
@@ -340,20 +339,12 @@ func ViewOf(ctx context.Context, j *Job, link func(ctx context.Context, client, 
 		d.URL = ""
 		if link != nil {
 			if l, err := link(ctx, j.Client, d.ID); err == nil {
-				d.URL = absolute(l.URL, base) // fresh, like the capture's
+				d.URL = store.Absolute(l.URL, base) // fresh, like the capture's
 			}
 		}
 		v.Diff = &d
 	}
 	return v
-}
-
-// absolute makes a link the local store gives as a path absolute.
-func absolute(u, base string) string {
-	if strings.HasPrefix(u, "/") {
-		return base + u
-	}
-	return u
 }
 
 // notify calls the job's webhook once it has ended, and records how that went.

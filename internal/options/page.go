@@ -117,20 +117,8 @@ func (v *validator) page(r *raw, cookies []rawCookie, o *Options) {
 	p.BlockCookieBanners = deref(r.BlockCookieBanners, false) || deref(r.UseCookieBlock, false)
 	p.BlockChats = deref(r.BlockChats, false)
 	p.ScrollPage = deref(r.ScrollPage, o.FullPage)
-	if len(r.HideSelectors) > maxHideSelectors {
-		v.fail("hide_selectors", "has more than %d selectors", maxHideSelectors)
-	}
-	for i, s := range r.HideSelectors {
-		field := "hide_selectors[" + strconv.Itoa(i) + "]"
-		if strings.TrimSpace(s) == "" {
-			v.fail(field, "is empty")
-		}
-		// A brace would close the rule and open another: only selectors here.
-		if strings.ContainsAny(s, "{}") {
-			v.fail(field, "must be a CSS selector, without braces")
-		}
-		v.selector(field, s)
-	}
+	// A brace would close the hiding rule and open another: only selectors here.
+	v.selectorList("hide_selectors", r.HideSelectors, maxHideSelectors, true)
 	p.HideSelectors = r.HideSelectors
 	p.CustomCSS = deref(r.CustomCSS, "")
 	if len(p.CustomCSS) > maxCustomCSS {
@@ -143,6 +131,25 @@ func (v *validator) page(r *raw, cookies []rawCookie, o *Options) {
 	p.FailOnStatus = v.statuses(deref(r.FailOnHTTPStatus, ""))
 	v.visual(r, o)
 	v.diff(r, o)
+}
+
+// selectorList checks a list option of CSS selectors: at most max, none
+// empty, each one the browser parses; noBraces for those that become the
+// text of a style rule.
+func (v *validator) selectorList(field string, sels []string, max int, noBraces bool) {
+	if len(sels) > max {
+		v.fail(field, "has more than %d selectors", max)
+	}
+	for i, s := range sels {
+		item := field + "[" + strconv.Itoa(i) + "]"
+		if strings.TrimSpace(s) == "" {
+			v.fail(item, "is empty")
+		}
+		if noBraces && strings.ContainsAny(s, "{}") {
+			v.fail(item, "must be a CSS selector, without braces")
+		}
+		v.selector(item, s)
+	}
 }
 
 // diff validates compare_to, baseline, diff_threshold and fail_on_diff_ratio.
@@ -204,19 +211,10 @@ func (v *validator) visual(r *raw, o *Options) {
 		}
 		p.FreezeTime = t.UTC()
 	}
-	if len(r.Mask) > maxMask {
-		v.fail("mask", "has more than %d selectors", maxMask)
-	}
 	if len(r.Mask) > 0 && !o.IsImage() {
 		v.fail("mask", "applies to png, jpeg and webp captures only")
 	}
-	for i, s := range r.Mask {
-		field := "mask[" + strconv.Itoa(i) + "]"
-		if strings.TrimSpace(s) == "" {
-			v.fail(field, "is empty")
-		}
-		v.selector(field, s)
-	}
+	v.selectorList("mask", r.Mask, maxMask, false)
 	p.Mask = r.Mask
 	p.MaskColor = Color{R: 0xff, B: 0xff, A: 1}
 	if r.MaskColor != nil {

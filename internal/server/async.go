@@ -434,13 +434,7 @@ func (s *Server) RunJob(ctx context.Context, t jobs.Task) jobs.Result {
 	ctx = capture.Cold(admission.Patient(ctx))
 	start := time.Now()
 	out := s.pipeline(ctx, o, t.ID)
-	s.measure(ctx, o, out, start, 0)
-	if out.answered != nil {
-		out.answered()
-	}
-	if out.done != nil {
-		out.done()
-	}
+	s.finish(ctx, o, out, start, 0, true)
 	res := jobs.Result{Format: o.Format, Bytes: out.link.Size, Diff: out.diff}
 	if out.err != nil {
 		ae := answer(out.err)

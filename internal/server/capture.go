@@ -108,11 +108,23 @@ func (s *Server) serveCapture(w http.ResponseWriter, r *http.Request, o *options
 	_, span := s.tracer().Start(r.Context(), "encode")
 	s.respond(w, r, o, out)
 	span.End()
-	s.measure(r.Context(), o, out, start, time.Since(answering))
+	s.finish(r.Context(), o, out, start, time.Since(answering), false)
+}
+
+// finish ends a capture once its answer is out: measured, the client's
+// share given back, then the tab and the slot disposed of, off the
+// caller's path unless wait (a job's worker waits, so it never runs ahead
+// of the slots it frees).
+func (s *Server) finish(ctx context.Context, o *options.Options, out captureOutcome, start time.Time, encode time.Duration, wait bool) {
+	s.measure(ctx, o, out, start, encode)
 	if out.answered != nil {
 		out.answered()
 	}
-	if out.done != nil {
+	switch {
+	case out.done == nil:
+	case wait:
+		out.done()
+	default:
 		go out.done()
 	}
 }
@@ -277,9 +289,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, o *options.Opti
 		w.Header().Set("X-Target-Final-Url", u)
 	}
 	if d := out.diff; d != nil {
-		if strings.HasPrefix(d.URL, "/") {
-			d.URL = baseURL(r) + d.URL
-		}
+		d.URL = store.Absolute(d.URL, baseURL(r))
 		w.Header().Set("X-Diff-Ratio", strconv.FormatFloat(d.MismatchRatio, 'f', -1, 64))
 		w.Header().Set("X-Diff-Pixels", strconv.Itoa(d.MismatchPixels))
 		w.Header().Set("X-Diff-Url", d.URL)

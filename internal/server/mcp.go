@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/agent"
@@ -39,23 +38,14 @@ func (d callerDoor) Capture(_ context.Context, args json.RawMessage, format, res
 	}
 	start := time.Now()
 	out := d.s.pipeline(d.ctx, o, newID())
-	d.s.measure(d.ctx, o, out, start, 0)
-	if out.answered != nil {
-		out.answered()
-	}
-	if out.done != nil {
-		go out.done() // the bytes are in hand: the tab and the slot go now
-	}
+	d.s.finish(d.ctx, o, out, start, 0, false) // the bytes are in hand: the tab and the slot go now
 	if out.err != nil {
 		return nil, answer(out.err)
 	}
 	auditEntry(d.ctx).CaptureID = out.id
 	res := &agent.Result{Data: out.data, ContentType: o.ContentType(), ID: out.id}
 	if responseType == "url" {
-		res.URL, res.Expires = out.link.URL, out.link.Expires.UTC().Format(time.RFC3339)
-		if strings.HasPrefix(res.URL, "/") {
-			res.URL = d.baseURL + res.URL
-		}
+		res.URL, res.Expires = store.Absolute(out.link.URL, d.baseURL), out.link.Expires.UTC().Format(time.RFC3339)
 	}
 	return res, nil
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/apierror"
@@ -79,10 +78,7 @@ type linkBody struct {
 // are paths on this service; they are made absolute with the address the
 // client used.
 func writeLink(w http.ResponseWriter, r *http.Request, status int, l store.Link, diff *imagediff.Result) {
-	u := l.URL
-	if strings.HasPrefix(u, "/") {
-		u = baseURL(r) + u
-	}
+	u := store.Absolute(l.URL, baseURL(r))
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(linkBody{ID: l.ID, Status: "done", URL: u, ExpiresAt: l.Expires.UTC().Format(time.RFC3339), //nolint:errcheck // the client may be gone

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/auth"
@@ -70,6 +71,16 @@ type Link struct {
 	Object
 	URL     string
 	Expires time.Time
+}
+
+// Absolute is a link's URL as a client can use it: the local store gives
+// paths on this service, made absolute with base (the scheme and host the
+// client called); Cloud Storage's signed URLs are absolute already.
+func Absolute(u, base string) string {
+	if strings.HasPrefix(u, "/") {
+		return base + u
+	}
+	return u
 }
 
 // Config sets the policy.
