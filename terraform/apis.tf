@@ -4,6 +4,7 @@ resource "google_project_service" "apis" {
     "cloudbuild.googleapis.com",
     "cloudkms.googleapis.com",
     "cloudresourcemanager.googleapis.com",
+    "cloudscheduler.googleapis.com",
     "cloudtrace.googleapis.com",
     "cloudtasks.googleapis.com",
     "compute.googleapis.com",

@@ -67,16 +67,17 @@ resource "google_compute_security_policy" "edge" {
     }
   }
 
-  # Cloud Tasks delivers asynchronous captures from Google's addresses, with
-  # an OIDC token the service checks: neither the source allow-list nor the
-  # per-IP and per-key limits (a backlog drains in bursts) may refuse it.
+  # Cloud Tasks delivers asynchronous captures, and Cloud Scheduler calls
+  # when a monitor is due, from Google's addresses, with an OIDC token the
+  # service checks: neither the source allow-list nor the per-IP and per-key
+  # limits (a backlog drains in bursts) may refuse them.
   rule {
     action      = "allow"
     priority    = 150
-    description = "Cloud Tasks to the internal route (OIDC checked by the service)"
+    description = "Cloud Tasks and Scheduler to internal routes (OIDC checked)"
     match {
       expr {
-        expression = "request.method == 'POST' && request.path == '/internal/tasks/capture' && request.headers['authorization'].startsWith('Bearer ')"
+        expression = "request.method == 'POST' && (request.path == '/internal/tasks/capture' || request.path == '/internal/tasks/monitor') && request.headers['authorization'].startsWith('Bearer ')"
       }
     }
   }

@@ -24,6 +24,10 @@ locals {
     TASKS_SERVICE_URL   = "https://${var.domains[0]}"
     TASKS_INVOKER_EMAIL = google_service_account.tasks.email
     TASKS_MAX_ATTEMPTS  = tostring(local.tasks_max_attempts)
+    # Monitors: a Cloud Scheduler job each, in the queue's project and
+    # region, named with the prefix the run account's grant is meant for.
+    MONITORS_MAX         = tostring(var.monitors_max)
+    SCHEDULER_JOB_PREFIX = local.monitor_job_prefix
     # Metrics to Cloud Monitoring (workload.googleapis.com/pixashot.*) and
     # traces to Cloud Trace, continuing the load balancer's.
     METRICS_EXPORTER   = "gcp"

@@ -391,3 +391,14 @@ variable "alert_job_age_seconds" {
   type        = number
   default     = 300
 }
+
+variable "monitors_max" {
+  description = "Monitors (POST /monitors) one client may keep; each is a Cloud Scheduler job, billed per job a month past the free three per account. 0 turns monitors off and grants the service nothing in Cloud Scheduler."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.monitors_max >= 0 && var.monitors_max <= 10000 && floor(var.monitors_max) == var.monitors_max
+    error_message = "monitors_max must be a whole number between 0 and 10000."
+  }
+}

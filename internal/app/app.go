@@ -28,9 +28,11 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/jobs"
 	"github.com/pixashot/pixashot-cloudrun/internal/keystore"
 	"github.com/pixashot/pixashot-cloudrun/internal/logging"
+	"github.com/pixashot/pixashot-cloudrun/internal/monitors"
 	"github.com/pixashot/pixashot-cloudrun/internal/openapi"
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
 	"github.com/pixashot/pixashot-cloudrun/internal/ratelimit"
+	"github.com/pixashot/pixashot-cloudrun/internal/scheduler"
 	"github.com/pixashot/pixashot-cloudrun/internal/server"
 	"github.com/pixashot/pixashot-cloudrun/internal/signing"
 	"github.com/pixashot/pixashot-cloudrun/internal/store"
@@ -199,7 +201,11 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		return nil, err
 	}
 	srv.Store, srv.Files = st, files
-	if srv.Async, err = a.async(ctx, cfg, srv, st, log); err != nil {
+	var watch *monitors.Runner
+	if srv.Async, watch, err = a.async(ctx, cfg, srv, st, log); err != nil {
+		return nil, err
+	}
+	if srv.Monitors, err = a.monitors(ctx, cfg, srv, watch, log); err != nil {
 		return nil, err
 	}
 	gauges := telemetry.Gauges{
@@ -342,16 +348,26 @@ func (a *App) store(ctx context.Context, cfg *config.Config, opt Options, log *s
 
 // async builds POST /captures: the job runner on the server's own pipeline,
 // and its queue (Cloud Tasks with TASKS_QUEUE, else embedded in STORAGE_DIR).
-func (a *App) async(ctx context.Context, cfg *config.Config, srv *server.Server, st *store.Store, log *slog.Logger) (*server.Async, error) {
+// Monitors' runs come through the same queue, to the runner it returns.
+func (a *App) async(ctx context.Context, cfg *config.Config, srv *server.Server, st *store.Store, log *slog.Logger) (*server.Async, *monitors.Runner, error) {
 	keys, err := a.webhookKeys(ctx, cfg, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	as := &server.Async{Records: st, BatchMax: cfg.BatchMax, CheckAddress: a.Guard.CheckAddress, CheckProxy: a.engine.CheckProxy, WebhookKeys: keys}
-	runner := &jobs.Runner{Records: st, Capture: srv.RunJob, Sender: webhook.NewSender(a.Guard.DialContext),
+	sender := webhook.NewSender(a.Guard.DialContext)
+	runner := &jobs.Runner{Records: st, Capture: srv.RunJob, Sender: sender,
 		Keys: keys, Link: st.Get, Logger: log, Metrics: srv.Metrics, Tracer: srv.Tracer}
+	watch := &monitors.Runner{Records: st, Capture: srv.RunJob, Link: st.Get, Sender: sender, Keys: keys, Logger: log}
+	run := func(ctx context.Context, t jobs.Task) bool {
+		if t.Monitor != "" {
+			return watch.Run(ctx, t)
+		}
+		return runner.Process(ctx, t)
+	}
 	if cfg.TasksQueue != "" {
-		return a.cloudTasks(ctx, cfg, as, runner, log)
+		as, err := a.cloudTasks(ctx, cfg, as, runner, run, log)
+		return as, watch, err
 	}
 	// Webhooks go out from their own workers: a receiver that hangs holds
 	// one of webhookWorkers (at most webhookPerClient of one client's),
@@ -359,13 +375,13 @@ func (a *App) async(ctx context.Context, cfg *config.Config, srv *server.Server,
 	hooks, err := jobs.OpenEmbedded(jobs.EmbeddedConfig{Dir: filepath.Join(cfg.StorageDir, ".webhooks"), Max: cfg.QueueMax,
 		Workers: webhookWorkers, ClientRunning: webhookPerClient, Run: runner.Deliver, Logger: log})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	runner.Deliveries = hooks
 	q, err := jobs.OpenEmbedded(jobs.EmbeddedConfig{Dir: filepath.Join(cfg.StorageDir, ".queue"), Max: cfg.QueueMax,
-		ClientMax: cfg.ClientQueueMax, Workers: cfg.MaxConcurrency, Run: runner.Process, Logger: log})
+		ClientMax: cfg.ClientQueueMax, Workers: cfg.MaxConcurrency, Run: run, Logger: log})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, e := range []*jobs.Embedded{hooks, q} {
 		e.Start()
@@ -373,7 +389,45 @@ func (a *App) async(ctx context.Context, cfg *config.Config, srv *server.Server,
 		a.closers = append(a.closers, func() { e.Close(time.Second) })
 	}
 	as.Queue = q
-	return as, nil
+	return as, watch, nil
+}
+
+// monitors builds POST /monitors on the async side: Cloud Scheduler jobs
+// with TASKS_QUEUE, else the embedded clock in STORAGE_DIR.
+func (a *App) monitors(ctx context.Context, cfg *config.Config, srv *server.Server, watch *monitors.Runner, log *slog.Logger) (*server.Monitors, error) {
+	if cfg.MonitorsMax == 0 {
+		return nil, nil
+	}
+	if cfg.TasksEndpoint != "" && cfg.SchedulerEndpoint == "" {
+		// Cloud Tasks is a local stand-in: the real Cloud Scheduler could not
+		// call this service, and there are no credentials to ask it with.
+		log.Info("monitors are off: TASKS_ENDPOINT names a stand-in and SCHEDULER_ENDPOINT none", "event", "monitors_off")
+		return nil, nil
+	}
+	// A run compares with the last run's capture: it must come before the
+	// lifecycle deletes that (STORAGE_RETENTION), with a margin.
+	m := &server.Monitors{Max: cfg.MonitorsMax, MaxGap: cfg.StorageRetention - min(time.Hour, cfg.StorageRetention/2), Logger: log}
+	if cfg.TasksQueue != "" {
+		client, err := scheduler.NewClient(ctx, cfg.SchedulerEndpoint)
+		if err != nil {
+			return nil, fmt.Errorf("SCHEDULER_PARENT: %w", err)
+		}
+		a.closers = append(a.closers, func() { client.Close() })
+		m.Schedules = &scheduler.Cloud{Client: client, Parent: cfg.SchedulerParent, Prefix: cfg.SchedulerPrefix,
+			URL: cfg.TasksURL + server.MonitorPath, Audience: cfg.TasksURL, Invoker: cfg.TasksInvoker}
+		m.Verify = srv.Async.Tasks.Verify
+	} else {
+		clock, err := scheduler.OpenEmbedded(filepath.Join(cfg.StorageDir, ".monitors"), srv.QueueRun, log)
+		if err != nil {
+			return nil, err
+		}
+		clock.Start()
+		a.drainers = append(a.drainers, clock.Close) // after SIGTERM, no new runs
+		a.closers = append(a.closers, clock.Close)
+		m.Schedules = clock
+	}
+	watch.Forget = m.Schedules.Delete
+	return m, nil
 }
 
 // Webhook deliveries in flight at once on an instance, and of one client.
@@ -409,7 +463,9 @@ func (a *App) webhookKeys(ctx context.Context, cfg *config.Config, log *slog.Log
 }
 
 // cloudTasks queues jobs on TASKS_QUEUE and serves their deliveries.
-func (a *App) cloudTasks(ctx context.Context, cfg *config.Config, as *server.Async, runner *jobs.Runner, log *slog.Logger) (*server.Async, error) {
+func (a *App) cloudTasks(ctx context.Context, cfg *config.Config, as *server.Async, runner *jobs.Runner,
+	run func(context.Context, jobs.Task) bool, log *slog.Logger,
+) (*server.Async, error) {
 	client, err := tasks.NewClient(ctx, cfg.TasksEndpoint)
 	if err != nil {
 		return nil, fmt.Errorf("TASKS_QUEUE: %w", err)
@@ -420,8 +476,13 @@ func (a *App) cloudTasks(ctx context.Context, cfg *config.Config, as *server.Asy
 	v := &tasks.Verifier{CertsURL: cfg.TasksCertsURL, Audience: cfg.TasksURL, Email: cfg.TasksInvoker,
 		HTTP: &http.Client{Timeout: 10 * time.Second}}
 	as.Tasks = &server.TaskRoute{Verify: v.Verify, Logger: log, MaxAttempts: cfg.TasksMaxAttempts,
-		Process: func(r *http.Request, t jobs.Task) bool { return runner.Process(r.Context(), t) },
+		Process: func(r *http.Request, t jobs.Task) bool { return run(r.Context(), t) },
 		Abandon: func(r *http.Request, t jobs.Task) {
+			if t.Monitor != "" {
+				log.WarnContext(r.Context(), "a monitor's run found no capture slot in any attempt; the next slot runs it",
+					"event", "monitor_skipped", "monitor", t.Monitor, "client", t.Client)
+				return
+			}
 			runner.Abandon(r.Context(), t, "Overloaded", "the capture found no free slot in any of the queue's attempts; submit it again")
 		}}
 	return as, nil

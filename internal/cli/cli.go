@@ -1,4 +1,4 @@
-// Package cli is `pixashot capture` and `pixashot sign`: the service's API
+// Package cli is `pixashot capture`, `sign`, `diff` and `monitor`: the service's API
 // from a shell, through the client generated from its OpenAPI document. The
 // flags are the capture options, read off the option parser's description.
 package cli
@@ -62,6 +62,11 @@ const usage = `usage:
   pixashot diff [flags] URL|-        capture and compare with --baseline-file FILE or --compare-to ID:
                                      print the diff as JSON, save the capture (-o), exit 11 past
                                      --fail-on-diff-ratio
+  pixashot monitor create --schedule CRON [flags] URL
+                                     watch a page: each run compares with the last and calls
+                                     --webhook-url past --threshold; prints the monitor as JSON
+  pixashot monitor list|get ID|delete ID
+                                     the client's monitors, one with its last runs, or stop one
 The service is PIXASHOT_URL (default http://localhost:8080), the token PIXASHOT_TOKEN.
 Every scalar capture option is a flag (--window-width 1280 --full-page --format pdf); the rest
 go in --options '{"cookies":[...]}'. pixashot capture -h lists them.`
@@ -94,6 +99,9 @@ type command struct {
 	async    bool
 	poll     time.Duration
 	baseline string // diff: an image file to compare with
+	// monitor create
+	schedule, timeZone, webhook string
+	threshold                   float64
 }
 
 func (c *command) flags() {
@@ -114,6 +122,11 @@ func (c *command) flags() {
 	case "diff":
 		c.fs.StringVar(&c.output, "o", "", "write the capture here (default: not written)")
 		c.fs.StringVar(&c.baseline, "baseline-file", "", "the image (PNG, JPEG or WebP) to compare with")
+	case "monitor":
+		c.fs.StringVar(&c.schedule, "schedule", "", "create: a five-field cron expression (minute hour day month weekday)")
+		c.fs.StringVar(&c.timeZone, "time-zone", "", "create: the schedule's IANA time zone (default UTC)")
+		c.fs.StringVar(&c.webhook, "webhook-url", "", "create: where monitor.changed and monitor.failed go, signed")
+		c.fs.Float64Var(&c.threshold, "threshold", -1, "create: the share of changed pixels that is news (service default 0.01)")
 	default:
 		c.fs.IntVar(&c.expires, "expires-in", 3600, "seconds the URL stays valid (at most 86400)")
 	}
@@ -200,9 +213,18 @@ func (c *command) run(ctx context.Context, args []string) (int, error) {
 	}
 	c.server = cmp.Or(c.server, c.getenv("PIXASHOT_URL"), "http://localhost:8080")
 	c.token = cmp.Or(c.token, c.getenv("PIXASHOT_TOKEN"))
-	body, err := c.body(pos)
-	if err != nil {
-		return exitUsage, err
+	action := ""
+	if c.name == "monitor" {
+		if len(pos) == 0 {
+			return exitUsage, usageError{"monitor create, list, get or delete\n" + usage}
+		}
+		action, pos = pos[0], pos[1:]
+	}
+	var body map[string]any
+	if action == "" || action == "create" {
+		if body, err = c.body(pos); err != nil {
+			return exitUsage, err
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -217,6 +239,8 @@ func (c *command) run(ctx context.Context, args []string) (int, error) {
 		return exitUsage, fmt.Errorf("--server: %w", err)
 	}
 	switch {
+	case c.name == "monitor":
+		return c.monitor(ctx, api, action, pos, body)
 	case c.name == "sign":
 		return c.sign(ctx, api, body)
 	case c.name == "diff":
@@ -451,6 +475,80 @@ func (c *command) sign(ctx context.Context, api *client.ClientWithResponses, bod
 	}
 	fmt.Fprintln(c.stdout, resp.JSON200.Url)
 	fmt.Fprintf(c.stderr, "valid until %s\n", resp.JSON200.ExpiresAt.Format(time.RFC3339))
+	return exitOK, nil
+}
+
+// monitor creates, lists, reads or deletes monitors; answers print as JSON.
+func (c *command) monitor(ctx context.Context, api *client.ClientWithResponses, action string, pos []string, body map[string]any) (int, error) {
+	var (
+		status int
+		answer []byte
+		resp   *http.Response
+		err    error
+	)
+	one := func() (string, error) {
+		if len(pos) != 1 {
+			return "", usageError{"monitor " + action + " takes one monitor id"}
+		}
+		return pos[0], nil
+	}
+	switch action {
+	case "create":
+		if c.schedule == "" {
+			return exitUsage, usageError{"monitor create needs --schedule, such as \"0 * * * *\" (hourly)"}
+		}
+		spec := map[string]any{"options": body, "schedule": c.schedule}
+		for k, v := range map[string]string{"time_zone": c.timeZone, "webhook_url": c.webhook} {
+			if v != "" {
+				spec[k] = v
+			}
+		}
+		if c.threshold >= 0 {
+			spec["threshold"] = c.threshold
+		}
+		b, _ := json.Marshal(spec) // decoded JSON and flag values: cannot fail
+		var r *client.CreateMonitorResponse
+		if r, err = api.CreateMonitorWithBodyWithResponse(ctx, "application/json", bytes.NewReader(b)); err == nil {
+			status, answer, resp = r.StatusCode(), r.Body, r.HTTPResponse
+		}
+	case "list":
+		var r *client.ListMonitorsResponse
+		if r, err = api.ListMonitorsWithResponse(ctx); err == nil {
+			status, answer, resp = r.StatusCode(), r.Body, r.HTTPResponse
+		}
+	case "get", "delete":
+		id, uerr := one()
+		if uerr != nil {
+			return exitUsage, uerr
+		}
+		if action == "get" {
+			var r *client.GetMonitorResponse
+			if r, err = api.GetMonitorWithResponse(ctx, id); err == nil {
+				status, answer, resp = r.StatusCode(), r.Body, r.HTTPResponse
+			}
+		} else {
+			var r *client.DeleteMonitorResponse
+			if r, err = api.DeleteMonitorWithResponse(ctx, id); err == nil {
+				status, answer, resp = r.StatusCode(), r.Body, r.HTTPResponse
+			}
+		}
+	default:
+		return exitUsage, usageError{"monitor create, list, get or delete, not " + action}
+	}
+	switch {
+	case err != nil:
+		return exitOther, err
+	case status >= 300:
+		return failure(status, resp.Header.Get("Content-Type"), answer)
+	case status == http.StatusNoContent:
+		fmt.Fprintln(c.stderr, "deleted")
+		return exitOK, nil
+	}
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, answer, "", "  ") != nil {
+		return exitOther, errors.New("the service's answer is not JSON")
+	}
+	fmt.Fprintln(c.stdout, pretty.String())
 	return exitOK, nil
 }
 

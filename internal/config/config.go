@@ -76,6 +76,11 @@ type Config struct {
 	TasksCertsURL    string // where the token's signing keys are published
 	TasksMaxAttempts int    // the queue's max_attempts: the last one ends the job
 
+	MonitorsMax       int    // monitors of one client; 0: no monitors
+	SchedulerParent   string // projects/P/locations/L of Cloud Scheduler; with TASKS_QUEUE, its project and location
+	SchedulerEndpoint string // host:port of a plaintext-gRPC Cloud Scheduler stand-in (tests, local)
+	SchedulerPrefix   string // the jobs' names start with it: the run account may manage only those
+
 	EgressAllowCIDRs []netip.Prefix
 	EgressAllowPorts []int
 	EgressMaxBytes   int64
@@ -153,6 +158,19 @@ func Load(getenv func(string) string) (*Config, error) {
 		case !strings.Contains(c.TasksInvoker, "@"):
 			r.fail("TASKS_INVOKER_EMAIL", "must be the email of the service account Cloud Tasks signs in as")
 		}
+	}
+	c.MonitorsMax = r.integer("MONITORS_MAX", 100)
+	c.SchedulerParent = r.str("SCHEDULER_PARENT", "")
+	if c.SchedulerParent == "" && tasksQueue.MatchString(c.TasksQueue) {
+		c.SchedulerParent = c.TasksQueue[:strings.Index(c.TasksQueue, "/queues/")]
+	}
+	c.SchedulerEndpoint = r.str("SCHEDULER_ENDPOINT", "")
+	c.SchedulerPrefix = r.str("SCHEDULER_JOB_PREFIX", "pixashot-monitor-")
+	switch {
+	case c.TasksQueue != "" && !schedulerParent.MatchString(c.SchedulerParent):
+		r.fail("SCHEDULER_PARENT", "must be projects/<project>/locations/<location>")
+	case !jobPrefix.MatchString(c.SchedulerPrefix):
+		r.fail("SCHEDULER_JOB_PREFIX", "must be 1 to 100 letters, digits, hyphens or underscores")
 	}
 	c.URLSigningSecret = r.str("URL_SIGNING_SECRET", "")
 	if c.URLSigningSecret != "" && !strings.HasPrefix(c.URLSigningSecret, "projects/") {
@@ -269,6 +287,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		r.fail("QUEUE_MAX", "must be between BATCH_MAX and 1000000")
 	case c.ClientQueueMax < c.BatchMax || c.ClientQueueMax > c.QueueMax:
 		r.fail("CLIENT_QUEUE_MAX", "must be between BATCH_MAX and QUEUE_MAX")
+	case c.MonitorsMax < 0 || c.MonitorsMax > 10_000:
+		r.fail("MONITORS_MAX", "must be between 0 (no monitors) and 10000")
 	case c.StorageRetention < time.Hour:
 		r.fail("STORAGE_RETENTION", "must be at least 1h")
 	case c.MetricsExporter != "" && c.MetricsExporter != "gcp" && c.MetricsExporter != "prometheus":
@@ -287,6 +307,11 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	return c, errors.Join(r.errs...)
 }
+
+var (
+	schedulerParent = regexp.MustCompile(`^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z0-9-]+$`)
+	jobPrefix       = regexp.MustCompile(`^[A-Za-z0-9_-]{1,100}$`)
+)
 
 var tasksQueue = regexp.MustCompile(`^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z0-9-]+/queues/[A-Za-z0-9-]{1,100}$`)
 

@@ -347,6 +347,7 @@ func TestFirstApplyWaitsAndLocations(t *testing.T) {
 		{"google_project_iam_custom_role", "capture_objects", "role_id"},
 		{"google_project_iam_custom_role", "url_signer", "role_id"},
 		{"google_project_iam_custom_role", "key_rotator", "role_id"},
+		{"google_project_iam_custom_role", "monitor_jobs", "role_id"},
 	} {
 		if !strings.Contains(tf.resource(t, c.typ, c.name).source(c.attr), "var.name_suffix") {
 			t.Errorf("%s.%s's %s does not take var.name_suffix", c.typ, c.name, c.attr)

@@ -384,6 +384,9 @@ func TestLeastPrivilege(t *testing.T) {
 			switch {
 			case role == "roles/logging.logWriter":
 			case strings.Contains(b.source("role"), "google_project_iam_custom_role.secret_lister"):
+			case strings.Contains(b.source("role"), "google_project_iam_custom_role.monitor_jobs") &&
+				b.source("member") == "google_service_account.run.member":
+				// Cloud Scheduler jobs have no IAM of their own (monitors.tf).
 			case role == "roles/storage.objectViewer" && strings.Contains(b.nested("condition").source("expression"), "_cloudbuild"):
 			case (role == "roles/monitoring.metricWriter" || role == "roles/cloudtrace.agent") &&
 				b.source("member") == "google_service_account.run.member":
@@ -549,6 +552,28 @@ func TestCloudTasksQueue(t *testing.T) {
 	if !strings.Contains(w.source("labels"), `"pixashot-webhook" = each.key`) || w.source("secret_id") != `"pixashot-webhook-${each.key}"` ||
 		!strings.Contains(tf.text, `{ for c, sec in google_secret_manager_secret.client_webhook : "webhook:${c}" => sec.secret_id }`) {
 		t.Error("client webhook secrets must be named and labelled as the service trusts them, and readable by the run account")
+	}
+}
+
+// Monitors: the run account may manage Cloud Scheduler jobs and nothing
+// more of it; the jobs call through Cloud Armor's internal-route rule.
+func TestMonitorSchedules(t *testing.T) {
+	tf := loadTerraform(t)
+	role := tf.resource(t, "google_project_iam_custom_role", "monitor_jobs")
+	if got := role.source("permissions"); got != `["cloudscheduler.jobs.create", "cloudscheduler.jobs.update", "cloudscheduler.jobs.get", "cloudscheduler.jobs.delete"]` {
+		t.Errorf("the monitor jobs role grants %s", got)
+	}
+	g := tf.resource(t, "google_project_iam_member", "run_monitor_jobs")
+	if g.source("role") != "google_project_iam_custom_role.monitor_jobs.id" || g.source("member") != "google_service_account.run.member" ||
+		g.source("count") != "var.monitors_max > 0 ? 1 : 0" {
+		t.Error("the run account alone holds the monitor jobs role, and only with monitors on")
+	}
+	for _, want := range []string{`"cloudscheduler.googleapis.com"`, "MONITORS_MAX         = tostring(var.monitors_max)",
+		"SCHEDULER_JOB_PREFIX = local.monitor_job_prefix", `request.path == '/internal/tasks/monitor'`,
+		`monitor_job_prefix = "${var.name}-monitor${var.name_suffix}-"`} {
+		if !strings.Contains(tf.text, want) {
+			t.Errorf("terraform/ lacks %s", want)
+		}
 	}
 }
 

@@ -173,6 +173,35 @@ func TestCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &d); r.code != 11 || err != nil || d.Ratio != 1 || !strings.Contains(r.stderr, "DiffExceeded") {
 		t.Errorf("diff past the ratio: exit %d %q %s", r.code, r.stdout, r.stderr)
 	}
+	// pixashot monitor: create (capture flags are the options), list, get, delete.
+	r = e.cli(t, dir, "", e.token, "monitor", "create", "--schedule", "*/20 * * * *", "--threshold", "0.2",
+		"--webhook-url", e.page+"/hook", "--window-width", "320", e.page+"/color?c=00ff00")
+	var m struct {
+		ID        string
+		Threshold float64
+		Options   map[string]any
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &m); r.code != 0 || err != nil || m.ID == "" || m.Threshold != 0.2 || m.Options["window_width"] != 320.0 {
+		t.Fatalf("monitor create: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	if r = e.cli(t, dir, "", e.token, "monitor", "list"); r.code != 0 || !strings.Contains(r.stdout, m.ID) {
+		t.Errorf("monitor list: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	if r = e.cli(t, dir, "", e.token, "monitor", "get", m.ID); r.code != 0 || !strings.Contains(r.stdout, `"schedule": "*/20 * * * *"`) {
+		t.Errorf("monitor get: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	if r = e.cli(t, dir, "", e.token, "monitor", "delete", m.ID); r.code != 0 {
+		t.Errorf("monitor delete: exit %d %s", r.code, r.stderr)
+	}
+	if r = e.cli(t, dir, "", e.token, "monitor", "get", m.ID); r.code != 5 || !strings.Contains(r.stderr, "NotFound: no such monitor") {
+		t.Errorf("monitor get after delete: exit %d %s", r.code, r.stderr)
+	}
+	if r = e.cli(t, dir, "", e.token, "monitor", "create", "--schedule", "* * * * *", e.page); r.code != 3 || !strings.Contains(r.stderr, "5m0s apart") {
+		t.Errorf("monitor create every minute: exit %d %s", r.code, r.stderr)
+	}
+	if r = e.cli(t, dir, "", e.token, "monitor", "create", e.page); r.code != 2 || !strings.Contains(r.stderr, "--schedule") {
+		t.Errorf("monitor create without a schedule: exit %d %s", r.code, r.stderr)
+	}
 	// The default name follows the format; JSON options reach the request.
 	r = e.cli(t, dir, "", e.token, "capture", "--format", "pdf", "--options", `{"pdf_margin":{"top":"1cm"}}`, e.page+"/color?c=ffffff")
 	if b, _ := os.ReadFile(filepath.Join(dir, "screenshot.pdf")); r.code != 0 || !bytes.HasPrefix(b, []byte("%PDF-")) {

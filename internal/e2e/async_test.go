@@ -245,24 +245,60 @@ func TestWebhookSSRF(t *testing.T) {
 	}
 }
 
-// The same on Cloud Tasks: the real client against the stand-in, which
-// calls the service's internal route with an OIDC token of the invoker.
-func TestAsyncOnCloudTasks(t *testing.T) {
+// The Cloud Tasks queue of the tests, and the service's invoker account.
+const (
+	testQueue   = "projects/test-project/locations/local/queues/pixashot"
+	testInvoker = "pixashot-tasks@test-project.iam.gserviceaccount.com"
+)
+
+// onCloudTasks is a service of its own on the Cloud Tasks stand-in, which
+// delivers to it; mod adjusts its configuration further. Both end with t.
+func onCloudTasks(t *testing.T, mod func(*config.Config)) (*env, *faketasks.Server) {
+	t.Helper()
 	fake, err := faketasks.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fake.Close()
-	const queue, invoker = "projects/test-project/locations/local/queues/pixashot", "pixashot-tasks@test-project.iam.gserviceaccount.com"
+	t.Cleanup(fake.Close)
 	e, err := newEnv(func(c *config.Config) {
 		c.TasksQueue, c.TasksEndpoint, c.TasksURL, c.TasksInvoker, c.TasksCertsURL =
-			queue, fake.Addr, "http://pixashot.test", invoker, fake.CertsURL
+			testQueue, fake.Addr, "http://pixashot.test", testInvoker, fake.CertsURL
+		if mod != nil {
+			mod(c)
+		}
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.close()
+	t.Cleanup(e.close)
 	fake.Target = e.svc.URL
+	return e, fake
+}
+
+// internalRefuses checks that an internal route takes nothing but the
+// invoker's token: not a client's, not wrong (another account's), not none.
+func (e *env) internalRefuses(t *testing.T, path, body, wrong string) {
+	t.Helper()
+	for name, auth := range map[string]string{"a client's token": "Bearer " + e.token, "another account": "Bearer " + wrong, "none": ""} {
+		req, _ := http.NewRequest("POST", e.svc.URL+path, strings.NewReader(body))
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 403 {
+			t.Errorf("%s on %s: %d", name, path, resp.StatusCode)
+		}
+	}
+}
+
+// The same on Cloud Tasks: the real client against the stand-in, which
+// calls the service's internal route with an OIDC token of the invoker.
+func TestAsyncOnCloudTasks(t *testing.T) {
+	e, fake := onCloudTasks(t, nil)
 	var batch []any
 	for i := range 5 {
 		batch = append(batch, map[string]any{"url": e.page + "/color?c=0000" + fmt.Sprintf("%02x", i*40), "window_width": 200, "window_height": 100})
@@ -292,7 +328,7 @@ func TestAsyncOnCloudTasks(t *testing.T) {
 	})
 	tasks := fake.Tasks()
 	for _, id := range acc.IDs {
-		rec, ok := tasks[queue+"/tasks/"+id]
+		rec, ok := tasks[testQueue+"/tasks/"+id]
 		if !ok || !rec.Done || rec.Status != 200 {
 			t.Errorf("task %s: %+v", id, rec)
 		}
@@ -304,20 +340,7 @@ func TestAsyncOnCloudTasks(t *testing.T) {
 	// client's, not another account's.
 	body := `{"id":"` + acc.IDs[0] + `","client":"dev","request":{"url":"` + e.page + `"}}`
 	wrong, _ := fake.Token("http://pixashot.test", "someone@test-project.iam.gserviceaccount.com", nil)
-	for name, auth := range map[string]string{"a client's token": "Bearer " + e.token, "another account": "Bearer " + wrong, "none": ""} {
-		req, _ := http.NewRequest("POST", e.svc.URL+"/internal/tasks/capture", strings.NewReader(body))
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 403 {
-			t.Errorf("%s on the internal route: %d", name, resp.StatusCode)
-		}
-	}
+	e.internalRefuses(t, "/internal/tasks/capture", body, wrong)
 	// Without TASKS_QUEUE the route does not exist.
 	if r := shared.do(t, "POST", "/internal/tasks/capture", body); r.status != 404 {
 		t.Errorf("the internal route on the embedded queue: %d", r.status)

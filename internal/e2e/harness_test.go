@@ -53,7 +53,8 @@ type env struct {
 	mu      sync.Mutex
 	hits    map[string]int
 	headers map[string]http.Header
-	hooks   []hook // webhooks the page server received at /hook
+	hooks   []hook   // webhooks the page server received at /hook
+	watched sync.Map // /watched/{key}: the colour each watched page shows now
 }
 
 // hook is one webhook delivery as the receiver got it.

@@ -39,6 +39,16 @@ func (e *env) pages() http.Handler {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	})
+	// A page a monitor watches (monitor_test.go): a block of the colour the
+	// test set for its key, or a 500 for "down".
+	mux.HandleFunc("/watched/", func(w http.ResponseWriter, r *http.Request) {
+		c, _ := e.watched.Load(strings.TrimPrefix(r.URL.Path, "/watched/"))
+		if c == "down" {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<body style="margin:0;background:#fff"><div style="width:100px;height:50px;background:#%s"></div></body>`, c)
+	})
 	// Everything that moves by itself (visual_test.go): CSS animations
 	// finite and infinite, a transition, a Web Animation, a frame loop on
 	// performance.now, a blinking caret, a clock to the millisecond,

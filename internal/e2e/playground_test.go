@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -77,6 +78,29 @@ func TestPlayground(t *testing.T) {
 		if err != nil {
 			t.Error(err)
 		}
+	}
+
+	// Watch this page: a monitor of the same options, its answer shown.
+	if err := chromedp.Do(ctx,
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("schedule").value = ""`),
+		chromedp.SendKeys(chromedp.ID("schedule"), "*/30 * * * *"),
+		chromedp.Click(chromedp.ID("watch")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	answer, err := chromedp.Run(ctx, chromedp.Poll[string](
+		`(() => { const p = document.querySelector("pre#shot"); return p ? p.textContent : (document.getElementById("error").hidden ? null : document.getElementById("error").textContent); })()`,
+		chromedp.WithPollingTimeout(30*time.Second)))
+	var m struct {
+		ID       string
+		Schedule string
+		Options  map[string]any
+	}
+	if err != nil || json.Unmarshal([]byte(answer), &m) != nil || m.Schedule != "*/30 * * * *" || m.Options["window_width"] != 640.0 {
+		t.Fatalf("the monitor's answer: %q %v", answer, err)
+	}
+	if r := e.do(t, "DELETE", "/monitors/"+m.ID, nil); r.status != 204 {
+		t.Errorf("DELETE the playground's monitor: %d %s", r.status, r.body)
 	}
 
 	// The error path: the service's own message, rendered as text.

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/durable"
 )
 
 // Embedded is the queue without Cloud Tasks: one file per task in a
@@ -158,7 +160,8 @@ func (q *Embedded) Enqueue(_ context.Context, tasks []Task) error {
 	entries := make([]entry, 0, len(tasks))
 	for i, t := range tasks {
 		name := filepath.Join(q.dir, fmt.Sprintf("%020d-%s.task", first+int64(i), t.ID))
-		if err := writeSynced(name, t); err != nil {
+		b, _ := json.Marshal(t)
+		if err := durable.WriteFile(name, b); err != nil {
 			for _, e := range entries {
 				os.Remove(e.file)
 			}
@@ -172,7 +175,7 @@ func (q *Embedded) Enqueue(_ context.Context, tasks []Task) error {
 		}
 		entries = append(entries, entry{file: name, task: t})
 	}
-	if err := syncDir(q.dir); err != nil {
+	if err := durable.SyncDir(q.dir); err != nil {
 		q.log.Warn("syncing the queue directory failed", "event", "queue_error", "error", err)
 	}
 	q.mu.Lock()
@@ -180,38 +183,6 @@ func (q *Embedded) Enqueue(_ context.Context, tasks []Task) error {
 	q.cond.Broadcast()
 	q.mu.Unlock()
 	return nil
-}
-
-// writeSynced writes a file so that it exists whole or not at all.
-func writeSynced(name string, t Task) error {
-	b, _ := json.Marshal(t)
-	tmp := name + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err = f.Write(b); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, name)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 func (q *Embedded) next() (entry, bool) {

@@ -84,6 +84,10 @@ type Task struct {
 	// The submit's span (W3C traceparent): the job's spans continue its
 	// trace through the queue.
 	Trace string `json:"trace,omitempty"`
+	// Monitor names the monitor whose run this is (its capture's too), and
+	// Slot the time its schedule named; empty for an async capture.
+	Monitor string    `json:"monitor,omitempty"`
+	Slot    time.Time `json:"slot,omitzero"`
 }
 
 // Records keep jobs, batches and idempotency keys (store.Store).

@@ -60,7 +60,12 @@ func build(lim options.Limits) obj {
 				obj{"name": "webhook-signature", "in": "header", "required": true, "schema": obj{"type": "string"}, "description": "v1,<base64 HMAC-SHA256>."},
 			},
 			"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": ref("CaptureEvent")}}},
-			"responses":   obj{"200": obj{"description": "Any 2xx delivers; 5xx, 429 and timeouts are retried with backoff."}}}}},
+			"responses":   obj{"200": obj{"description": "Any 2xx delivers; 5xx, 429 and timeouts are retried with backoff."}}}},
+			"monitor": obj{"post": obj{"operationId": "monitorWebhook", "summary": "A monitor's run is news",
+				"description": "monitor.changed: a run's mismatch_ratio passed the monitor's threshold; monitor.failed: its capture failed twice in a row " +
+					"(once per streak). Signed as the capture webhook; webhook-id is msg_<monitor id>_<slot>.",
+				"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": ref("MonitorEvent")}}},
+				"responses":   obj{"200": obj{"description": "Any 2xx delivers; 5xx, 429 and timeouts are retried with backoff."}}}}},
 		"components": obj{
 			"securitySchemes": obj{
 				"bearer": obj{"type": "http", "scheme": "bearer", "description": "A client token (Authorization: Bearer …)."},
@@ -101,9 +106,19 @@ func build(lim options.Limits) obj {
 				"BatchQueued": object("A batch, queued durably.", []string{"batch_id", "ids", "status"}, obj{
 					"batch_id": str("For GET /batches/{batch_id}."), "ids": obj{"type": "array", "items": obj{"type": "string"}},
 					"status": obj{"type": "string", "const": "queued"}}),
-				"Job":      jobSchema(),
-				"Batch":    batchSchema(),
-				"Delivery": deliverySchema(),
+				"Job":            jobSchema(),
+				"Batch":          batchSchema(),
+				"Delivery":       deliverySchema(),
+				"MonitorRequest": monitorRequest(fields),
+				"Monitor":        monitorSchema(),
+				"MonitorRun":     monitorRunSchema(),
+				"MonitorList": object("The client's monitors, each with its last run.", []string{"monitors"}, obj{
+					"monitors": obj{"type": "array", "items": ref("Monitor")}}),
+				"MonitorEvent": object("A monitor webhook's body (Standard Webhooks).", []string{"type", "timestamp", "data"}, obj{
+					"type":      obj{"type": "string", "enum": []string{"monitor.changed", "monitor.failed"}},
+					"timestamp": dateTime("When it was sent."),
+					"data": object("The monitor and its run.", []string{"monitor_id", "threshold", "run"}, obj{
+						"monitor_id": str("The monitor's id."), "threshold": obj{"type": "number"}, "run": ref("MonitorRun")})}),
 				"CaptureEvent": object("A webhook's body (Standard Webhooks).", []string{"type", "timestamp", "data"}, obj{
 					"type":      obj{"type": "string", "enum": []string{"capture.done", "capture.failed"}},
 					"timestamp": dateTime("When it was sent."), "data": ref("Job")}),
@@ -126,6 +141,41 @@ func asyncCapture(fields []options.Field) obj {
 	s["properties"] = withHook
 	s["description"] = "One capture: the options of POST /capture (response_type is always url) and an optional webhook_url."
 	return s
+}
+
+func monitorRequest(fields []options.Field) obj {
+	return object("A page to watch: capture options (no credentials: cookies, custom_headers and a proxy's password are refused, "+
+		"as the options are stored while the monitor lives), a schedule, and when to be told.", []string{"options", "schedule"}, obj{
+		"options": ref("CaptureOptions"),
+		"schedule": str("A five-field cron expression (minute hour day month weekday), as Cloud Scheduler takes it. Runs at least 5 minutes " +
+			"apart, and at least once per STORAGE_RETENTION (less an hour): each run compares with the last run's capture."),
+		"time_zone":   str("The schedule's IANA time zone; default UTC."),
+		"webhook_url": webhookURL(),
+		"threshold":   obj{"type": "number", "minimum": 0, "maximum": 1, "default": 0.01, "description": "The mismatch_ratio past which a run is changed (and monitor.changed is sent)."},
+	})
+}
+
+func monitorSchema() obj {
+	return object("A monitor and its last runs (GET /monitors: the last one only).", []string{"id", "schedule", "threshold", "options", "created_at", "runs"}, obj{
+		"id": str("The monitor's id."), "schedule": str("Its cron expression."), "time_zone": str("The schedule's time zone."),
+		"webhook_url": str("Where its news goes."), "threshold": obj{"type": "number"},
+		"options":           obj{"type": "object", "description": "The capture options, as given."},
+		"created_at":        dateTime("When it was created."),
+		"failures_in_a_row": obj{"type": "integer", "description": "Failed runs since the last that succeeded."},
+		"runs":              obj{"type": "array", "maxItems": 20, "items": ref("MonitorRun"), "description": "Newest first."},
+	})
+}
+
+func monitorRunSchema() obj {
+	return object("One run of a monitor.", []string{"at", "status"}, obj{
+		"at": dateTime("The time the schedule named."),
+		"status": obj{"type": "string", "enum": []string{"baseline", "unchanged", "changed", "failed"},
+			"description": "baseline: nothing to compare with (the first run, or the last capture is past retention)."},
+		"capture_id": str("The run's capture."), "capture_url": str("Its download URL (fresh at each read)."),
+		"diff":       ref("Diff"),
+		"error_type": obj{"type": "string", "enum": apierror.Types, "description": "failed: why."},
+		"message":    str("failed: what went wrong."),
+	})
 }
 
 func jobSchema() obj {
@@ -374,6 +424,21 @@ func paths(fields []options.Field) obj {
 				"content": obj{"application/json": obj{"schema": obj{"oneOf": []any{ref("Queued"), ref("BatchQueued")}}}}}})}},
 		"/batches/{id}": obj{"get": obj{"operationId": "getBatch", "summary": "A batch's captures and their states (its owner only)",
 			"parameters": idParam, "responses": merge(errorResponses(401, 403, 404, 429, 503), obj{"200": ok("The batch.", "Batch")})}},
+		"/monitors": obj{
+			"post": obj{"operationId": "createMonitor", "summary": "Watch a page on a schedule",
+				"description": "Each run captures, compares with the previous run's capture (pixelmatch), stores both, and sends monitor.changed " +
+					"past the threshold. At most MONITORS_MAX (default 100) per client: past it, a 409.",
+				"requestBody": jsonBody("MonitorRequest"),
+				"responses":   merge(errorResponses(400, 401, 403, 409, 413, 429, 501, 503), obj{"201": ok("Created and scheduled.", "Monitor")})},
+			"get": obj{"operationId": "listMonitors", "summary": "The client's monitors",
+				"responses": merge(errorResponses(401, 403, 429, 503), obj{"200": ok("The monitors.", "MonitorList")})},
+		},
+		"/monitors/{id}": obj{
+			"get": obj{"operationId": "getMonitor", "summary": "A monitor and its last runs (its owner only)",
+				"parameters": idParam, "responses": merge(errorResponses(401, 403, 404, 429, 503), obj{"200": ok("The monitor.", "Monitor")})},
+			"delete": obj{"operationId": "deleteMonitor", "summary": "Stop and delete a monitor (its owner only); its captures stay until retention",
+				"parameters": idParam, "responses": merge(errorResponses(401, 403, 404, 429, 503), obj{"204": obj{"description": "Deleted."}})},
+		},
 		"/sign": obj{"post": obj{"operationId": "sign", "summary": "Mint a signed capture URL", "requestBody": jsonBody("SignRequest"),
 			"responses": merge(errorResponses(400, 401, 403, 413, 429, 503), obj{"200": ok("The URL.", "SignedURL")})}},
 		"/captures/{id}": obj{

@@ -307,15 +307,19 @@ func decodeItems[T any](field string, in []json.RawMessage) ([]T, error) {
 // (field[i] itself when the item is not an object); any other error is
 // returned as it is.
 func InItem(field string, i int, err error) error {
+	return In(field+"["+strconv.Itoa(i)+"]", err)
+}
+
+// In names a field error as one of the object at field (options.url).
+func In(field string, err error) error {
 	var fe *FieldError
 	if !errors.As(err, &fe) {
 		return err
 	}
-	prefix := field + "[" + strconv.Itoa(i) + "]"
 	if fe.Field == "body" {
-		return &FieldError{Field: prefix, Reason: "must be an object"}
+		return &FieldError{Field: field, Reason: "must be an object"}
 	}
-	return &FieldError{Field: prefix + "." + fe.Field, Reason: fe.Reason}
+	return &FieldError{Field: field + "." + fe.Field, Reason: fe.Reason}
 }
 
 func deref[T any](p *T, def T) T {

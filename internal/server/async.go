@@ -199,13 +199,7 @@ func (s *Server) parseSubmission(ctx context.Context, body []byte) (*submission,
 		sub.items = []json.RawMessage{b}
 	}
 	for i, item := range sub.items {
-		o, err := options.ParseJSON(item, s.Limits)
-		if err == nil && o.ResponseType != "by_format" && o.ResponseType != "url" {
-			err = &options.FieldError{Field: "response_type", Reason: "is always url for an asynchronous capture"}
-		}
-		if err == nil && o.Proxy != "" && s.Async.CheckProxy != nil {
-			err = s.Async.CheckProxy(ctx, o)
-		}
+		_, err := s.parseQueued(ctx, item)
 		if err != nil && sub.batch {
 			return nil, options.InItem("batch", i, err)
 		}
@@ -214,23 +208,44 @@ func (s *Server) parseSubmission(ctx context.Context, body []byte) (*submission,
 		}
 	}
 	if sub.webhook != "" {
-		if err := webhook.CheckURL(sub.webhook); err != nil {
-			return nil, apierror.Invalid("webhook_url", err.Error())
-		}
-		u, _ := url.Parse(sub.webhook)
-		port := map[string]int{"http": 80, "https": 443}[u.Scheme]
-		if p := u.Port(); p != "" {
-			port, _ = strconv.Atoi(p)
-		}
-		if err := s.Async.CheckAddress(ctx, u.Hostname(), port); err != nil {
-			return nil, apierror.Invalid("webhook_url", "must reach a public address on an allowed port")
-		}
-		if len(s.Async.WebhookKeys(principal(ctx).Client)) == 0 {
-			return nil, apierror.New(http.StatusNotImplemented, apierror.Unconfigured,
-				"webhooks need a signing key, and this client has none (pixashot keys webhook <client>, or WEBHOOK_SIGNING_KEY)")
+		if err := s.checkWebhook(ctx, sub.webhook); err != nil {
+			return nil, err
 		}
 	}
 	return sub, nil
+}
+
+// checkWebhook refuses a webhook_url the delivery would be refused, or a
+// client without a key to sign it.
+func (s *Server) checkWebhook(ctx context.Context, raw string) error {
+	if err := webhook.CheckURL(raw); err != nil {
+		return apierror.Invalid("webhook_url", err.Error())
+	}
+	u, _ := url.Parse(raw)
+	port := map[string]int{"http": 80, "https": 443}[u.Scheme]
+	if p := u.Port(); p != "" {
+		port, _ = strconv.Atoi(p)
+	}
+	if err := s.Async.CheckAddress(ctx, u.Hostname(), port); err != nil {
+		return apierror.Invalid("webhook_url", "must reach a public address on an allowed port")
+	}
+	if len(s.Async.WebhookKeys(principal(ctx).Client)) == 0 {
+		return apierror.New(http.StatusNotImplemented, apierror.Unconfigured,
+			"webhooks need a signing key, and this client has none (pixashot keys webhook <client>, or WEBHOOK_SIGNING_KEY)")
+	}
+	return nil
+}
+
+// parseQueued validates the options of a capture that runs from the queue.
+func (s *Server) parseQueued(ctx context.Context, item []byte) (*options.Options, error) {
+	o, err := options.ParseJSON(item, s.Limits)
+	if err == nil && o.ResponseType != "by_format" && o.ResponseType != "url" {
+		err = &options.FieldError{Field: "response_type", Reason: "is always url for an asynchronous capture"}
+	}
+	if err == nil && o.Proxy != "" && s.Async.CheckProxy != nil {
+		err = s.Async.CheckProxy(ctx, o)
+	}
+	return o, err
 }
 
 // postCaptures queues one capture or a batch and answers 202 once every job
@@ -428,6 +443,9 @@ func (s *Server) RunJob(ctx context.Context, t jobs.Task) jobs.Result {
 	o.ResponseType = "url"
 	o.CacheTTL = 0 // a cached capture has another id than the job's
 	entry := &audit.Entry{Route: "ASYNC /captures", Client: t.Client, KeyVersion: "async", CaptureID: t.ID}
+	if t.Monitor != "" {
+		entry.Route = "MONITOR /monitors/" + t.Monitor
+	}
 	ctx = context.WithValue(context.WithValue(ctx, principalKey{}, auth.Principal{Client: t.Client, Version: "async"}), auditKey{}, entry)
 	// A job waits its turn for a slot instead of being put back to spin,
 	// and leaves the warm tab to callers who wait on their answer.

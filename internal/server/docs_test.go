@@ -25,6 +25,7 @@ import (
 	"github.com/pixashot/pixashot-cloudrun/internal/options"
 	"github.com/pixashot/pixashot-cloudrun/internal/playground"
 	"github.com/pixashot/pixashot-cloudrun/internal/ratelimit"
+	"github.com/pixashot/pixashot-cloudrun/internal/scheduler"
 	"github.com/pixashot/pixashot-cloudrun/internal/signing"
 	"github.com/pixashot/pixashot-cloudrun/internal/store"
 )
@@ -98,6 +99,11 @@ func TestAnswersConformToTheDocument(t *testing.T) {
 		s.Signer = signing.New(key)
 		s.Async = &Async{Queue: queued, Records: records,
 			BatchMax: 10, CheckAddress: func(context.Context, string, int) error { return nil }, WebhookKeys: func(string) [][]byte { return [][]byte{key} }}
+		clock, err := scheduler.OpenEmbedded(t.TempDir(), s.QueueRun, s.Logger) // never started: nothing fires
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Monitors = &Monitors{Schedules: clock, Max: 10, MaxGap: 24 * time.Hour, Logger: s.Logger}
 	})
 	var signed string
 	ids := map[string]string{} // {job} and {batch}: from the answers before
@@ -143,6 +149,13 @@ func TestAnswersConformToTheDocument(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, 409},
+		{"monitor", "POST", "/monitors", e.token, `{"options":{"url":"https://example.com","deterministic":true},"schedule":"0 * * * *","webhook_url":"https://hooks.example/m","threshold":0.02}`, true, nil, 201},
+		{"monitor read", "GET", "/monitors/{monitor}", e.token, "", true, nil, 200},
+		{"monitors", "GET", "/monitors", e.token, "", true, nil, 200},
+		{"monitor invalid", "POST", "/monitors", e.token, `{"options":{"url":"https://example.com"},"schedule":"* * * * *"}`, true, nil, 400},
+		{"monitor without schedule", "POST", "/monitors", e.token, `{"options":{"url":"https://example.com"}}`, false, nil, 400},
+		{"monitor delete", "DELETE", "/monitors/{monitor}", e.token, "", true, nil, 204},
+		{"monitor gone", "GET", "/monitors/{monitor}", e.token, "", true, nil, 404},
 		{"playground", "GET", "/", "", "", true, nil, 200},
 	}
 	for _, c := range cases {
@@ -153,7 +166,7 @@ func TestAnswersConformToTheDocument(t *testing.T) {
 		if c.name == "signed" {
 			path = strings.TrimPrefix(signed, e.ts.URL)
 		}
-		path = strings.NewReplacer("{job}", ids["id"], "{batch}", ids["batch_id"]).Replace(path)
+		path = strings.NewReplacer("{job}", ids["id"], "{monitor}", ids["id"], "{batch}", ids["batch_id"]).Replace(path)
 		req, _ := http.NewRequest(c.method, e.ts.URL+path, strings.NewReader(c.body))
 		if c.body != "" {
 			req.Header.Set("Content-Type", "application/json")

@@ -35,7 +35,8 @@ type Server struct {
 	Files        FileLinks         // the local store's links; nil with a bucket
 	Limiter      ratelimit.Allower // per-client limit
 	Audit        audit.Sink
-	Async        *Async // nil: no asynchronous captures
+	Async        *Async    // nil: no asynchronous captures
+	Monitors     *Monitors // nil: no monitors (they need Async)
 	Engine       Capturer
 	Gate         Admitter
 	Ready        func(context.Context) bool
@@ -65,6 +66,15 @@ func (s *Server) Handler() http.Handler {
 		s.mux.HandleFunc("GET /batches/{id}", s.authed(s.getBatch))
 		if s.Async.Tasks != nil {
 			s.mux.HandleFunc("POST "+TasksPath, s.Async.Tasks.serve)
+		}
+		if s.Monitors != nil {
+			s.mux.HandleFunc("POST /monitors", s.authed(s.postMonitor))
+			s.mux.HandleFunc("GET /monitors", s.authed(s.listMonitors))
+			s.mux.HandleFunc("GET /monitors/{id}", s.authed(s.getMonitor))
+			s.mux.HandleFunc("DELETE /monitors/{id}", s.authed(s.deleteMonitor))
+			if s.Monitors.Verify != nil {
+				s.mux.HandleFunc("POST "+MonitorPath, s.serveScheduled)
+			}
 		}
 	}
 	s.mux.HandleFunc("GET /captures/{id}", s.authed(s.getStored))
@@ -104,6 +114,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.Async != nil {
 		allowed["/captures"], allowed["/batches/{id}"] = "POST", "GET"
+		if s.Monitors != nil {
+			allowed["/monitors"], allowed["/monitors/{id}"] = "GET, POST", "GET, DELETE"
+		}
 	}
 	if s.MetricsPage != nil {
 		allowed["/metrics"] = "GET"

@@ -12,10 +12,10 @@ import (
 
 // Records are small JSON documents kept beside a client's captures, under
 // the same prefix, lifecycle and atomic writes: the state of asynchronous
-// jobs, their batches and idempotency keys.
+// jobs, their batches and idempotency keys, and monitors.
 
 var (
-	recordKinds = map[string]bool{"jobs": true, "batches": true, "idempotency": true}
+	recordKinds = map[string]bool{"jobs": true, "batches": true, "idempotency": true, "monitors": true, "monitor-index": true}
 	recordKey   = regexp.MustCompile(`^[0-9a-f]{24}$|^[0-9a-f]{64}$`)
 )
 

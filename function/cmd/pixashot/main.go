@@ -25,7 +25,7 @@ func main() {
 		switch os.Args[1] {
 		case "keys":
 			os.Exit(keyadmin.Main(context.Background(), os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
-		case "capture", "sign", "diff":
+		case "capture", "sign", "diff", "monitor":
 			os.Exit(cli.Main(context.Background(), os.Args[1], os.Args[2:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
 		}
 	}

@@ -911,6 +911,111 @@ func (e LinkStatus) Valid() bool {
 	}
 }
 
+// Defines values for MonitorEventType.
+const (
+	MonitorChanged MonitorEventType = "monitor.changed"
+	MonitorFailed  MonitorEventType = "monitor.failed"
+)
+
+// Valid indicates whether the value is a known member of the MonitorEventType enum.
+func (e MonitorEventType) Valid() bool {
+	switch e {
+	case MonitorChanged:
+		return true
+	case MonitorFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MonitorRunErrorType.
+const (
+	MonitorRunErrorTypeAuthenticationError   MonitorRunErrorType = "AuthenticationError"
+	MonitorRunErrorTypeCaptureTimeout        MonitorRunErrorType = "CaptureTimeout"
+	MonitorRunErrorTypeConflict              MonitorRunErrorType = "Conflict"
+	MonitorRunErrorTypeDiffExceeded          MonitorRunErrorType = "DiffExceeded"
+	MonitorRunErrorTypeFeatureUnavailable    MonitorRunErrorType = "FeatureUnavailable"
+	MonitorRunErrorTypeInternalError         MonitorRunErrorType = "InternalError"
+	MonitorRunErrorTypeInvalidSignatureError MonitorRunErrorType = "InvalidSignatureError"
+	MonitorRunErrorTypeMethodNotAllowed      MonitorRunErrorType = "MethodNotAllowed"
+	MonitorRunErrorTypeNavigationError       MonitorRunErrorType = "NavigationError"
+	MonitorRunErrorTypeNotFound              MonitorRunErrorType = "NotFound"
+	MonitorRunErrorTypeOverloaded            MonitorRunErrorType = "Overloaded"
+	MonitorRunErrorTypePayloadTooLarge       MonitorRunErrorType = "PayloadTooLarge"
+	MonitorRunErrorTypeProxyError            MonitorRunErrorType = "ProxyError"
+	MonitorRunErrorTypeRateLimitError        MonitorRunErrorType = "RateLimitError"
+	MonitorRunErrorTypeSignatureExpiredError MonitorRunErrorType = "SignatureExpiredError"
+	MonitorRunErrorTypeTargetStatusError     MonitorRunErrorType = "TargetStatusError"
+	MonitorRunErrorTypeValidationError       MonitorRunErrorType = "ValidationError"
+)
+
+// Valid indicates whether the value is a known member of the MonitorRunErrorType enum.
+func (e MonitorRunErrorType) Valid() bool {
+	switch e {
+	case MonitorRunErrorTypeAuthenticationError:
+		return true
+	case MonitorRunErrorTypeCaptureTimeout:
+		return true
+	case MonitorRunErrorTypeConflict:
+		return true
+	case MonitorRunErrorTypeDiffExceeded:
+		return true
+	case MonitorRunErrorTypeFeatureUnavailable:
+		return true
+	case MonitorRunErrorTypeInternalError:
+		return true
+	case MonitorRunErrorTypeInvalidSignatureError:
+		return true
+	case MonitorRunErrorTypeMethodNotAllowed:
+		return true
+	case MonitorRunErrorTypeNavigationError:
+		return true
+	case MonitorRunErrorTypeNotFound:
+		return true
+	case MonitorRunErrorTypeOverloaded:
+		return true
+	case MonitorRunErrorTypePayloadTooLarge:
+		return true
+	case MonitorRunErrorTypeProxyError:
+		return true
+	case MonitorRunErrorTypeRateLimitError:
+		return true
+	case MonitorRunErrorTypeSignatureExpiredError:
+		return true
+	case MonitorRunErrorTypeTargetStatusError:
+		return true
+	case MonitorRunErrorTypeValidationError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MonitorRunStatus.
+const (
+	MonitorRunStatusBaseline  MonitorRunStatus = "baseline"
+	MonitorRunStatusChanged   MonitorRunStatus = "changed"
+	MonitorRunStatusFailed    MonitorRunStatus = "failed"
+	MonitorRunStatusUnchanged MonitorRunStatus = "unchanged"
+)
+
+// Valid indicates whether the value is a known member of the MonitorRunStatus enum.
+func (e MonitorRunStatus) Valid() bool {
+	switch e {
+	case MonitorRunStatusBaseline:
+		return true
+	case MonitorRunStatusChanged:
+		return true
+	case MonitorRunStatusFailed:
+		return true
+	case MonitorRunStatusUnchanged:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for QueuedStatus.
 const (
 	QueuedStatusQueued QueuedStatus = "queued"
@@ -2146,6 +2251,107 @@ type Metadata struct {
 	Twitter   map[string]string `json:"twitter"`
 }
 
+// Monitor A monitor and its last runs (GET /monitors: the last one only).
+type Monitor struct {
+	// CreatedAt When it was created.
+	CreatedAt time.Time `json:"created_at"`
+
+	// FailuresInARow Failed runs since the last that succeeded.
+	FailuresInARow *int `json:"failures_in_a_row,omitempty"`
+
+	// Id The monitor's id.
+	Id string `json:"id"`
+
+	// Options The capture options, as given.
+	Options map[string]interface{} `json:"options"`
+
+	// Runs Newest first.
+	Runs []MonitorRun `json:"runs"`
+
+	// Schedule Its cron expression.
+	Schedule  string  `json:"schedule"`
+	Threshold float32 `json:"threshold"`
+
+	// TimeZone The schedule's time zone.
+	TimeZone *string `json:"time_zone,omitempty"`
+
+	// WebhookUrl Where its news goes.
+	WebhookUrl *string `json:"webhook_url,omitempty"`
+}
+
+// MonitorEvent A monitor webhook's body (Standard Webhooks).
+type MonitorEvent struct {
+	// Data The monitor and its run.
+	Data struct {
+		// MonitorId The monitor's id.
+		MonitorId string `json:"monitor_id"`
+
+		// Run One run of a monitor.
+		Run       MonitorRun `json:"run"`
+		Threshold float32    `json:"threshold"`
+	} `json:"data"`
+
+	// Timestamp When it was sent.
+	Timestamp time.Time        `json:"timestamp"`
+	Type      MonitorEventType `json:"type"`
+}
+
+// MonitorEventType defines model for MonitorEvent.Type.
+type MonitorEventType string
+
+// MonitorList The client's monitors, each with its last run.
+type MonitorList struct {
+	Monitors []Monitor `json:"monitors"`
+}
+
+// MonitorRequest A page to watch: capture options (no credentials: cookies, custom_headers and a proxy's password are refused, as the options are stored while the monitor lives), a schedule, and when to be told.
+type MonitorRequest struct {
+	// Options What to capture and how. Exactly one of url and html_content. Unknown fields are a 400.
+	Options CaptureOptions `json:"options"`
+
+	// Schedule A five-field cron expression (minute hour day month weekday), as Cloud Scheduler takes it. Runs at least 5 minutes apart, and at least once per STORAGE_RETENTION (less an hour): each run compares with the last run's capture.
+	Schedule string `json:"schedule"`
+
+	// Threshold The mismatch_ratio past which a run is changed (and monitor.changed is sent).
+	Threshold *float32 `json:"threshold,omitempty"`
+
+	// TimeZone The schedule's IANA time zone; default UTC.
+	TimeZone *string `json:"time_zone,omitempty"`
+
+	// WebhookUrl Where to POST the result, signed (Standard Webhooks). http(s), public addresses only, no redirects followed.
+	WebhookUrl *string `json:"webhook_url,omitempty"`
+}
+
+// MonitorRun One run of a monitor.
+type MonitorRun struct {
+	// At The time the schedule named.
+	At time.Time `json:"at"`
+
+	// CaptureId The run's capture.
+	CaptureId *string `json:"capture_id,omitempty"`
+
+	// CaptureUrl Its download URL (fresh at each read).
+	CaptureUrl *string `json:"capture_url,omitempty"`
+
+	// Diff With compare_to or baseline: how the capture differs (pixelmatch's count) and the stored diff image (changed pixels red over the faded capture); also in X-Diff-Ratio, X-Diff-Pixels and X-Diff-Url.
+	Diff *Diff `json:"diff,omitempty"`
+
+	// ErrorType failed: why.
+	ErrorType *MonitorRunErrorType `json:"error_type,omitempty"`
+
+	// Message failed: what went wrong.
+	Message *string `json:"message,omitempty"`
+
+	// Status baseline: nothing to compare with (the first run, or the last capture is past retention).
+	Status MonitorRunStatus `json:"status"`
+}
+
+// MonitorRunErrorType failed: why.
+type MonitorRunErrorType string
+
+// MonitorRunStatus baseline: nothing to compare with (the first run, or the last capture is past retention).
+type MonitorRunStatus string
+
 // Queued One capture, queued durably.
 type Queued struct {
 	// Id The capture's id, for GET /captures/{id}.
@@ -2598,11 +2804,17 @@ type CaptureAsyncJSONRequestBody CaptureAsyncJSONBody
 // McpJSONRequestBody defines body for Mcp for application/json ContentType.
 type McpJSONRequestBody = McpJSONBody
 
+// CreateMonitorJSONRequestBody defines body for CreateMonitor for application/json ContentType.
+type CreateMonitorJSONRequestBody = MonitorRequest
+
 // SignJSONRequestBody defines body for Sign for application/json ContentType.
 type SignJSONRequestBody = SignRequest
 
 // CaptureWebhookJSONRequestBody defines body for CaptureWebhook for application/json ContentType.
 type CaptureWebhookJSONRequestBody = CaptureEvent
+
+// MonitorWebhookJSONRequestBody defines body for MonitorWebhook for application/json ContentType.
+type MonitorWebhookJSONRequestBody = MonitorEvent
 
 // AsAsyncCaptureInteractionsWaitForValue0 returns the union data inside the AsyncCapture_Interactions_WaitFor_Value as a AsyncCaptureInteractionsWaitForValue0
 func (t AsyncCapture_Interactions_WaitFor_Value) AsAsyncCaptureInteractionsWaitForValue0() (AsyncCaptureInteractionsWaitForValue0, error) {
@@ -3211,6 +3423,39 @@ type ClientInterface interface {
 	// Corresponds with POST /mcp (the `Mcp` operationId).
 	Mcp(ctx context.Context, params *McpParams, body McpJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListMonitors The client's monitors
+	//
+	// Corresponds with GET /monitors (the `ListMonitors` operationId).
+	ListMonitors(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateMonitorWithBody Watch a page on a schedule
+	//
+	// Each run captures, compares with the previous run's capture (pixelmatch), stores both, and sends monitor.changed past the threshold. At most MONITORS_MAX (default 100) per client: past it, a 409.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /monitors (the `CreateMonitor` operationId).
+	CreateMonitorWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateMonitor Watch a page on a schedule
+	//
+	// Each run captures, compares with the previous run's capture (pixelmatch), stores both, and sends monitor.changed past the threshold. At most MONITORS_MAX (default 100) per client: past it, a 409.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /monitors (the `CreateMonitor` operationId).
+	CreateMonitor(ctx context.Context, body CreateMonitorJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteMonitor Stop and delete a monitor (its owner only); its captures stay until retention
+	//
+	// Corresponds with DELETE /monitors/{id} (the `DeleteMonitor` operationId).
+	DeleteMonitor(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetMonitor A monitor and its last runs (its owner only)
+	//
+	// Corresponds with GET /monitors/{id} (the `GetMonitor` operationId).
+	GetMonitor(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// Openapi This document
 	//
 	// Corresponds with GET /openapi.json (the `Openapi` operationId).
@@ -3470,6 +3715,89 @@ func (c *Client) McpWithBody(ctx context.Context, params *McpParams, contentType
 // Corresponds with POST /mcp (the `Mcp` operationId).
 func (c *Client) Mcp(ctx context.Context, params *McpParams, body McpJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewMcpRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListMonitors The client's monitors
+//
+// Corresponds with GET /monitors (the `ListMonitors` operationId).
+func (c *Client) ListMonitors(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListMonitorsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateMonitorWithBody Watch a page on a schedule
+//
+// Each run captures, compares with the previous run's capture (pixelmatch), stores both, and sends monitor.changed past the threshold. At most MONITORS_MAX (default 100) per client: past it, a 409.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /monitors (the `CreateMonitor` operationId).
+func (c *Client) CreateMonitorWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateMonitorRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateMonitor Watch a page on a schedule
+//
+// Each run captures, compares with the previous run's capture (pixelmatch), stores both, and sends monitor.changed past the threshold. At most MONITORS_MAX (default 100) per client: past it, a 409.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /monitors (the `CreateMonitor` operationId).
+func (c *Client) CreateMonitor(ctx context.Context, body CreateMonitorJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateMonitorRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteMonitor Stop and delete a monitor (its owner only); its captures stay until retention
+//
+// Corresponds with DELETE /monitors/{id} (the `DeleteMonitor` operationId).
+func (c *Client) DeleteMonitor(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteMonitorRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetMonitor A monitor and its last runs (its owner only)
+//
+// Corresponds with GET /monitors/{id} (the `GetMonitor` operationId).
+func (c *Client) GetMonitor(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetMonitorRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -4879,6 +5207,141 @@ func NewMcpRequestWithBody(server string, params *McpParams, contentType string,
 	return req, nil
 }
 
+// NewListMonitorsRequest constructs an http.Request for the ListMonitors method
+func NewListMonitorsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/monitors")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateMonitorRequest calls the generic CreateMonitor builder with application/json body
+func NewCreateMonitorRequest(server string, body CreateMonitorJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateMonitorRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateMonitorRequestWithBody constructs an http.Request for the CreateMonitor method, with any body, and a specified content type
+func NewCreateMonitorRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/monitors")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteMonitorRequest constructs an http.Request for the DeleteMonitor method
+func NewDeleteMonitorRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/monitors/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetMonitorRequest constructs an http.Request for the GetMonitor method
+func NewGetMonitorRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/monitors/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewOpenapiRequest constructs an http.Request for the Openapi method
 func NewOpenapiRequest(server string) (*http.Request, error) {
 	var err error
@@ -5106,6 +5569,45 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /mcp (the `Mcp` operationId).
 	McpWithResponse(ctx context.Context, params *McpParams, body McpJSONRequestBody, reqEditors ...RequestEditorFn) (*McpResponse, error)
+
+	// ListMonitorsWithResponse The client's monitors
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /monitors (the `ListMonitors` operationId).
+	ListMonitorsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListMonitorsResponse, error)
+
+	// CreateMonitorWithBodyWithResponse Watch a page on a schedule
+	//
+	// Each run captures, compares with the previous run's capture (pixelmatch), stores both, and sends monitor.changed past the threshold. At most MONITORS_MAX (default 100) per client: past it, a 409.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /monitors (the `CreateMonitor` operationId).
+	CreateMonitorWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateMonitorResponse, error)
+
+	// CreateMonitorWithResponse Watch a page on a schedule
+	//
+	// Each run captures, compares with the previous run's capture (pixelmatch), stores both, and sends monitor.changed past the threshold. At most MONITORS_MAX (default 100) per client: past it, a 409.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /monitors (the `CreateMonitor` operationId).
+	CreateMonitorWithResponse(ctx context.Context, body CreateMonitorJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateMonitorResponse, error)
+
+	// DeleteMonitorWithResponse Stop and delete a monitor (its owner only); its captures stay until retention
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /monitors/{id} (the `DeleteMonitor` operationId).
+	DeleteMonitorWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DeleteMonitorResponse, error)
+
+	// GetMonitorWithResponse A monitor and its last runs (its owner only)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /monitors/{id} (the `GetMonitor` operationId).
+	GetMonitorWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetMonitorResponse, error)
 
 	// OpenapiWithResponse This document
 	//
@@ -6241,6 +6743,380 @@ func (r McpResponse) ContentType() string {
 	return ""
 }
 
+// ListMonitorsResponse429Headers the declared response headers of an HTTP 429 response for ListMonitors
+type ListMonitorsResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ListMonitorsResponse503Headers the declared response headers of an HTTP 503 response for ListMonitors
+type ListMonitorsResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListMonitorsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MonitorList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListMonitorsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListMonitorsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListMonitorsResponse) GetJSON200() *MonitorList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListMonitorsResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListMonitorsResponse) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListMonitorsResponse) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListMonitorsResponse) GetJSON503() *Error {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListMonitorsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListMonitorsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListMonitorsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListMonitorsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateMonitorResponse409Headers the declared response headers of an HTTP 409 response for CreateMonitor
+type CreateMonitorResponse409Headers struct {
+	RetryAfter *int
+}
+
+// CreateMonitorResponse429Headers the declared response headers of an HTTP 429 response for CreateMonitor
+type CreateMonitorResponse429Headers struct {
+	RetryAfter *int
+}
+
+// CreateMonitorResponse503Headers the declared response headers of an HTTP 503 response for CreateMonitor
+type CreateMonitorResponse503Headers struct {
+	RetryAfter *int
+}
+
+type CreateMonitorResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Monitor
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSON501 the response for an HTTP 501 `application/json` response
+	JSON501 *Error
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *CreateMonitorResponse409Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateMonitorResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateMonitorResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateMonitorResponse) GetJSON201() *Monitor {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateMonitorResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateMonitorResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CreateMonitorResponse) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreateMonitorResponse) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CreateMonitorResponse) GetJSON413() *Error {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r CreateMonitorResponse) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSON501 returns the response for an HTTP 501 `application/json` response
+func (r CreateMonitorResponse) GetJSON501() *Error {
+	return r.JSON501
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateMonitorResponse) GetJSON503() *Error {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateMonitorResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateMonitorResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateMonitorResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateMonitorResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteMonitorResponse429Headers the declared response headers of an HTTP 429 response for DeleteMonitor
+type DeleteMonitorResponse429Headers struct {
+	RetryAfter *int
+}
+
+// DeleteMonitorResponse503Headers the declared response headers of an HTTP 503 response for DeleteMonitor
+type DeleteMonitorResponse503Headers struct {
+	RetryAfter *int
+}
+
+type DeleteMonitorResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeleteMonitorResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteMonitorResponse503Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteMonitorResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteMonitorResponse) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteMonitorResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DeleteMonitorResponse) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteMonitorResponse) GetJSON503() *Error {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteMonitorResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteMonitorResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteMonitorResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteMonitorResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetMonitorResponse429Headers the declared response headers of an HTTP 429 response for GetMonitor
+type GetMonitorResponse429Headers struct {
+	RetryAfter *int
+}
+
+// GetMonitorResponse503Headers the declared response headers of an HTTP 503 response for GetMonitor
+type GetMonitorResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetMonitorResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Monitor
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetMonitorResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetMonitorResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetMonitorResponse) GetJSON200() *Monitor {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetMonitorResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetMonitorResponse) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetMonitorResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetMonitorResponse) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetMonitorResponse) GetJSON503() *Error {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetMonitorResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetMonitorResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetMonitorResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetMonitorResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type OpenapiResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6584,6 +7460,75 @@ func (c *ClientWithResponses) McpWithResponse(ctx context.Context, params *McpPa
 		return nil, err
 	}
 	return ParseMcpResponse(rsp)
+}
+
+// ListMonitorsWithResponse The client's monitors
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /monitors (the `ListMonitors` operationId).
+func (c *ClientWithResponses) ListMonitorsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListMonitorsResponse, error) {
+	rsp, err := c.ListMonitors(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListMonitorsResponse(rsp)
+}
+
+// CreateMonitorWithBodyWithResponse Watch a page on a schedule
+//
+// Each run captures, compares with the previous run's capture (pixelmatch), stores both, and sends monitor.changed past the threshold. At most MONITORS_MAX (default 100) per client: past it, a 409.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /monitors (the `CreateMonitor` operationId).
+func (c *ClientWithResponses) CreateMonitorWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateMonitorResponse, error) {
+	rsp, err := c.CreateMonitorWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateMonitorResponse(rsp)
+}
+
+// CreateMonitorWithResponse Watch a page on a schedule
+//
+// Each run captures, compares with the previous run's capture (pixelmatch), stores both, and sends monitor.changed past the threshold. At most MONITORS_MAX (default 100) per client: past it, a 409.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /monitors (the `CreateMonitor` operationId).
+func (c *ClientWithResponses) CreateMonitorWithResponse(ctx context.Context, body CreateMonitorJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateMonitorResponse, error) {
+	rsp, err := c.CreateMonitor(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateMonitorResponse(rsp)
+}
+
+// DeleteMonitorWithResponse Stop and delete a monitor (its owner only); its captures stay until retention
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /monitors/{id} (the `DeleteMonitor` operationId).
+func (c *ClientWithResponses) DeleteMonitorWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DeleteMonitorResponse, error) {
+	rsp, err := c.DeleteMonitor(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteMonitorResponse(rsp)
+}
+
+// GetMonitorWithResponse A monitor and its last runs (its owner only)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /monitors/{id} (the `GetMonitor` operationId).
+func (c *ClientWithResponses) GetMonitorWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetMonitorResponse, error) {
+	rsp, err := c.GetMonitor(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetMonitorResponse(rsp)
 }
 
 // OpenapiWithResponse This document
@@ -8022,6 +8967,362 @@ func ParseMcpResponse(rsp *http.Response) (*McpResponse, error) {
 	return response, nil
 }
 
+// ParseListMonitorsResponse parses an HTTP response from a ListMonitorsWithResponse call
+func ParseListMonitorsResponse(rsp *http.Response) (*ListMonitorsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListMonitorsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MonitorList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListMonitorsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListMonitorsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateMonitorResponse parses an HTTP response from a CreateMonitorWithResponse call
+func ParseCreateMonitorResponse(rsp *http.Response) (*CreateMonitorResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateMonitorResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Monitor
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 501:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON501 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 409:
+		var headers CreateMonitorResponse409Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 429:
+		var headers CreateMonitorResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateMonitorResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteMonitorResponse parses an HTTP response from a DeleteMonitorWithResponse call
+func ParseDeleteMonitorResponse(rsp *http.Response) (*DeleteMonitorResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteMonitorResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DeleteMonitorResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteMonitorResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetMonitorResponse parses an HTTP response from a GetMonitorWithResponse call
+func ParseGetMonitorResponse(rsp *http.Response) (*GetMonitorResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetMonitorResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Monitor
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetMonitorResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetMonitorResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseOpenapiResponse parses an HTTP response from a OpenapiWithResponse call
 func ParseOpenapiResponse(rsp *http.Response) (*OpenapiResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -8209,6 +9510,11 @@ type WebhookInitiatorInterface interface {
 	CaptureWebhookWithBody(ctx context.Context, targetURL string, params *CaptureWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	CaptureWebhook(ctx context.Context, targetURL string, params *CaptureWebhookParams, body CaptureWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MonitorWebhookWithBody fires the monitor webhook with any body
+	MonitorWebhookWithBody(ctx context.Context, targetURL string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	MonitorWebhook(ctx context.Context, targetURL string, body MonitorWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 func (p *WebhookInitiator) CaptureWebhookWithBody(ctx context.Context, targetURL string, params *CaptureWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -8225,6 +9531,30 @@ func (p *WebhookInitiator) CaptureWebhookWithBody(ctx context.Context, targetURL
 
 func (p *WebhookInitiator) CaptureWebhook(ctx context.Context, targetURL string, params *CaptureWebhookParams, body CaptureWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCaptureWebhookWebhookRequest(targetURL, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) MonitorWebhookWithBody(ctx context.Context, targetURL string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMonitorWebhookWebhookRequestWithBody(targetURL, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyWebhookEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *WebhookInitiator) MonitorWebhook(ctx context.Context, targetURL string, body MonitorWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMonitorWebhookWebhookRequest(targetURL, body)
 	if err != nil {
 		return nil, err
 	}
@@ -8293,5 +9623,36 @@ func NewCaptureWebhookWebhookRequestWithBody(targetURL string, params *CaptureWe
 		req.Header.Set("webhook-signature", headerParam2)
 
 	}
+	return req, nil
+}
+
+// NewMonitorWebhookWebhookRequest builds a application/json POST request for the monitor webhook
+func NewMonitorWebhookWebhookRequest(targetURL string, body MonitorWebhookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewMonitorWebhookWebhookRequestWithBody(targetURL, "application/json", bodyReader)
+}
+
+// NewMonitorWebhookWebhookRequestWithBody builds a POST request for the monitor webhook with any body
+func NewMonitorWebhookWebhookRequestWithBody(targetURL string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+	_ = err
+
+	reqURL, err := url.Parse(targetURL)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, reqURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
 	return req, nil
 }

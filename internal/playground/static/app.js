@@ -6,7 +6,8 @@
 // from the document.
 const COMMON = ["format", "window_width", "window_height", "full_page", "pixel_density", "image_quality",
   "wait_for_network", "delay_capture", "dark_mode", "template", "block_ads", "block_trackers",
-  "block_cookie_banners", "block_chats", "timezone", "locale", "response_type"];
+  "block_cookie_banners", "block_chats", "timezone", "locale", "response_type",
+  "deterministic", "compare_to", "diff_threshold", "fail_on_diff_ratio"];
 
 const $ = (id) => document.getElementById(id);
 let schema = {}; // name -> JSON Schema of the option
@@ -112,7 +113,10 @@ async function capture(ev) {
       return;
     }
     const blob = await resp.blob();
-    const done = "Done in " + ms + " ms: " + type + ", " + blob.size + " bytes";
+    let done = "Done in " + ms + " ms: " + type + ", " + blob.size + " bytes";
+    if (resp.headers.get("X-Diff-Ratio") !== null) {
+      done += "; differs from the baseline by " + resp.headers.get("X-Diff-Ratio") + " (" + resp.headers.get("X-Diff-Pixels") + " pixels)";
+    }
     if (type.startsWith("image/")) {
       blobURL = URL.createObjectURL(blob);
       const img = el("img", { id: "shot", alt: "capture" });
@@ -136,6 +140,33 @@ async function capture(ev) {
     showError("The request failed: " + err.message);
   } finally {
     $("capture").disabled = false;
+  }
+}
+
+// watch creates a monitor of the form's page and options (POST /monitors)
+// and shows the answer.
+async function watch() {
+  const spec = { options: body(), schedule: $("schedule").value.trim() };
+  if ($("threshold").value !== "") spec.threshold = Number($("threshold").value);
+  $("error").hidden = true;
+  $("result").replaceChildren();
+  $("status").textContent = "Creating the monitor…";
+  try {
+    const headers = { "Content-Type": "application/json" };
+    const token = $("token").value.trim();
+    if (token) headers.Authorization = "Bearer " + token;
+    const resp = await fetch("/monitors", { method: "POST", headers, body: JSON.stringify(spec), credentials: "omit" });
+    const answer = await resp.json();
+    if (!resp.ok) {
+      $("status").textContent = "";
+      showError(answer.error_type + ": " + answer.message + (answer.field ? " (field: " + answer.field + ")" : ""));
+      return;
+    }
+    $("status").textContent = "Monitor " + answer.id + " created: GET /monitors/" + answer.id + " lists its runs";
+    $("result").append(el("pre", { id: "shot", textContent: JSON.stringify(answer, null, 2) }));
+  } catch (err) {
+    $("status").textContent = "";
+    showError("The request failed: " + err.message);
   }
 }
 
@@ -163,8 +194,10 @@ async function init() {
   $("form").addEventListener("input", update);
   $("form").addEventListener("change", update);
   $("form").addEventListener("submit", capture);
+  $("watch").addEventListener("click", watch);
   $("copy").addEventListener("click", () => navigator.clipboard && navigator.clipboard.writeText($("curl").textContent));
   $("capture").disabled = false;
+  $("watch").disabled = false;
   update();
 }
 
