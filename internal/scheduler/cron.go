@@ -18,6 +18,9 @@ import (
 // has no Cloud Scheduler form) and no seconds.
 var parser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
 
+// ErrZone is a time zone that is not an IANA name.
+var ErrZone = errors.New("must be an IANA time zone name, such as Europe/Paris")
+
 // Parse reads a five-field cron expression in the IANA time zone tz
 // (empty: UTC).
 func Parse(spec, tz string) (cron.Schedule, error) {
@@ -27,8 +30,9 @@ func Parse(spec, tz string) (cron.Schedule, error) {
 	loc := time.UTC
 	if tz != "" {
 		var err error
-		if loc, err = time.LoadLocation(tz); err != nil || len(tz) > 64 {
-			return nil, errors.New("time_zone: must be an IANA time zone name, such as Europe/Paris")
+		// "Local" loads (the machine's zone) but names no IANA zone.
+		if loc, err = time.LoadLocation(tz); err != nil || len(tz) > 64 || tz == "Local" {
+			return nil, ErrZone
 		}
 	}
 	s, err := parser.Parse(spec)

@@ -171,11 +171,16 @@ func (e *Embedded) fireDue(ctx context.Context) time.Duration {
 	wait := time.Minute
 	e.mu.Lock()
 	for _, en := range e.entries {
+		if en.next.IsZero() {
+			continue // a schedule that never runs (Check refuses it at creation)
+		}
 		if !en.next.After(now) {
 			fire = append(fire, due{en.Client, en.ID, en.next})
 			en.next = en.sched.Next(now)
 		}
-		wait = min(wait, en.next.Sub(now))
+		if !en.next.IsZero() {
+			wait = min(wait, en.next.Sub(now))
+		}
 	}
 	e.mu.Unlock()
 	for _, d := range fire {

@@ -32,6 +32,8 @@ func TestCheck(t *testing.T) {
 		{"* * * * * *", "", "five-field"},
 		{"CRON_TZ=UTC 0 * * * *", "", "five-field"},
 		{"0 * * * *", "Mars/Olympus", "IANA"},
+		{"0 * * * *", "/etc/localtime", "IANA"},
+		{"0 * * * *", "Local", "IANA"},
 	} {
 		s, err := Parse(c.spec, c.tz)
 		if err == nil {

@@ -1,12 +1,15 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -58,16 +61,15 @@ func (s *Server) parseMonitor(ctx context.Context, body []byte) (*monitors.Monit
 	if err := json.Unmarshal(body, &top); err != nil || top == nil {
 		return nil, apierror.Invalid("body", `must be a JSON object: {"options": {...}, "schedule": "<cron>"}`)
 	}
-	for k := range top {
-		switch k {
-		case "options", "schedule", "time_zone", "webhook_url", "threshold":
-		default:
+	var spec monitorSpec
+	fields := map[string]any{"options": &spec.Options, "schedule": &spec.Schedule, "time_zone": &spec.TimeZone,
+		"webhook_url": &spec.Webhook, "threshold": &spec.Threshold}
+	for _, k := range slices.Sorted(maps.Keys(top)) {
+		field, ok := fields[k]
+		if !ok {
 			return nil, apierror.Invalid(k, "is not a monitor field (options, schedule, time_zone, webhook_url, threshold)")
 		}
-	}
-	var spec monitorSpec
-	for k, v := range top {
-		if err := json.Unmarshal([]byte(`{"`+k+`":`+string(v)+`}`), &spec); err != nil {
+		if err := json.Unmarshal(top[k], field); err != nil {
 			return nil, apierror.Invalid(k, "has the wrong type")
 		}
 	}
@@ -85,6 +87,9 @@ func (s *Server) parseMonitor(ctx context.Context, body []byte) (*monitors.Monit
 		return nil, apierror.Invalid("schedule", `is required: a five-field cron expression, such as "0 * * * *" for hourly`)
 	}
 	sched, err := scheduler.Parse(spec.Schedule, spec.TimeZone)
+	if errors.Is(err, scheduler.ErrZone) {
+		return nil, apierror.Invalid("time_zone", err.Error())
+	}
 	if err == nil {
 		err = scheduler.Check(sched, time.Now(), monitors.MinInterval, s.Monitors.MaxGap)
 	}
@@ -102,7 +107,9 @@ func (s *Server) parseMonitor(ctx context.Context, body []byte) (*monitors.Monit
 			return nil, err
 		}
 	}
-	return &monitors.Monitor{ID: monitors.NewID(), Client: principal(ctx).Client, Options: spec.Options,
+	var stored bytes.Buffer
+	json.Compact(&stored, spec.Options) //nolint:errcheck // decoded above: valid JSON
+	return &monitors.Monitor{ID: monitors.NewID(), Client: principal(ctx).Client, Options: stored.Bytes(),
 		Schedule: spec.Schedule, TimeZone: spec.TimeZone, Webhook: spec.Webhook, Threshold: threshold}, nil
 }
 
