@@ -37,6 +37,9 @@ var peerJS []byte
 
 var levels = []int{1, 2, 4, 8}
 
+// heavyPort is the heavy pages' port, which the service must be allowed.
+var heavyPort string
+
 func main() {
 	bin := flag.String("bin", "bin/pixashot", "the service binary (make build)")
 	runs := flag.Int("runs", 30, "sequential captures per subject")
@@ -44,7 +47,8 @@ func main() {
 	peerDir := flag.String("peer-dir", ".tools/peer", "where playwright-core is installed for the peer")
 	withPeer := flag.Bool("peer", true, "run the playwright-core peer")
 	pause := flag.Duration("pause", 750*time.Millisecond, "idle time between captures in the one-at-a-time series")
-	nSites := flag.Int("sites", 8, "distinct sites of the many-site workload")
+	nSites := flag.Int("sites", 8, "distinct sites of the many-site and heavy-pages workloads")
+	seed := flag.Uint64("seed", 38, "the seed the heavy pages are generated from")
 	onlyOptions := flag.Bool("only-options", false, "measure only the page options' table")
 	onlyBatch := flag.Bool("only-batch", false, "measure only the batch throughput")
 	batchSize := flag.Int("batch", 100, "captures of the batch-throughput comparison")
@@ -53,6 +57,8 @@ func main() {
 	onlyProxy := flag.Bool("only-proxy", false, "measure only what a client's proxy costs")
 	starts := flag.Int("starts", 10, "cold starts measured one after another")
 	onlyCold := flag.Bool("only-cold", false, "measure only the cold starts")
+	onlyLevers := flag.Bool("only-levers", false, "measure only the levers on the heavy pages")
+	only := flag.String("workload", "", "measure only this workload's table (many, same or heavy), and nothing after it")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -60,6 +66,8 @@ func main() {
 	pages := startPages()
 	sites := startSites(*nSites)
 	adSite = sites[1]
+	heavy, port := startHeavy(*nSites, *seed)
+	heavyPort = port
 	slots := serviceSlots()
 	manySites := workload{urls: sites, rotate: true}
 	if *onlyBatch {
@@ -80,6 +88,11 @@ func main() {
 		benchProxy(*bin, chrome, pages, sites, manySites.next(), *runs)
 		return
 	}
+	heavyPages := workload{urls: heavy, rotate: true}
+	if *onlyLevers {
+		benchLevers(chrome, heavyPages.next(), *runs)
+		return
+	}
 	if *onlyCold {
 		coldStarts(*bin, chrome, pages, sites, *starts)
 		return
@@ -95,6 +108,16 @@ func main() {
 			"Cache-Control: no-store, a unique query per capture, every capture a different site from the one before", len(sites)),
 			urls: sites, rotate: true},
 		{name: "same page", about: "one page over and over: a warm renderer and HTTP cache for the floor", urls: []string{pages + "/page"}},
+		{name: "heavy pages", about: fmt.Sprintf("%d generated sites shaped like the web's, each with four names (page, CDN, ads, video: "+
+			"four sites to Chrome): 60-120 subresources, 2-4 web fonts, 2-6 MB of JPEG, PNG, GIF and SVG images (below the fold lazy), "+
+			"3-6 cross-site iframes, a document over 8000 px; no-store, a unique query, a different site each capture", len(heavy)),
+			urls: heavy, rotate: true},
+	}
+	if *only != "" {
+		workloads = slices.DeleteFunc(workloads, func(w workload) bool { return !strings.HasPrefix(w.name, *only) })
+		if len(workloads) == 0 {
+			log.Fatalf("-workload %q: no such workload (many, same, heavy)", *only)
+		}
 	}
 	fmt.Printf("Pixashot benchmark: %s, %d CPUs, %s\npage: a report (HTML, a stylesheet, an image), 1920x1080 PNG\n"+
 		"only ratios from this one run count: this machine drifts by up to 2x between days\n\n",
@@ -105,22 +128,28 @@ func main() {
 	// ratio is only sound between figures taken in the same minutes. Its CPU
 	// is counted before the service starts, so none of the service's
 	// processes are in it.
-	fl := startFloor(chrome, workloads[1].urls[0])
+	fl := startFloor(chrome, pages+"/page", false)
 	defer fl.stop()
+	iso := startFloor(chrome, pages+"/page", true)
+	defer iso.stop()
 	for i := range workloads {
 		w := &workloads[i]
-		log.Printf("floor (%s): plain chromedp, one reused tab, %d captures back to back...", w.name, *runs)
 		next := w.next()
-		c0 := snapCPU(os.Getpid())
+		log.Printf("floor (%s): plain chromedp, one reused tab, %d captures back to back...", w.name, *runs)
+		c0 := snapCPU(fl.pid)
 		w.floor = series("floor", *runs, 0, func() error { return fl.one(next()) })
-		w.floorCPU = c0.per(snapCPU(os.Getpid()), *runs)
+		w.floorCPU = c0.per(snapCPU(fl.pid), *runs)
+		log.Printf("isolated floor (%s): plain chromedp, a new context and tab each, %d captures back to back...", w.name, *runs)
+		c0 = snapCPU(iso.pid)
+		w.isoFloor = series("isolated floor", *runs, 0, func() error { return iso.one(next()) })
+		time.Sleep(time.Second) // the last disposal, counted
+		w.isoCPU = c0.per(snapCPU(iso.pid), *runs)
 	}
 
 	log.Print("service: cold start...")
 	svc := startService(*bin, chrome, pages, sites)
 	defer svc.stop()
 	var idleMem int64
-	var peak atomic.Int64
 	for i := range workloads {
 		w := &workloads[i]
 		next := w.next()
@@ -137,8 +166,9 @@ func main() {
 		w.seqCPU = c0.per(snapCPU(svc.cmd.Process.Pid), *runs)
 		log.Printf("floor (%s): %d captures back to back again, so that it brackets the service's...", w.name, *runs)
 		w.floor = append(w.floor, series("floor", *runs, 0, func() error { return fl.one(next()) })...)
-		log.Printf("floor and service (%s): %d captures each one at a time, %s apart, in turns...", w.name, *runs, *pause)
-		w.floorPaced, w.paced = inTurns(*runs, *pause, func() error { return fl.one(next()) }, one)
+		log.Printf("floors and service (%s): %d captures each one at a time, %s apart, in turns...", w.name, *runs, *pause)
+		w.floorPaced, w.isoPaced, w.paced = inTurns(*runs, *pause, func() error { return fl.one(next()) },
+			func() error { return iso.one(next()) }, one)
 		if i == 0 {
 			time.Sleep(2 * time.Second)
 			idleMem = pss(svc.cmd.Process.Pid)
@@ -154,11 +184,14 @@ func main() {
 		// levels it cost 38-63 ms of CPU per capture (the "rest" column)
 		// and 3-16% of the throughput at c=4 (alternating runs of 40).
 		log.Printf("service (%s): peak memory at c=%d...", w.name, levels[len(levels)-1])
+		var peak atomic.Int64
 		stopSampling := sample(svc.cmd.Process.Pid, &peak)
 		throughput(levels[len(levels)-1], *perLevel, svc.cmd.Process.Pid, one)
 		stopSampling()
+		w.peak = peak.Load()
 	}
 	fl.stop()
+	iso.stop()
 	for i := range workloads {
 		w := &workloads[i]
 		w.peerErr = fmt.Errorf("-peer=false")
@@ -169,15 +202,18 @@ func main() {
 	for _, w := range workloads {
 		w.print(*pause)
 	}
+	if *only != "" {
+		return
+	}
 	benchIsolation(chrome, manySites.next(), *runs)
+	benchLevers(chrome, heavyPages.next(), *runs)
 	benchPageOptions(svc, pages, *runs/2)
 	benchBatch(svc, manySites.next(), *batchSize, slots)
 	svc.stop()
 	benchTelemetry(*bin, chrome, pages, sites, manySites.next(), *runs)
 	benchProxy(*bin, chrome, pages, sites, manySites.next(), *runs)
 	coldStarts(*bin, chrome, pages, sites, *starts)
-	fmt.Printf("%-34s %9.0f MB idle, %.0f MB peak under load\n", "memory (PSS, service + Chrome)",
-		float64(idleMem)/(1<<20), float64(peak.Load())/(1<<20))
+	fmt.Printf("%-34s %9.0f MB idle\n", "memory (PSS, service + Chrome)", float64(idleMem)/(1<<20))
 }
 
 // workload is one kind of traffic and what was measured on it.
@@ -186,11 +222,13 @@ type workload struct {
 	urls        []string
 	rotate      bool // a different site each time, with a unique query
 
-	floor, seq, floorPaced, paced []time.Duration
-	floorCPU, seqCPU              cpuUse
-	tput                          map[int]rate
-	peer                          peerResult
-	peerErr                       error
+	floor, isoFloor, seq        []time.Duration
+	floorPaced, isoPaced, paced []time.Duration
+	floorCPU, isoCPU, seqCPU    cpuUse
+	tput                        map[int]rate
+	peak                        int64 // PSS of the service and its Chrome at the highest level
+	peer                        peerResult
+	peerErr                     error
 }
 
 // next returns the workload's URL generator: the same page, or the next
@@ -216,6 +254,7 @@ func (w workload) print(pause time.Duration) {
 	}
 	header("per capture, back to back")
 	row("floor: chromedp, one reused tab", w.floor, w.floor)
+	row("isolated floor: new context + tab", w.isoFloor, w.floor)
 	row("service over HTTP", w.seq, w.floor)
 	if w.peerErr == nil {
 		row("peer: playwright-core, networkidle", w.peer.seq, w.floor)
@@ -225,7 +264,10 @@ func (w workload) print(pause time.Duration) {
 	fmt.Println()
 	header(fmt.Sprintf("per capture, %s idle, in turns", pause))
 	row("floor: chromedp, one reused tab", w.floorPaced, w.floorPaced)
+	row("isolated floor: new context + tab", w.isoPaced, w.floorPaced)
 	row("service over HTTP", w.paced, w.floorPaced)
+	fmt.Printf("%-34s %9.2f %9.2f\n", "service ÷ isolated floor", float64(median(w.paced))/float64(median(w.isoPaced)),
+		float64(p95(w.paced))/float64(p95(w.isoPaced)))
 	fmt.Printf("\n%-34s", "throughput (captures/s)")
 	for _, c := range levels {
 		fmt.Printf(" %9s", "c="+strconv.Itoa(c))
@@ -250,6 +292,7 @@ func (w workload) print(pause time.Duration) {
 		fmt.Printf(" %9s", "c="+strconv.Itoa(c))
 	}
 	fmt.Printf("\n%-34s %9.0f", "floor", w.floorCPU.total)
+	fmt.Printf("\n%-34s %9.0f", "isolated floor", w.isoCPU.total)
 	fmt.Printf("\n%-34s %9.0f", "service", w.seqCPU.total)
 	for _, c := range levels {
 		fmt.Printf(" %9.0f", w.tput[c].cpu.total)
@@ -261,6 +304,7 @@ func (w workload) print(pause time.Duration) {
 		}
 	}
 	fmt.Printf("\n%-34s %9.2f", "service CPU at c=4 ÷ floor's", w.tput[4].cpu.total/w.floorCPU.total)
+	fmt.Printf("\n%-34s %9.2f", "service CPU at c=4 ÷ isolated's", w.tput[4].cpu.total/w.isoCPU.total)
 	fmt.Printf("\n%-34s %9.2f captures/s (%d cores × 1000 ÷ service CPU at c=4)", "CPU ceiling of the service",
 		float64(runtime.NumCPU())*1000/w.tput[4].cpu.total, runtime.NumCPU())
 	// Where it goes, by kind of process: Go is the service (the benchmark
@@ -276,9 +320,12 @@ func (w workload) print(pause time.Duration) {
 		}
 	}
 	byRole("floor", w.floorCPU)
+	byRole("isolated floor", w.isoCPU)
 	byRole("service, sequential", w.seqCPU)
 	byRole("service, c=4", w.tput[4].cpu)
-	fmt.Println()
+	top := levels[len(levels)-1]
+	fmt.Printf("\n\n%-34s %9.0f MB, %.0f MB a capture in flight\n", fmt.Sprintf("peak PSS at c=%d (service + Chrome)", top),
+		float64(w.peak)/(1<<20), float64(w.peak)/(1<<20)/float64(top))
 }
 
 // --- the page ---
@@ -377,13 +424,15 @@ var onePixelPNG = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x0
 // floorTab is the least this engine does per capture: navigate one reused tab,
 // wait for load, screenshot. No HTTP, no isolation, no guard.
 type floorTab struct {
-	ctx  context.Context
-	stop context.CancelFunc // closes the tab and its Chrome
+	ctx      context.Context
+	pid      int
+	isolated bool               // a new incognito context and tab per capture, closed after it
+	stop     context.CancelFunc // closes the tab and its Chrome
 }
 
-func startFloor(chrome, url string) *floorTab {
-	ctx, _, stop := launchChrome(chrome)
-	f := &floorTab{ctx: ctx, stop: stop}
+func startFloor(chrome, url string, isolated bool) *floorTab {
+	ctx, pid, stop := launchChrome(chrome)
+	f := &floorTab{ctx: ctx, pid: pid, isolated: isolated, stop: stop}
 	if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
 		log.Fatalf("floor: %v", err)
 	}
@@ -393,13 +442,14 @@ func startFloor(chrome, url string) *floorTab {
 
 // launchChrome starts a Chrome of chromedp's defaults, as a user of plain
 // chromedp would, and returns the context of its first tab.
-func launchChrome(chrome string) (ctx context.Context, pid int, stop context.CancelFunc) {
+func launchChrome(chrome string, extra ...chromedp.ExecAllocatorOption) (ctx context.Context, pid int, stop context.CancelFunc) {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome),
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true))
 	if os.Geteuid() == 0 {
 		opts = append(opts, chromedp.NoSandbox)
 	}
+	opts = append(opts, extra...)
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel2 := chromedp.NewContext(actx)
 	if err := chromedp.Do(ctx); err != nil {
@@ -409,7 +459,16 @@ func launchChrome(chrome string) (ctx context.Context, pid int, stop context.Can
 }
 
 func (f *floorTab) one(url string) error {
-	_, err := shoot(f.ctx, url, false)
+	if !f.isolated {
+		_, err := shoot(f.ctx, url, false)
+		return err
+	}
+	ctx, cancel := newContextTab(f.ctx, nil)
+	defer cancel() // closes the tab and disposes of its context
+	if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
+		return err
+	}
+	_, err := shoot(ctx, url, false)
 	return err
 }
 
@@ -426,15 +485,16 @@ func shoot(ctx context.Context, url string, fast bool) ([]byte, error) {
 	return b.Data, err
 }
 
-// inTurns times runs captures of the floor and of the service one at a
-// time, alternating, with pause before each: both series see the machine as
-// it was in the same minutes.
-func inTurns(runs int, pause time.Duration, floor, service func() error) (floorTimes, serviceTimes []time.Duration) {
+// inTurns times runs captures of the floors and of the service one at a
+// time, alternating, with pause before each: every series sees the machine
+// as it was in the same minutes.
+func inTurns(runs int, pause time.Duration, floor, isolated, service func() error) (floorTimes, isoTimes, serviceTimes []time.Duration) {
 	for range runs {
 		floorTimes = append(floorTimes, series("floor", 1, pause, floor)...)
+		isoTimes = append(isoTimes, series("isolated floor", 1, pause, isolated)...)
 		serviceTimes = append(serviceTimes, series("service", 1, pause, service)...)
 	}
-	return floorTimes, serviceTimes
+	return floorTimes, isoTimes, serviceTimes
 }
 
 // series times runs captures one after another, with pause between them; a
@@ -481,7 +541,7 @@ func startService(bin, chrome, pages string, sites []string, env ...string) *ser
 	// slots is all of them.
 	slots := serviceSlots()
 	s.cmd.Env = append(os.Environ(), "PORT="+port, "AUTH_TOKEN="+s.token, "CHROME_PATH="+chrome, "RATE_LIMIT=0",
-		"EGRESS_ALLOW_CIDRS=127.0.0.2/32,127.0.0.16/28", "EGRESS_ALLOW_PORTS="+pagePort+","+sitePort,
+		"EGRESS_ALLOW_CIDRS=127.0.0.2/32,127.0.0.16/28,"+heavyCIDR, "EGRESS_ALLOW_PORTS="+pagePort+","+sitePort+","+heavyPort,
 		"MAX_CONCURRENCY="+strconv.Itoa(slots), "QUEUE_SIZE="+strconv.Itoa(2*slots),
 		"CLIENT_MAX_CONCURRENCY="+strconv.Itoa(3*slots), "STORAGE_DIR="+filepath.Join(dir, "captures"))
 	if os.Geteuid() == 0 {

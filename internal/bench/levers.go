@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/imagediff"
+)
+
+// The levers of issue 38, each an A/B against the isolated floor (plain
+// chromedp, a new incognito context and tab per capture) on the heavy
+// pages, in turns: one Chrome per lever, the same URL for every lever in a
+// round, and each Chrome's own processes counted. A lever is worth taking
+// into the service only if its output is the baseline's (the last column:
+// pixelmatch's mismatch against the baseline's capture of the same URL).
+
+type lever struct {
+	name  string
+	flags []chromedp.ExecAllocatorOption
+	fast  bool // PNG optimizeForSpeed
+}
+
+// featuresOff are Chrome features a capture never uses.
+const featuresOff = "Translate,OptimizationHints,OptimizationGuideModelDownloading,MediaRouter,DialMediaRouteProvider," +
+	"BackForwardCache,Prerender2,InterestFeedContentSuggestions,CalculateNativeWinOcclusion,AutofillServerCommunication"
+
+var levers = []lever{
+	{name: "baseline: new context + tab"},
+	{name: "--in-process-gpu", flags: []chromedp.ExecAllocatorOption{chromedp.Flag("in-process-gpu", true)}},
+	{name: "--disable-gpu-compositing", flags: []chromedp.ExecAllocatorOption{chromedp.Flag("disable-gpu-compositing", true)}},
+	{name: "features a capture never uses off", flags: []chromedp.ExecAllocatorOption{chromedp.Flag("disable-features", featuresOff)}},
+	{name: "frames share a renderer (no SI)", flags: []chromedp.ExecAllocatorOption{chromedp.Flag("disable-site-isolation-trials", true)}},
+	{name: "PNG optimizeForSpeed", fast: true},
+}
+
+type leverRow struct {
+	lever
+	browser context.Context
+	pid     int
+	stop    func()
+	times   []time.Duration
+	cpu     cpuUse
+	bytes   int
+	shot    []byte // the capture of the comparison URL
+}
+
+func (r *leverRow) one(url string) ([]byte, error) {
+	ctx, cancel := newContextTab(r.browser, nil)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
+		return nil, err
+	}
+	return shoot(ctx, url, r.fast)
+}
+
+// benchLevers measures runs captures of each lever, in turns, on next's URLs.
+func benchLevers(chrome string, next func() string, runs int) {
+	log.Printf("levers: %d captures of each, in turns, on the heavy pages...", runs)
+	rows := make([]*leverRow, len(levers))
+	for i, l := range levers {
+		r := &leverRow{lever: l}
+		r.browser, r.pid, r.stop = launchChrome(chrome, l.flags...)
+		defer r.stop()
+		series(l.name, 3, 0, func() error { _, err := r.one(next()); return err }) // warm-up
+		rows[i] = r
+	}
+	time.Sleep(time.Second)
+	snaps := make([]cpuSnap, len(rows))
+	for i, r := range rows {
+		snaps[i] = snapCPU(r.pid)
+	}
+	for range runs {
+		url := next()
+		for _, r := range rows {
+			r.times = append(r.times, series(r.name, 1, 100*time.Millisecond, func() error {
+				b, err := r.one(url)
+				r.bytes, r.shot = len(b), b
+				return err
+			})...)
+		}
+	}
+	time.Sleep(time.Second) // the last disposals, counted
+	for i, r := range rows {
+		r.cpu = snaps[i].per(snapCPU(r.pid), runs)
+	}
+	printLevers(rows)
+}
+
+func printLevers(rows []*leverRow) {
+	fmt.Printf("\n== levers: plain chromedp, a new context and tab each, heavy pages, in turns ==\n")
+	fmt.Printf("%-34s %9s", "CPU per capture (ms)", "median")
+	for _, r := range chromeRoles {
+		fmt.Printf(" %9s", r)
+	}
+	fmt.Printf(" %9s %9s %9s %9s\n", "Chrome", "÷ first", "PNG", "mismatch")
+	base, err := imagediff.Decode(rows[0].shot, 64_000_000)
+	if err != nil {
+		log.Fatalf("levers: the baseline's capture: %v", err)
+	}
+	var first float64
+	for i, r := range rows {
+		vals := make([]float64, len(chromeRoles))
+		var all float64
+		for j, role := range chromeRoles {
+			vals[j] = r.cpu.roles[role]
+			if role == "browser" {
+				vals[j] += r.cpu.roles["Go"] // the tree's root: Chrome itself
+			}
+			all += vals[j]
+		}
+		if i == 0 {
+			first = all
+		}
+		mismatch := "-"
+		if img, err := imagediff.Decode(r.shot, 64_000_000); err == nil {
+			if d, _, err := imagediff.Compare(context.Background(), base, img, imagediff.DefaultThreshold); err == nil {
+				mismatch = fmt.Sprintf("%.4f", d.MismatchRatio)
+			}
+		}
+		fmt.Printf("%-34s %9s", r.name, ms(median(r.times)))
+		for _, v := range vals {
+			fmt.Printf(" %9.0f", v)
+		}
+		fmt.Printf(" %9.0f %9.2f %7d B %9s\n", all, all/first, r.bytes, mismatch)
+	}
+}
