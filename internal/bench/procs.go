@@ -95,9 +95,9 @@ type cpuSnap struct {
 
 // snapCPU reads the machine's busy time and root's tree by role. Renderers
 // exit with their tab; the zygote that forked them keeps their time as its
-// children's, so it is counted there. A whole Chrome that exits (a recycle,
-// every BROWSER_RECYCLE_AFTER captures: more than a run makes) would take
-// its time with it, into rest.
+// children's, so it is counted there. A whole Chrome that exits (a recycle)
+// would take its time with it, out of every role: the bench's service
+// never recycles.
 func snapCPU(root int) cpuSnap {
 	s := cpuSnap{busy: busyMS(), roles: map[string]float64{}}
 	for i, p := range tree(root) {
