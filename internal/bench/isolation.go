@@ -81,19 +81,16 @@ func benchIsolation(chrome string, next func() string, runs int) {
 		series(w.name, 3, 0, func() error { return r.one(next()) }) // warm-up
 		rows[i] = r
 	}
-	time.Sleep(time.Second)
-	snaps := make([]cpuSnap, len(rows))
+	pids := make([]int, len(rows))
 	for i, r := range rows {
-		snaps[i] = snapCPU(r.pid)
+		pids[i] = r.pid
 	}
-	for range runs {
-		for _, r := range rows {
-			r.times = append(r.times, series(r.way.name, 1, 100*time.Millisecond, func() error { return r.one(next()) })...)
-		}
-	}
-	time.Sleep(time.Second) // the last disposals, counted
+	cpu := inTurnsCPU(pids, runs, func(i int) {
+		r := rows[i]
+		r.times = append(r.times, series(r.way.name, 1, 100*time.Millisecond, func() error { return r.one(next()) })...)
+	})
 	for i, r := range rows {
-		r.cpu = snaps[i].per(snapCPU(r.pid), runs)
+		r.cpu = cpu[i]
 	}
 	printIsolation(rows)
 }
@@ -111,17 +108,7 @@ func printIsolation(rows []*isolationRow) {
 	fmt.Printf(" %9s %9s %9s\n", "Chrome", "÷ first", "PNG")
 	var base float64
 	for i, r := range rows {
-		// The root of the tree is counted as "Go" by snapCPU; here it is
-		// the wrapper script or Chrome itself, so it goes to browser.
-		vals := make([]float64, len(chromeRoles))
-		var all float64
-		for j, role := range chromeRoles {
-			vals[j] = r.cpu.roles[role]
-			if role == "browser" {
-				vals[j] += r.cpu.roles["Go"]
-			}
-			all += vals[j]
-		}
+		vals, all := chromeCPU(r.cpu)
 		if i == 0 {
 			base = all
 		}
@@ -131,4 +118,40 @@ func printIsolation(rows []*isolationRow) {
 		}
 		fmt.Printf(" %9.0f %9.2f %7d B\n", all, all/base, r.bytes)
 	}
+}
+
+// inTurnsCPU runs each of the Chromes of pids runs times, in turns (one
+// round: turn(0), turn(1), …), and returns each one's CPU per run.
+func inTurnsCPU(pids []int, runs int, turn func(i int)) []cpuUse {
+	time.Sleep(time.Second)
+	snaps := make([]cpuSnap, len(pids))
+	for i, pid := range pids {
+		snaps[i] = snapCPU(pid)
+	}
+	for range runs {
+		for i := range pids {
+			turn(i)
+		}
+	}
+	time.Sleep(time.Second) // the last disposals, counted
+	out := make([]cpuUse, len(pids))
+	for i, pid := range pids {
+		out[i] = snaps[i].per(snapCPU(pid), runs)
+	}
+	return out
+}
+
+// chromeCPU is a Chrome's CPU by chromeRoles, and all of it. The root of
+// the tree is counted as "Go" by snapCPU; for a Chrome it is the wrapper
+// script or Chrome itself, so it goes to browser.
+func chromeCPU(u cpuUse) (vals []float64, all float64) {
+	vals = make([]float64, len(chromeRoles))
+	for j, role := range chromeRoles {
+		vals[j] = u.roles[role]
+		if role == "browser" {
+			vals[j] += u.roles["Go"]
+		}
+		all += vals[j]
+	}
+	return vals, all
 }

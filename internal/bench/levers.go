@@ -68,24 +68,24 @@ func benchLevers(chrome string, next func() string, runs int) {
 		series(l.name, 3, 0, func() error { _, err := r.one(next()); return err }) // warm-up
 		rows[i] = r
 	}
-	time.Sleep(time.Second)
-	snaps := make([]cpuSnap, len(rows))
+	pids := make([]int, len(rows))
 	for i, r := range rows {
-		snaps[i] = snapCPU(r.pid)
+		pids[i] = r.pid
 	}
-	for range runs {
-		url := next()
-		for _, r := range rows {
-			r.times = append(r.times, series(r.name, 1, 100*time.Millisecond, func() error {
-				b, err := r.one(url)
-				r.bytes, r.shot = len(b), b
-				return err
-			})...)
+	var url string
+	cpu := inTurnsCPU(pids, runs, func(i int) {
+		if i == 0 {
+			url = next() // one URL for every lever in a round
 		}
-	}
-	time.Sleep(time.Second) // the last disposals, counted
+		r := rows[i]
+		r.times = append(r.times, series(r.name, 1, 100*time.Millisecond, func() error {
+			b, err := r.one(url)
+			r.bytes, r.shot = len(b), b
+			return err
+		})...)
+	})
 	for i, r := range rows {
-		r.cpu = snaps[i].per(snapCPU(r.pid), runs)
+		r.cpu = cpu[i]
 	}
 	printLevers(rows)
 }
@@ -103,15 +103,7 @@ func printLevers(rows []*leverRow) {
 	}
 	var first float64
 	for i, r := range rows {
-		vals := make([]float64, len(chromeRoles))
-		var all float64
-		for j, role := range chromeRoles {
-			vals[j] = r.cpu.roles[role]
-			if role == "browser" {
-				vals[j] += r.cpu.roles["Go"] // the tree's root: Chrome itself
-			}
-			all += vals[j]
-		}
+		vals, all := chromeCPU(r.cpu)
 		if i == 0 {
 			first = all
 		}
