@@ -58,9 +58,15 @@ func main() {
 	starts := flag.Int("starts", 10, "cold starts measured one after another")
 	onlyCold := flag.Bool("only-cold", false, "measure only the cold starts")
 	onlyLevers := flag.Bool("only-levers", false, "measure only the levers on the heavy pages")
+	extra := flag.String("options", "", `capture options for every capture of the service, as JSON (an A/B: '{"wait_for_network":"mostly_idle"}')`)
 	only := flag.String("workload", "", "measure only this workload's table (many, same or heavy), and nothing after it")
 	flag.Parse()
 	log.SetFlags(0)
+	if *extra != "" {
+		if err := json.Unmarshal([]byte(*extra), &serviceOptions); err != nil {
+			log.Fatalf("-options: %v", err)
+		}
+	}
 
 	chrome := findChrome()
 	pages := startPages()
@@ -573,7 +579,10 @@ func startService(bin, chrome, pages string, sites []string, env ...string) *ser
 
 var client = &http.Client{Timeout: 60 * time.Second}
 
-func (s *service) capture(url string) error { return s.captureWith(url, nil) }
+// serviceOptions are -options: added to every capture of the workloads.
+var serviceOptions map[string]any
+
+func (s *service) capture(url string) error { return s.captureWith(url, serviceOptions) }
 
 func (s *service) stop() {
 	_ = s.cmd.Process.Signal(os.Interrupt)
