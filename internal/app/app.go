@@ -406,7 +406,7 @@ func (a *App) monitors(ctx context.Context, cfg *config.Config, srv *server.Serv
 	}
 	// A run compares with the last run's capture: it must come before the
 	// lifecycle deletes that (STORAGE_RETENTION), with a margin.
-	m := &server.Monitors{Max: cfg.MonitorsMax, MaxGap: cfg.StorageRetention - min(time.Hour, cfg.StorageRetention/2), Logger: log}
+	m := &server.Monitors{Max: cfg.MonitorsMax, MaxGap: cfg.StorageRetention - min(time.Hour, cfg.StorageRetention/2)}
 	if cfg.TasksQueue != "" {
 		client, err := scheduler.NewClient(ctx, cfg.SchedulerEndpoint)
 		if err != nil {

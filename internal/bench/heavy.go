@@ -50,40 +50,19 @@ func startHeavy(n int, seed uint64) (urls []string, port string) {
 	if len(fonts) < 4 {
 		log.Fatal("heavy pages: fewer than 4 font files under /usr/share/fonts (make deps-browser installs them)")
 	}
-	for attempt := 0; attempt < 20; attempt++ {
-		first, err := net.Listen("tcp", "127.0.0."+strconv.Itoa(heavyBase)+":0")
-		if err != nil {
-			log.Fatal(err)
+	lns := listenSamePort(heavyBase, n*heavyNames)
+	port = strconv.Itoa(lns[0].Addr().(*net.TCPAddr).Port)
+	for s := range n {
+		site := genHeavy(s, seed, fonts, port)
+		h := site.handler()
+		for k := range heavyNames {
+			go http.Serve(lns[s*heavyNames+k], h)
 		}
-		port = strconv.Itoa(first.Addr().(*net.TCPAddr).Port)
-		lns := []net.Listener{first}
-		for i := 1; i < n*heavyNames; i++ {
-			ln, err := net.Listen("tcp", "127.0.0."+strconv.Itoa(heavyBase+i)+":"+port)
-			if err != nil {
-				break
-			}
-			lns = append(lns, ln)
-		}
-		if len(lns) < n*heavyNames {
-			for _, ln := range lns {
-				ln.Close()
-			}
-			continue
-		}
-		for s := range n {
-			site := genHeavy(s, seed, fonts, port)
-			h := site.handler()
-			for k := range heavyNames {
-				go http.Serve(lns[s*heavyNames+k], h)
-			}
-			urls = append(urls, "http://"+heavyHost(s, 0, port))
-			log.Printf("heavy site %d: %d subresources, %.1f MB (%.1f MB of images)", s, site.count,
-				float64(site.bytes)/(1<<20), float64(site.image)/(1<<20))
-		}
-		return urls, port
+		urls = append(urls, "http://"+heavyHost(s, 0, port))
+		log.Printf("heavy site %d: %d subresources, %.1f MB (%.1f MB of images)", s, site.count,
+			float64(site.bytes)/(1<<20), float64(site.image)/(1<<20))
 	}
-	log.Fatal("heavy pages: no port free on every address")
-	return nil, ""
+	return urls, port
 }
 
 // heavyHost is the address of name k (0 page, 1 cdn, 2 ads, 3 video) of site s.

@@ -49,16 +49,13 @@ type isolationRow struct {
 }
 
 func (r *isolationRow) one(url string) error {
-	ctx := r.browser
-	if r.way.newTab != nil {
-		tctx, cancel := r.way.newTab(r.browser, r.shared)
-		defer cancel() // closes the tab (and disposes of its context)
-		if _, err := chromedp.Run(tctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
-			return err
-		}
-		ctx = tctx
+	var b []byte
+	var err error
+	if r.way.newTab == nil {
+		b, err = shoot(r.browser, url, r.way.fast)
+	} else {
+		b, err = shootInNewTab(func() (context.Context, context.CancelFunc) { return r.way.newTab(r.browser, r.shared) }, url, r.way.fast)
 	}
-	b, err := shoot(ctx, url, r.way.fast)
 	r.bytes = len(b)
 	return err
 }

@@ -49,12 +49,7 @@ type leverRow struct {
 }
 
 func (r *leverRow) one(url string) ([]byte, error) {
-	ctx, cancel := newContextTab(r.browser, nil)
-	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
-		return nil, err
-	}
-	return shoot(ctx, url, r.fast)
+	return shootInNewTab(func() (context.Context, context.CancelFunc) { return newContextTab(r.browser, nil) }, url, r.fast)
 }
 
 // benchLevers measures runs captures of each lever, in turns, on next's URLs.

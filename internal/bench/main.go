@@ -354,34 +354,39 @@ const siteBase = 16
 // startSites serves the page on n loopback addresses with one port, every
 // answer marked no-store.
 func startSites(n int) []string {
+	var urls []string
+	for _, ln := range listenSamePort(siteBase, n) {
+		go http.Serve(ln, pageMux(true))
+		urls = append(urls, "http://"+ln.Addr().String())
+	}
+	return urls
+}
+
+// listenSamePort listens on n loopback addresses from 127.0.0.<base> up,
+// all on one port (so that one EGRESS_ALLOW_PORTS entry covers them).
+func listenSamePort(base, n int) []net.Listener {
 	for attempt := 0; attempt < 20; attempt++ {
-		first, err := net.Listen("tcp", "127.0.0."+strconv.Itoa(siteBase)+":0")
+		first, err := net.Listen("tcp", "127.0.0."+strconv.Itoa(base)+":0")
 		if err != nil {
 			log.Fatal(err)
 		}
 		port := strconv.Itoa(first.Addr().(*net.TCPAddr).Port)
 		lns := []net.Listener{first}
 		for i := 1; i < n; i++ {
-			ln, err := net.Listen("tcp", "127.0.0."+strconv.Itoa(siteBase+i)+":"+port)
+			ln, err := net.Listen("tcp", "127.0.0."+strconv.Itoa(base+i)+":"+port)
 			if err != nil {
 				break
 			}
 			lns = append(lns, ln)
 		}
-		if len(lns) < n {
-			for _, ln := range lns {
-				ln.Close()
-			}
-			continue
+		if len(lns) == n {
+			return lns
 		}
-		var urls []string
 		for _, ln := range lns {
-			go http.Serve(ln, pageMux(true))
-			urls = append(urls, "http://"+ln.Addr().String())
+			ln.Close()
 		}
-		return urls
 	}
-	log.Fatal("no port free on every site address")
+	log.Fatalf("no port free on all of 127.0.0.%d-%d", base, base+n-1)
 	return nil
 }
 
@@ -469,13 +474,19 @@ func (f *floorTab) one(url string) error {
 		_, err := shoot(f.ctx, url, false)
 		return err
 	}
-	ctx, cancel := newContextTab(f.ctx, nil)
-	defer cancel() // closes the tab and disposes of its context
-	if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
-		return err
-	}
-	_, err := shoot(ctx, url, false)
+	_, err := shootInNewTab(func() (context.Context, context.CancelFunc) { return newContextTab(f.ctx, nil) }, url, false)
 	return err
+}
+
+// shootInNewTab opens a tab with open, sizes it as every capture's, takes
+// url's PNG and closes the tab (and a context of its own with it).
+func shootInNewTab(open func() (context.Context, context.CancelFunc), url string, fast bool) ([]byte, error) {
+	ctx, cancel := open()
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
+		return nil, err
+	}
+	return shoot(ctx, url, fast)
 }
 
 // shoot navigates the tab of ctx to url and takes a PNG of the viewport.

@@ -480,18 +480,7 @@ func (c *command) sign(ctx context.Context, api *client.ClientWithResponses, bod
 
 // monitor creates, lists, reads or deletes monitors; answers print as JSON.
 func (c *command) monitor(ctx context.Context, api *client.ClientWithResponses, action string, pos []string, body map[string]any) (int, error) {
-	var (
-		status int
-		answer []byte
-		resp   *http.Response
-		err    error
-	)
-	one := func() (string, error) {
-		if len(pos) != 1 {
-			return "", usageError{"monitor " + action + " takes one monitor id"}
-		}
-		return pos[0], nil
-	}
+	var call func() (*http.Response, error)
 	switch action {
 	case "create":
 		if c.schedule == "" {
@@ -507,40 +496,34 @@ func (c *command) monitor(ctx context.Context, api *client.ClientWithResponses, 
 			spec["threshold"] = c.threshold
 		}
 		b, _ := json.Marshal(spec) // decoded JSON and flag values: cannot fail
-		var r *client.CreateMonitorResponse
-		if r, err = api.CreateMonitorWithBodyWithResponse(ctx, "application/json", bytes.NewReader(b)); err == nil {
-			status, answer, resp = r.StatusCode(), r.Body, r.HTTPResponse
+		call = func() (*http.Response, error) {
+			return api.CreateMonitorWithBody(ctx, "application/json", bytes.NewReader(b))
 		}
 	case "list":
-		var r *client.ListMonitorsResponse
-		if r, err = api.ListMonitorsWithResponse(ctx); err == nil {
-			status, answer, resp = r.StatusCode(), r.Body, r.HTTPResponse
-		}
+		call = func() (*http.Response, error) { return api.ListMonitors(ctx) }
 	case "get", "delete":
-		id, uerr := one()
-		if uerr != nil {
-			return exitUsage, uerr
+		if len(pos) != 1 {
+			return exitUsage, usageError{"monitor " + action + " takes one monitor id"}
 		}
-		if action == "get" {
-			var r *client.GetMonitorResponse
-			if r, err = api.GetMonitorWithResponse(ctx, id); err == nil {
-				status, answer, resp = r.StatusCode(), r.Body, r.HTTPResponse
-			}
-		} else {
-			var r *client.DeleteMonitorResponse
-			if r, err = api.DeleteMonitorWithResponse(ctx, id); err == nil {
-				status, answer, resp = r.StatusCode(), r.Body, r.HTTPResponse
-			}
+		call = func() (*http.Response, error) { return api.GetMonitor(ctx, pos[0]) }
+		if action == "delete" {
+			call = func() (*http.Response, error) { return api.DeleteMonitor(ctx, pos[0]) }
 		}
 	default:
 		return exitUsage, usageError{"monitor create, list, get or delete, not " + action}
 	}
+	resp, err := call()
+	if err != nil {
+		return exitOther, err
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20)) // 100 monitors of 20 runs fit many times over
 	switch {
 	case err != nil:
 		return exitOther, err
-	case status >= 300:
-		return failure(status, resp.Header.Get("Content-Type"), answer)
-	case status == http.StatusNoContent:
+	case resp.StatusCode >= 300:
+		return failure(resp.StatusCode, resp.Header.Get("Content-Type"), answer)
+	case resp.StatusCode == http.StatusNoContent:
 		fmt.Fprintln(c.stderr, "deleted")
 		return exitOK, nil
 	}

@@ -338,17 +338,24 @@ func ViewOf(ctx context.Context, j *Job, link func(ctx context.Context, client, 
 			v.URL, v.ExpiresAt = store.Absolute(l.URL, base), l.Expires.UTC().Format(time.RFC3339)
 		}
 	}
-	if j.Diff != nil {
-		d := *j.Diff
-		d.URL = ""
-		if link != nil {
-			if l, err := link(ctx, j.Client, d.ID); err == nil {
-				d.URL = store.Absolute(l.URL, base) // fresh, like the capture's
-			}
-		}
-		v.Diff = &d
-	}
+	v.Diff = DiffView(ctx, j.Diff, link, j.Client, base)
 	return v
+}
+
+// DiffView is a stored comparison as a client sees it: with a fresh link
+// to its diff image (none once the image is gone); nil for none.
+func DiffView(ctx context.Context, d *imagediff.Result, link func(ctx context.Context, client, id string) (store.Link, error), client, base string) *imagediff.Result {
+	if d == nil {
+		return nil
+	}
+	v := *d
+	v.URL = ""
+	if link != nil {
+		if l, err := link(ctx, client, v.ID); err == nil {
+			v.URL = store.Absolute(l.URL, base)
+		}
+	}
+	return &v
 }
 
 // notify calls the job's webhook once it has ended, and records how that went.

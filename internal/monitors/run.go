@@ -37,10 +37,13 @@ func (r *Runner) clock() time.Time {
 	return time.Now().UTC()
 }
 
+// slotName writes a slot in a task's name and a webhook's id.
+const slotName = "20060102T1504"
+
 // Task is the queue's entry for the run of monitor id at slot. Its name
 // holds both, so the slot fired twice is queued once on Cloud Tasks.
 func Task(client, id string, slot time.Time, trace string) jobs.Task {
-	return jobs.Task{ID: id + "-" + slot.UTC().Format("20060102T1504"), Client: client, Monitor: id, Slot: slot.UTC(), Trace: trace}
+	return jobs.Task{ID: id + "-" + slot.UTC().Format(slotName), Client: client, Monitor: id, Slot: slot.UTC(), Trace: trace}
 }
 
 // Run captures, compares with the last run's capture, records the run and
@@ -173,7 +176,7 @@ func (r *Runner) notify(ctx context.Context, m *Monitor, typ string, run Run, lo
 	}
 	body, _ := json.Marshal(Event{Type: typ, Timestamp: r.clock(),
 		Data: EventData{Monitor: m.ID, Threshold: m.Threshold, Run: viewRun(ctx, m, run, r.Link)}})
-	msg := "msg_" + m.ID + "_" + run.At.UTC().Format("20060102T1504")
+	msg := "msg_" + m.ID + "_" + run.At.UTC().Format(slotName)
 	res := r.Sender.Send(ctx, m.Webhook, keys, msg, body)
 	state := "delivered"
 	if !res.Delivered {
@@ -226,13 +229,6 @@ func viewRun(ctx context.Context, m *Monitor, run Run, link func(ctx context.Con
 			v.CaptureURL = store.Absolute(l.URL, m.Base)
 		}
 	}
-	if run.Diff != nil {
-		d := *run.Diff
-		d.URL = ""
-		if l, err := link(ctx, m.Client, d.ID); err == nil {
-			d.URL = store.Absolute(l.URL, m.Base)
-		}
-		v.Diff = &d
-	}
+	v.Diff = jobs.DiffView(ctx, run.Diff, link, m.Client, m.Base)
 	return v
 }

@@ -103,7 +103,7 @@ func TestAnswersConformToTheDocument(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.Monitors = &Monitors{Schedules: clock, Max: 10, MaxGap: 24 * time.Hour, Logger: s.Logger}
+		s.Monitors = &Monitors{Schedules: clock, Max: 10, MaxGap: 24 * time.Hour}
 	})
 	var signed string
 	ids := map[string]string{} // {job} and {batch}: from the answers before

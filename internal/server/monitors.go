@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"maps"
 	"net/http"
 	"slices"
@@ -34,7 +32,6 @@ type Monitors struct {
 	// Verify checks Cloud Scheduler's OIDC token on MonitorPath; nil with
 	// the embedded clock (no such route).
 	Verify func(r *http.Request) error
-	Logger *slog.Logger
 }
 
 // Schedules fires monitors' runs (scheduler.Cloud, scheduler.Embedded).
@@ -209,19 +206,8 @@ func (s *Server) QueueRun(ctx context.Context, client, id string, slot time.Time
 // serveScheduled is Cloud Scheduler's call: the same OIDC check as a Cloud
 // Tasks delivery, then the run is queued. A 503 makes the scheduler retry.
 func (s *Server) serveScheduled(w http.ResponseWriter, r *http.Request) {
-	if err := s.Monitors.Verify(r); err != nil {
-		s.Monitors.Logger.WarnContext(r.Context(), "a scheduler call was refused", "event", "task_refused", "reason", err.Error())
-		apierror.Write(w, apierror.New(http.StatusForbidden, apierror.Authentication, "not a call of this service's scheduler"))
-		return
-	}
 	var c scheduler.Call
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
-	if err == nil {
-		err = json.Unmarshal(b, &c)
-	}
-	if err != nil || c.Client == "" || c.ID == "" {
-		s.Monitors.Logger.ErrorContext(r.Context(), "an unreadable scheduler call was dropped", "event", "job_orphan")
-		w.WriteHeader(http.StatusOK) // it will never read better
+	if !internalCall(w, r, s.Monitors.Verify, s.Logger, 4096, &c, func() bool { return c.Client != "" && c.ID != "" }) {
 		return
 	}
 	slot, err := time.Parse(time.RFC3339, r.Header.Get("X-CloudScheduler-ScheduleTime"))
@@ -229,7 +215,7 @@ func (s *Server) serveScheduled(w http.ResponseWriter, r *http.Request) {
 		slot = time.Now().UTC().Truncate(time.Minute)
 	}
 	if err := s.QueueRun(r.Context(), c.Client, c.ID, slot); err != nil {
-		s.Monitors.Logger.WarnContext(r.Context(), "queueing a monitor's run failed", "event", "queue_error", "monitor", c.ID, "error", err)
+		s.Logger.WarnContext(r.Context(), "queueing a monitor's run failed", "event", "queue_error", "monitor", c.ID, "error", err)
 		apierror.Write(w, apierror.New(http.StatusServiceUnavailable, apierror.Overloaded, "run again later"))
 		return
 	}

@@ -55,7 +55,7 @@ func TestMonitorRoutes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.Monitors = &Monitors{Schedules: clock, Max: 2, MaxGap: 7*24*time.Hour - time.Hour, Logger: s.Logger}
+		s.Monitors = &Monitors{Schedules: clock, Max: 2, MaxGap: 7*24*time.Hour - time.Hour}
 	})
 	post := func(token, body string) reply { return send(t, "POST", e.ts.URL+"/monitors", token, body) }
 	const page = `"options":{"url":"https://example.com"}`

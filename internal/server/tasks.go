@@ -29,20 +29,8 @@ type TaskRoute struct {
 const maxTask = 10 << 20
 
 func (tr *TaskRoute) serve(w http.ResponseWriter, r *http.Request) {
-	if err := tr.Verify(r); err != nil {
-		tr.Logger.WarnContext(r.Context(), "a task delivery was refused", "event", "task_refused", "reason", err.Error())
-		apierror.Write(w, apierror.New(http.StatusForbidden, apierror.Authentication, "not a task of this service's queue"))
-		return
-	}
 	var t jobs.Task
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxTask))
-	if err == nil {
-		err = json.Unmarshal(b, &t)
-	}
-	if err != nil || t.ID == "" || t.Client == "" {
-		// A task that cannot be read never will be: 200 ends its retries.
-		tr.Logger.ErrorContext(r.Context(), "an unreadable task was dropped", "event", "job_orphan")
-		w.WriteHeader(http.StatusOK)
+	if !internalCall(w, r, tr.Verify, tr.Logger, maxTask, &t, func() bool { return t.ID != "" && t.Client != "" }) {
 		return
 	}
 	if tr.Process(r, t) {
@@ -64,4 +52,29 @@ func (tr *TaskRoute) serve(w http.ResponseWriter, r *http.Request) {
 func (tr *TaskRoute) lastAttempt(r *http.Request) bool {
 	n, err := strconv.Atoi(r.Header.Get("X-CloudTasks-TaskRetryCount"))
 	return err == nil && tr.MaxAttempts > 0 && n+1 >= tr.MaxAttempts
+}
+
+// internalCall reads the body of a call from Google's side (a Cloud Tasks
+// delivery, a Cloud Scheduler job) into v: only with the invoker's OIDC
+// token (else a 403), at most limit bytes. A body that cannot be read, or
+// lacks what complete checks, never will be: it is answered 200, which
+// ends its retries. false when the call has been answered.
+func internalCall(w http.ResponseWriter, r *http.Request, verify func(*http.Request) error, log *slog.Logger,
+	limit int64, v any, complete func() bool,
+) bool {
+	if err := verify(r); err != nil {
+		log.WarnContext(r.Context(), "an internal call was refused", "event", "task_refused", "path", r.URL.Path, "reason", err.Error())
+		apierror.Write(w, apierror.New(http.StatusForbidden, apierror.Authentication, "not a call of this service's queue or scheduler"))
+		return false
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err == nil {
+		err = json.Unmarshal(b, v)
+	}
+	if err != nil || !complete() {
+		log.ErrorContext(r.Context(), "an unreadable internal call was dropped", "event", "job_orphan", "path", r.URL.Path)
+		w.WriteHeader(http.StatusOK)
+		return false
+	}
+	return true
 }
