@@ -139,12 +139,15 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		InstanceMaxBytes: int64(cfg.InstanceMB) << 20,
 	})
 	a.closers = append(a.closers, a.Browsers.Close)
+	// The cookie-banner rules load in the background while Chrome starts,
+	// not while the first warm tab opens (both want the CPU).
+	assets := loadAssets(cfg, log)
 	if err := a.Browsers.Start(ctx); err != nil {
 		return nil, err
 	}
 	engine := &capture.Engine{Browsers: a.Browsers, Guard: a.Guard,
 		Limits: capture.Limits{MaxPixels: cfg.MaxPixels, MaxOutputBytes: cfg.MaxOutputBytes},
-		Assets: loadAssets(cfg, log)}
+		Assets: assets}
 	a.engine = engine
 	a.closers = append(a.closers, engine.StartWarm(cfg.WarmTabs))
 	var limiter ratelimit.Allower = ratelimit.NewLimiter(cfg.RateLimit)
