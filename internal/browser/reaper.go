@@ -78,7 +78,7 @@ func (r *reaper) loop() {
 func (r *reaper) reap() int {
 	self := os.Getpid()
 	n := 0
-	for _, p := range procstat.All() {
+	for _, p := range children(self) {
 		if p.PPID != self || p.State != 'Z' || p.PID == p.PGRP {
 			continue
 		}
@@ -94,4 +94,22 @@ func (r *reaper) reap() int {
 		r.log.Debug("reaped orphaned browser processes", "count", n)
 	}
 	return n
+}
+
+// children reads the service's own children from the kernel's lists: a
+// few small reads, where a walk through every process on the machine took
+// some 18 ms of CPU a time on a 2-core VM (at every SIGCHLD, and every 5 s).
+// Without the lists (a kernel built without them) it is the walk.
+func children(self int) []procstat.Stat {
+	kids, ok := procstat.AllChildren(self)
+	if !ok {
+		return procstat.All()
+	}
+	out := make([]procstat.Stat, 0, len(kids))
+	for _, k := range kids {
+		if s, ok := procstat.Read(k); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -125,20 +125,32 @@ func Memory(pid int) (private, shared int64, ok bool) {
 // from their main threads (a zygote is single-threaded; a renderer starts
 // none).
 func Descendants(pid int) []int {
+	kids, _ := AllChildren(pid)
+	var out []int
+	for _, k := range kids {
+		out = append(out, k)
+		out = append(out, below(k)...)
+	}
+	return out
+}
+
+// AllChildren lists the processes any of pid's threads started (zombies
+// included, until they are waited for); false if the kernel keeps no such
+// list (or pid is gone), when only a walk through every process will do.
+func AllChildren(pid int) ([]int, bool) {
 	tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*")
 	var out []int
+	listed := false
 	for _, t := range tasks {
 		tid, err := strconv.Atoi(filepath.Base(t))
 		if err != nil {
 			continue
 		}
-		kids, _ := threadChildren(pid, tid)
-		for _, k := range kids {
-			out = append(out, k)
-			out = append(out, below(k)...)
-		}
+		kids, ok := threadChildren(pid, tid)
+		listed = listed || ok
+		out = append(out, kids...)
 	}
-	return out
+	return out, listed
 }
 
 func below(pid int) []int {
