@@ -58,6 +58,7 @@ func main() {
 	starts := flag.Int("starts", 10, "cold starts measured one after another")
 	onlyCold := flag.Bool("only-cold", false, "measure only the cold starts")
 	onlyLevers := flag.Bool("only-levers", false, "measure only the levers on the heavy pages")
+	onlyEncoding := flag.Bool("only-encoding", false, "measure only the encoding levers on a tall heavy page")
 	extra := flag.String("options", "", `capture options for every capture of the service, as JSON (an A/B: '{"wait_for_network":"mostly_idle"}')`)
 	only := flag.String("workload", "", "measure only this workload's table (many, same or heavy), and nothing after it")
 	flag.Parse()
@@ -97,6 +98,10 @@ func main() {
 	heavyPages := workload{urls: heavy, rotate: true}
 	if *onlyLevers {
 		benchLevers(chrome, heavyPages.next(), *runs)
+		return
+	}
+	if *onlyEncoding {
+		benchEncoding(chrome, heavyPages.next()(), *runs/3)
 		return
 	}
 	if *onlyCold {
@@ -217,6 +222,7 @@ func main() {
 	}
 	benchIsolation(chrome, manySites.next(), *runs)
 	benchLevers(chrome, heavyPages.next(), *runs)
+	benchEncoding(chrome, heavyPages.next()(), *runs/3)
 	benchPageOptions(svc, pages, *runs/2)
 	benchBatch(svc, manySites.next(), *batchSize, slots)
 	svc.stop()

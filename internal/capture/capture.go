@@ -30,6 +30,8 @@ type Engine struct {
 	Guard    *egress.Guard
 	Limits   Limits
 	Assets   Assets // the data block_* options use
+	// PNGForSpeed encodes PNGs with Chrome's fast settings (PNG_ENCODING).
+	PNGForSpeed bool
 
 	warm   chan warmTab  // ready tabs (StartWarm); nil opens every tab on demand
 	refill chan struct{} // asks the filler for another
@@ -295,7 +297,7 @@ func (e *Engine) output(ctx context.Context, w *watch, o *options.Options, md *M
 			case "json_ld":
 				data, err = structuredData(ctx, o)
 			default:
-				data, err = output(ctx, o, e.Limits)
+				data, err = output(ctx, o, e.Limits, e.PNGForSpeed)
 			}
 			return err
 		})

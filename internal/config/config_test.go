@@ -43,7 +43,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		"MAX_BODY_BYTES": "0", "SHUTDOWN_GRACE": "30s", "MAX_PIXELS": "10",
 		"MAX_OUTPUT_BYTES": "99999999999", "RENDERER_MAX_MEMORY_MB": "5", "TRUSTED_PROXY_HOPS": "9",
 		"CLIENT_MAX_CONCURRENCY": "1000", "CLIENT_MAX_CONCURRENCY_GLOBAL": "3", "QUEUE_WAIT": "2h",
-		"METRICS_EXPORTER": "stackdriver", "METRICS_INTERVAL": "10ms", "TRACE_SAMPLE_RATIO": "2"} {
+		"METRICS_EXPORTER": "stackdriver", "METRICS_INTERVAL": "10ms", "TRACE_SAMPLE_RATIO": "2",
+		"PNG_ENCODING": "fast"} {
 		m := map[string]string{"CHROME_PATH": "/bin/true", name: val}
 		if name == "CHROME_PATH" {
 			m["CHROME_PATH"] = ""

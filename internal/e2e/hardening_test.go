@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"image"
 	"net/http"
 	"net/url"
@@ -17,6 +19,7 @@ import (
 	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/config"
+	"github.com/pixashot/pixashot-cloudrun/internal/imagediff"
 	"github.com/pixashot/pixashot-cloudrun/internal/keystore"
 	"github.com/pixashot/pixashot-cloudrun/internal/keystore/fakesm"
 	"github.com/pixashot/pixashot-cloudrun/internal/poll"
@@ -79,6 +82,41 @@ func TestHTMLOutputByteLimit(t *testing.T) {
 	if d := time.Since(start); d > 15*time.Second {
 		t.Errorf("took %s", d)
 	}
+}
+
+// With PNG_ENCODING=speed, PNGs are encoded with Chrome's fast settings
+// (the same pixels, a larger file); one that is then over MAX_OUTPUT_BYTES
+// is encoded again for size, and served if that fits: never refused for the
+// operator's choice.
+func TestPNGOverTheLimitAsEncodedForSpeedIsEncodedForSize(t *testing.T) {
+	var rows strings.Builder
+	for i := range 400 {
+		fmt.Fprintf(&rows, `<p style="margin:0;padding:4px;background:hsl(%d,60%%,%d%%)">row %d: the quick brown fox jumps over the lazy dog %d</p>`,
+			i*37%360, 30+i%50, i, i*i)
+	}
+	o := opts{"html_content": rows.String(), "full_page": true, "window_width": 1920, "window_height": 1080}
+	size := shared.capture(t, o)
+	fast := own(t, func(c *config.Config) { c.PNGForSpeed = true }).capture(t, o)
+	if size.status != 200 || fast.status != 200 || len(fast.body) <= len(size.body) {
+		t.Fatalf("encoded for size (the default): %d, %d bytes; for speed: %d, %d bytes", size.status, len(size.body), fast.status, len(fast.body))
+	}
+	e := own(t, func(c *config.Config) { c.PNGForSpeed, c.MaxOutputBytes = true, int64(len(fast.body))-1 })
+	small := e.capture(t, o)
+	if small.status != 200 || len(small.body) >= len(fast.body) {
+		t.Fatalf("over the limit as encoded for speed (%d bytes): %d, %d bytes %.200s", len(fast.body), small.status, len(small.body), small.body)
+	}
+	a, _, err := image.Decode(bytes.NewReader(fast.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := image.Decode(bytes.NewReader(small.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _, err := imagediff.Compare(context.Background(), a, b, 0); err != nil || d.MismatchRatio != 0 {
+		t.Fatalf("the two encodings differ in their pixels: %+v %v", d, err)
+	}
+	t.Logf("%d bytes encoded for speed, %d for size", len(fast.body), len(small.body))
 }
 
 // A page that hangs its renderer after load costs the request the time it
