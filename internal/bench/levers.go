@@ -4,10 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"log/slog"
+	"net/netip"
+	"strconv"
 	"time"
 
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
+	"github.com/pixashot/pixashot-cloudrun/internal/egress"
 	"github.com/pixashot/pixashot-cloudrun/internal/imagediff"
 )
 
@@ -22,6 +27,10 @@ type lever struct {
 	name  string
 	flags []chromedp.ExecAllocatorOption
 	fast  bool // PNG optimizeForSpeed
+	// guarded sends each capture's context through a session of the
+	// service's egress guard, as the service does: what proxying every
+	// request costs Chrome (the guard's own CPU is the benchmark's).
+	guarded bool
 }
 
 // featuresOff are Chrome features a capture never uses.
@@ -35,10 +44,12 @@ var levers = []lever{
 	{name: "features a capture never uses off", flags: []chromedp.ExecAllocatorOption{chromedp.Flag("disable-features", featuresOff)}},
 	{name: "frames share a renderer (no SI)", flags: []chromedp.ExecAllocatorOption{chromedp.Flag("disable-site-isolation-trials", true)}},
 	{name: "PNG optimizeForSpeed", fast: true},
+	{name: "through the egress guard", guarded: true},
 }
 
 type leverRow struct {
 	lever
+	guard   *egress.Guard
 	browser context.Context
 	pid     int
 	stop    func()
@@ -49,7 +60,19 @@ type leverRow struct {
 }
 
 func (r *leverRow) one(url string) ([]byte, error) {
-	return shootInNewTab(func() (context.Context, context.CancelFunc) { return newContextTab(r.browser, nil) }, url, r.fast)
+	if r.guard == nil {
+		return shootInNewTab(func() (context.Context, context.CancelFunc) { return newContextTab(r.browser, nil) }, url, r.fast)
+	}
+	sess, err := r.guard.Open("bench")
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	return shootInNewTab(func() (context.Context, context.CancelFunc) {
+		return chromedp.NewContext(r.browser, chromedp.WithNewBrowserContext(func(p *target.CreateBrowserContextParams) {
+			p.ProxyServer, p.ProxyBypassList = sess.ProxyURL(), "<-loopback>"
+		}))
+	}, url, r.fast)
 }
 
 // benchLevers measures runs captures of each lever, in turns, on next's URLs.
@@ -58,6 +81,11 @@ func benchLevers(chrome string, next func() string, runs int) {
 	rows := make([]*leverRow, len(levers))
 	for i, l := range levers {
 		r := &leverRow{lever: l}
+		if l.guarded {
+			port, _ := strconv.Atoi(heavyPort)
+			r.guard = egress.New(egress.Config{AllowCIDRs: []netip.Prefix{netip.MustParsePrefix(heavyCIDR)}, AllowPorts: []int{port},
+				Logger: slog.New(slog.DiscardHandler)})
+		}
 		r.browser, r.pid, r.stop = launchChrome(chrome, l.flags...)
 		defer r.stop()
 		series(l.name, 3, 0, func() error { _, err := r.one(next()); return err }) // warm-up
