@@ -155,8 +155,8 @@ func main() {
 		w.isoFloor = series("isolated floor", *runs, 0, func() error { return iso.one(next()) })
 		time.Sleep(time.Second) // the last disposal, counted
 		w.isoCPU = c0.per(snapCPU(iso.pid), *runs)
-		// Concurrency costs Chrome something of its own (renderers and the
-		// GPU process contend); the service's c=4 is set against this too.
+		// What four at once cost Chrome by itself: the service's c=4 is
+		// set against this too, so that the ratio compares like with like.
 		log.Printf("isolated floor (%s): c=4...", w.name)
 		w.isoC4 = throughput(4, 4**perLevel, iso.pid, func() error { return iso.one(next()) })
 	}
