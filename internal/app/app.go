@@ -147,7 +147,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	}
 	engine := &capture.Engine{Browsers: a.Browsers, Guard: a.Guard,
 		Limits: capture.Limits{MaxPixels: cfg.MaxPixels, MaxOutputBytes: cfg.MaxOutputBytes},
-		Assets: assets, PNGForSpeed: cfg.PNGForSpeed}
+		Assets: assets, PNGForSpeed: cfg.PNGEncoding == "speed"}
 	a.engine = engine
 	a.closers = append(a.closers, engine.StartWarm(cfg.WarmTabs))
 	var limiter ratelimit.Allower = ratelimit.NewLimiter(cfg.RateLimit)

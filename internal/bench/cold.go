@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log"
 	"slices"
@@ -39,7 +38,7 @@ func plainColdStart(chrome, url string) time.Duration {
 	start := time.Now()
 	ctx, _, stop := launchChrome(chrome)
 	defer stop()
-	if _, err := shootInNewTab(func() (context.Context, context.CancelFunc) { return newContextTab(ctx, nil) }, url, false); err != nil {
+	if _, err := shootInNewContext(ctx, url, false); err != nil {
 		log.Fatalf("plain chromedp cold start: %v", err)
 	}
 	return time.Since(start)

@@ -95,10 +95,8 @@ func benchEncoding(chrome, url string, runs int) {
 				log.Fatalf("encoding (%s): %v", r.name, err)
 			}
 			r.times = append(r.times, time.Since(t0))
-			vals, _ := chromeCPU(c0.per(snapCPU(pid), 1))
-			for _, v := range vals {
-				r.chrome += v
-			}
+			_, chrome := chromeCPU(c0.per(snapCPU(pid), 1))
+			r.chrome += chrome
 			r.goT += selfCPU() - g0
 			r.bytes, r.shot = len(b), b
 		}
@@ -123,13 +121,13 @@ func benchEncoding(chrome, url string, runs int) {
 // capture takes the whole document in r's way.
 func (r *encodeRow) capture(ctx context.Context, doc page.Viewport) ([]byte, error) {
 	if r.tiles <= 1 {
-		return shot(ctx, r.encodeWay, doc)
+		return shot(ctx, r.encodeWay, &doc)
 	}
 	out := image.NewRGBA(image.Rect(0, 0, int(doc.Width), int(doc.Height)))
 	step := math.Ceil(doc.Height / float64(r.tiles))
 	for y := 0.0; y < doc.Height; y += step {
 		clip := page.Viewport{X: 0, Y: y, Width: doc.Width, Height: math.Min(step, doc.Height-y), Scale: 1}
-		b, err := shot(ctx, r.encodeWay, clip)
+		b, err := shot(ctx, r.encodeWay, &clip)
 		if err != nil {
 			return nil, err
 		}
@@ -144,8 +142,13 @@ func (r *encodeRow) capture(ctx context.Context, doc page.Viewport) ([]byte, err
 	return buf.Bytes(), err
 }
 
-func shot(ctx context.Context, w encodeWay, clip page.Viewport) ([]byte, error) {
-	p := page.CaptureScreenshotParams{Format: w.format, Clip: &clip, CaptureBeyondViewport: new(true)}
+// shot takes a screenshot in w's way: of clip (beyond the viewport), or
+// of the viewport when clip is nil.
+func shot(ctx context.Context, w encodeWay, clip *page.Viewport) ([]byte, error) {
+	p := page.CaptureScreenshotParams{Format: w.format}
+	if clip != nil {
+		p.Clip, p.CaptureBeyondViewport = clip, new(true)
+	}
 	if w.quality > 0 {
 		p.Quality = new(w.quality)
 	}

@@ -61,18 +61,16 @@ type leverRow struct {
 
 func (r *leverRow) one(url string) ([]byte, error) {
 	if r.guard == nil {
-		return shootInNewTab(func() (context.Context, context.CancelFunc) { return newContextTab(r.browser, nil) }, url, r.fast)
+		return shootInNewContext(r.browser, url, r.fast)
 	}
 	sess, err := r.guard.Open("bench")
 	if err != nil {
 		return nil, err
 	}
 	defer sess.Close()
-	return shootInNewTab(func() (context.Context, context.CancelFunc) {
-		return chromedp.NewContext(r.browser, chromedp.WithNewBrowserContext(func(p *target.CreateBrowserContextParams) {
-			p.ProxyServer, p.ProxyBypassList = sess.ProxyURL(), "<-loopback>"
-		}))
-	}, url, r.fast)
+	return shootInNewContext(r.browser, url, r.fast, func(p *target.CreateBrowserContextParams) {
+		p.ProxyServer, p.ProxyBypassList = sess.ProxyURL(), "<-loopback>"
+	})
 }
 
 // benchLevers measures runs captures of each lever, in turns, on next's URLs.

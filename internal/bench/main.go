@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/config"
@@ -488,8 +489,16 @@ func (f *floorTab) one(url string) error {
 		_, err := shoot(f.ctx, url, false)
 		return err
 	}
-	_, err := shootInNewTab(func() (context.Context, context.CancelFunc) { return newContextTab(f.ctx, nil) }, url, false)
+	_, err := shootInNewContext(f.ctx, url, false)
 	return err
+}
+
+// shootInNewContext takes url's PNG in a tab of a new incognito context of
+// browser (with opts on the context), closed after it: the isolated floor.
+func shootInNewContext(browser context.Context, url string, fast bool, opts ...func(*target.CreateBrowserContextParams)) ([]byte, error) {
+	return shootInNewTab(func() (context.Context, context.CancelFunc) {
+		return chromedp.NewContext(browser, chromedp.WithNewBrowserContext(opts...))
+	}, url, fast)
 }
 
 // shootInNewTab opens a tab with open, sizes it as every capture's, takes
@@ -508,12 +517,7 @@ func shoot(ctx context.Context, url string, fast bool) ([]byte, error) {
 	if _, err := chromedp.Run(ctx, chromedp.Navigate(url)); err != nil {
 		return nil, err
 	}
-	p := page.CaptureScreenshotParams{Format: page.CaptureScreenshotFormatPng}
-	if fast {
-		p.OptimizeForSpeed = new(true)
-	}
-	b, err := chromedp.Call(ctx, page.CaptureScreenshot, p)
-	return b.Data, err
+	return shot(ctx, encodeWay{format: page.CaptureScreenshotFormatPng, fast: fast}, nil)
 }
 
 // inTurns times runs captures of the floors and of the service one at a

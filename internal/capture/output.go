@@ -200,7 +200,6 @@ const rectJS = `(sel) => {
 }`
 
 func screenshot(ctx context.Context, o *options.Options, lim Limits, pngForSpeed bool) ([]byte, error) {
-	maxPixels := lim.MaxPixels
 	p := page.CaptureScreenshotParams{Format: page.CaptureScreenshotFormat(o.Format)}
 	switch {
 	case o.Format != "png":
@@ -238,7 +237,7 @@ func screenshot(ctx context.Context, o *options.Options, lim Limits, pngForSpeed
 		if c := o.Page.Clip; c != nil {
 			clip = page.Viewport{X: c.X, Y: c.Y, Width: c.Width, Height: c.Height}
 		}
-		clip = clamp(clip, doc, o, maxPixels)
+		clip = clamp(clip, doc, o, lim.MaxPixels)
 		switch {
 		case (clip.Width < 1 || clip.Height < 1) && o.Page.Clip != nil:
 			return nil, invalid("clip", "lies outside the page")

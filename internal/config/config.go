@@ -9,7 +9,6 @@ import (
 	"os"
 	"regexp"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,7 +58,7 @@ type Config struct {
 	ShutdownGrace  time.Duration // how long captures in flight may finish after SIGTERM
 	MaxPixels      int64         // width × height × density² of one image
 	MaxOutputBytes int64         // bytes of one capture, any format
-	PNGForSpeed    bool          // PNG_ENCODING=speed: Chrome's fast PNG settings
+	PNGEncoding    string        // size, or speed: Chrome's fast PNG settings
 	RendererMaxMB  int           // resident memory of one capture's renderer
 	InstanceMB     int           // private memory of the service and its Chrome together; 0, no bound
 	TrustedHops    int           // proxies whose X-Forwarded-For entries are believed
@@ -125,7 +124,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		MaxPixels:         int64(r.integer("MAX_PIXELS", 64_000_000)),
 		// Cloud Run answers at most 32 MiB on a buffered HTTP/1 response.
 		MaxOutputBytes: int64(r.integer("MAX_OUTPUT_BYTES", 32<<20)),
-		PNGForSpeed:    r.str("PNG_ENCODING", "size") == "speed",
+		PNGEncoding:    r.str("PNG_ENCODING", "size"),
 		RendererMaxMB:  r.integer("RENDERER_MAX_MEMORY_MB", 1024),
 		InstanceMB:     r.integer("INSTANCE_MEMORY_MB", defaultInstanceMB(memoryLimitFiles, "/proc/meminfo")),
 		TrustedHops:    r.integer("TRUSTED_PROXY_HOPS", 0),
@@ -294,7 +293,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		r.fail("MONITORS_MAX", "must be between 0 (no monitors) and 10000")
 	case c.StorageRetention < time.Hour:
 		r.fail("STORAGE_RETENTION", "must be at least 1h")
-	case !slices.Contains([]string{"size", "speed"}, r.str("PNG_ENCODING", "size")):
+	case c.PNGEncoding != "size" && c.PNGEncoding != "speed":
 		r.fail("PNG_ENCODING", "must be size or speed")
 	case c.MetricsExporter != "" && c.MetricsExporter != "gcp" && c.MetricsExporter != "prometheus":
 		r.fail("METRICS_EXPORTER", "must be gcp, prometheus or unset")

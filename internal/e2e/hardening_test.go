@@ -96,11 +96,11 @@ func TestPNGOverTheLimitAsEncodedForSpeedIsEncodedForSize(t *testing.T) {
 	}
 	o := opts{"html_content": rows.String(), "full_page": true, "window_width": 1920, "window_height": 1080}
 	size := shared.capture(t, o)
-	fast := own(t, func(c *config.Config) { c.PNGForSpeed = true }).capture(t, o)
+	fast := own(t, func(c *config.Config) { c.PNGEncoding = "speed" }).capture(t, o)
 	if size.status != 200 || fast.status != 200 || len(fast.body) <= len(size.body) {
 		t.Fatalf("encoded for size (the default): %d, %d bytes; for speed: %d, %d bytes", size.status, len(size.body), fast.status, len(fast.body))
 	}
-	e := own(t, func(c *config.Config) { c.PNGForSpeed, c.MaxOutputBytes = true, int64(len(fast.body))-1 })
+	e := own(t, func(c *config.Config) { c.PNGEncoding, c.MaxOutputBytes = "speed", int64(len(fast.body))-1 })
 	small := e.capture(t, o)
 	if small.status != 200 || len(small.body) >= len(fast.body) {
 		t.Fatalf("over the limit as encoded for speed (%d bytes): %d, %d bytes %.200s", len(fast.body), small.status, len(small.body), small.body)
