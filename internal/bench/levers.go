@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
+	"github.com/pixashot/pixashot-cloudrun/internal/browser"
 	"github.com/pixashot/pixashot-cloudrun/internal/egress"
 	"github.com/pixashot/pixashot-cloudrun/internal/imagediff"
 )
@@ -31,6 +32,12 @@ type lever struct {
 	// service's egress guard, as the service does: what proxying every
 	// request costs Chrome (the guard's own CPU is the benchmark's).
 	guarded bool
+	// The service's own per-tab work: its Fetch patterns, its network-idle
+	// wait.
+	intercept, waits bool
+	// hardened starts Chrome with the service's own flags (a session of the
+	// guard as the browser's proxy), captures guarded as the service's.
+	hardened bool
 }
 
 // featuresOff are Chrome features a capture never uses.
@@ -45,6 +52,9 @@ var levers = []lever{
 	{name: "frames share a renderer (no SI)", flags: []chromedp.ExecAllocatorOption{chromedp.Flag("disable-site-isolation-trials", true)}},
 	{name: "PNG optimizeForSpeed", fast: true},
 	{name: "through the egress guard", guarded: true},
+	{name: "+ the service's Fetch patterns", intercept: true},
+	{name: "+ the service's network-idle wait", waits: true},
+	{name: "+ the service's flags, guarded", guarded: true, hardened: true},
 }
 
 type leverRow struct {
@@ -57,20 +67,42 @@ type leverRow struct {
 	cpu     cpuUse
 	bytes   int
 	shot    []byte // the capture of the comparison URL
+	again   int    // captures the network-idle wait took twice
 }
 
 func (r *leverRow) one(url string) ([]byte, error) {
-	if r.guard == nil {
-		return shootInNewContext(r.browser, url, r.fast)
+	var opts []func(*target.CreateBrowserContextParams)
+	if r.guard != nil {
+		sess, err := r.guard.Open("bench")
+		if err != nil {
+			return nil, err
+		}
+		defer sess.Close()
+		opts = append(opts, func(p *target.CreateBrowserContextParams) {
+			p.ProxyServer, p.ProxyBypassList = sess.ProxyURL(), "<-loopback>"
+		})
 	}
-	sess, err := r.guard.Open("bench")
-	if err != nil {
+	if !r.intercept && !r.waits {
+		return shootInNewContext(r.browser, url, r.fast, opts...)
+	}
+	ctx, cancel := chromedp.NewContext(r.browser, chromedp.WithNewBrowserContext(opts...))
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
 		return nil, err
 	}
-	defer sess.Close()
-	return shootInNewContext(r.browser, url, r.fast, func(p *target.CreateBrowserContextParams) {
-		p.ProxyServer, p.ProxyBypassList = sess.ProxyURL(), "<-loopback>"
-	})
+	if r.intercept {
+		if err := interceptAsTheService(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if !r.waits {
+		return shoot(ctx, url, r.fast)
+	}
+	b, again, err := shootAsTheServiceWaits(ctx, url, r.fast)
+	if again {
+		r.again++
+	}
+	return b, err
 }
 
 // benchLevers measures runs captures of each lever, in turns, on next's URLs.
@@ -84,9 +116,19 @@ func benchLevers(chrome string, next func() string, runs int) {
 			r.guard = egress.New(egress.Config{AllowCIDRs: []netip.Prefix{netip.MustParsePrefix(heavyCIDR)}, AllowPorts: []int{port},
 				Logger: slog.New(slog.DiscardHandler)})
 		}
-		r.browser, r.pid, r.stop = launchChrome(chrome, l.flags...)
+		flags := l.flags
+		if l.hardened {
+			def, err := r.guard.Open("default-context")
+			if err != nil {
+				log.Fatal(err)
+			}
+			defer def.Close()
+			flags = append(flags, browser.Hardening(def.ProxyURL())...)
+		}
+		r.browser, r.pid, r.stop = launchChrome(chrome, flags...)
 		defer r.stop()
 		series(l.name, 3, 0, func() error { _, err := r.one(next()); return err }) // warm-up
+		r.again = 0
 		rows[i] = r
 	}
 	pids := make([]int, len(rows))
@@ -139,5 +181,10 @@ func printLevers(rows []*leverRow) {
 			fmt.Printf(" %9.0f", v)
 		}
 		fmt.Printf(" %9.0f %9.2f %7d B %9s\n", all, all/first, r.bytes, mismatch)
+	}
+	for _, r := range rows {
+		if r.waits {
+			fmt.Printf("(%q took the capture again, after a quiet window, in %d of %d)\n", r.name, r.again, len(r.times))
+		}
 	}
 }

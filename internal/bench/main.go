@@ -59,7 +59,9 @@ func main() {
 	starts := flag.Int("starts", 10, "cold starts measured one after another")
 	onlyCold := flag.Bool("only-cold", false, "measure only the cold starts")
 	onlyLevers := flag.Bool("only-levers", false, "measure only the levers on the heavy pages")
+	leverNames := flag.String("levers", "", "with -only-levers: only the levers whose names contain this (the baseline always runs)")
 	onlyEncoding := flag.Bool("only-encoding", false, "measure only the encoding levers on a tall heavy page")
+	ab := flag.String("ab", "", "measure only the service against this other build of it (before/after), on the heavy pages")
 	extra := flag.String("options", "", `capture options for every capture of the service, as JSON (an A/B: '{"wait_for_network":"mostly_idle"}')`)
 	only := flag.String("workload", "", "measure only this workload's table (many, same or heavy), and nothing after it")
 	flag.Parse()
@@ -97,7 +99,15 @@ func main() {
 		return
 	}
 	heavyPages := workload{urls: heavy, rotate: true}
+	if *ab != "" {
+		benchAB(*bin, *ab, chrome, pages, sites, heavyPages.next(), *runs)
+		return
+	}
 	if *onlyLevers {
+		if *leverNames != "" {
+			base := levers[0].name
+			levers = slices.DeleteFunc(levers, func(l lever) bool { return l.name != base && !strings.Contains(l.name, *leverNames) })
+		}
 		benchLevers(chrome, heavyPages.next(), *runs)
 		return
 	}

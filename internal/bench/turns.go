@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log"
 	"time"
 )
 
@@ -49,4 +50,19 @@ func printTurns(subjects []*subject, n float64) {
 	for _, s := range subjects {
 		fmt.Printf("%-42s %18.1f %10.3f %14.1f %10.3f %12s\n", s.name, s.cpu/n, s.cpu/n/base, s.goMS/n, s.goMS/n/baseGo, ms(median(s.lat)))
 	}
+}
+
+// benchAB measures the service against another build of it (-ab), both up
+// side by side, the same heavy pages in turns of 5: a change's before and
+// after from one run.
+func benchAB(bin, other, chrome, pages string, sites []string, next func() string, runs int) {
+	subjects := []*subject{{name: "before: " + other}, {name: "after: " + bin}}
+	for i, b := range []string{other, bin} {
+		subjects[i].svc = startService(b, chrome, pages, sites)
+		defer subjects[i].svc.stop()
+	}
+	log.Printf("a/b: two builds, %d captures each in rounds of 5...", runs*2)
+	n := inTurnsOf5(subjects, runs, next)
+	fmt.Printf("\na/b: the heavy pages, %.0f captures per build back to back, in turns of 5\n", n)
+	printTurns(subjects, n)
 }

@@ -213,7 +213,7 @@ func (m *Manager) watch(inst *instance) {
 }
 
 func (m *Manager) launch() (*instance, error) {
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], hardening(m.cfg.ProxyURL)...)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], Hardening(m.cfg.ProxyURL)...)
 	opts = append(opts,
 		chromedp.ExecPath(m.cfg.ExecPath),
 		chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {

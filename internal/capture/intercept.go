@@ -33,12 +33,17 @@ func targetURL(o *options.Options) string {
 	return o.URL
 }
 
-// refusedSchemes are intercepted and failed wherever they appear in a page.
-// Chrome already refuses most of them from an http(s) page; this is the belt.
+// refusedSchemes are failed wherever they appear in a page, in a capture
+// that intercepts anyway. Chrome refuses them itself from an http(s) page
+// (TestLocalSchemesInsidePages): that is the braces, this the belt, worn
+// only where it costs nothing more.
 var refusedSchemes = []string{"file:", "filesystem:", "view-source:", "chrome:", "chrome-extension:", "devtools:", "ftp:"}
 
 // interceptor decides the requests the tab pauses. Only requests matching its
-// patterns pause, so an ordinary capture pays nothing per request.
+// patterns pause, but once Fetch is on every request of the tab passes
+// through Chrome's interception in the browser process (6-7% of Chrome's
+// CPU on heavy pages, docs/performance.md): an ordinary capture, which needs
+// none of it, does not turn it on.
 type interceptor struct {
 	html       []byte
 	blockMedia bool
@@ -82,6 +87,12 @@ func escapePattern(s string) string {
 	return r.Replace(s)
 }
 
+// needed reports whether the capture asks for anything only interception
+// does: its own document, media blocked, headers, block lists.
+func (ic *interceptor) needed() bool {
+	return ic.html != nil || ic.blockMedia || ic.headerPat != "" || ic.block != nil
+}
+
 func (ic *interceptor) patterns() []*fetch.RequestPattern {
 	var ps []*fetch.RequestPattern
 	for _, s := range refusedSchemes {
@@ -106,8 +117,12 @@ func (ic *interceptor) patterns() []*fetch.RequestPattern {
 	return ps
 }
 
-// start enables interception and answers paused requests until ctx ends.
+// start enables interception, if the capture needs it, and answers paused
+// requests until ctx ends.
 func (ic *interceptor) start(ctx context.Context) error {
+	if !ic.needed() {
+		return nil
+	}
 	if ic.block != nil {
 		tree, err := chromedp.Call(ctx, page.GetFrameTree, cdp.Empty{})
 		if err != nil {

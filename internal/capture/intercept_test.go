@@ -27,3 +27,28 @@ func TestHeaderScopeIsTheOriginAsChromeWritesIt(t *testing.T) {
 		}
 	}
 }
+
+// Interception costs every request of the tab a pass through Chrome's
+// browser process: only a capture that asks for what it does turns it on.
+func TestOnlyCapturesThatNeedItIntercept(t *testing.T) {
+	for name, c := range map[string]struct {
+		o    options.Options
+		b    *blocker
+		want bool
+	}{
+		"a URL":          {o: options.Options{URL: "https://example.com/"}},
+		"html_content":   {o: options.Options{HTMLContent: "<p>x</p>"}, want: true},
+		"block_media":    {o: options.Options{URL: "https://example.com/", BlockMedia: true}, want: true},
+		"custom_headers": {o: options.Options{URL: "https://example.com/", CustomHeaders: map[string]string{"X-A": "b"}}, want: true},
+		"a block list":   {o: options.Options{URL: "https://example.com/"}, b: &blocker{}, want: true},
+	} {
+		ic := newInterceptor(&c.o, c.b)
+		if ic.needed() != c.want {
+			t.Errorf("%s: needed %v, want %v", name, ic.needed(), c.want)
+		}
+		// Where it is on, the refused schemes ride along.
+		if ps := ic.patterns(); c.want && (len(ps) <= len(refusedSchemes) || ps[0].URLPattern != refusedSchemes[0]+"*") {
+			t.Errorf("%s: patterns %v", name, ps)
+		}
+	}
+}

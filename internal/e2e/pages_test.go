@@ -234,6 +234,7 @@ func (e *env) pages() http.Handler {
 		}
 	})
 	page("/slow-subresource", `<html><body><img src="/hang"></body></html>`)
+	page("/as-local-file", localPage)
 	page("/script", `<html><body><p id="p">server</p><script>document.getElementById('p').textContent = 'built by script';</script></body></html>`)
 	page("/pages", `<html><body style="margin:0">`+strings.Repeat(`<div style="height:100px;page-break-after:always">page</div>`, 3)+`</body></html>`)
 	page("/anim", `<html><head><style>
@@ -276,7 +277,8 @@ func vectorPage(kind, target string) string {
 	case "img":
 		inner = `<img src="` + t + `">`
 	case "iframe":
-		inner = `<iframe src="` + t + `"></iframe>`
+		// The whole viewport, so a screenshot shows what it loaded.
+		inner = `<iframe src="` + t + `" style="position:fixed;inset:0;width:100%;height:100%;border:0"></iframe>`
 	case "script":
 		inner = `<script src="` + t + `"></script>`
 	case "style":

@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"bytes"
+	"image"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,6 +75,88 @@ func TestNonHTTPSchemesAreRefused(t *testing.T) {
 			t.Errorf("%s: %d %s", target, r.status, r.body)
 		}
 	}
+}
+
+// localPage is a page the local-scheme test serves both as a file and over
+// http: red, and holding localMarker.
+const (
+	localMarker = "local-file-content-7d41"
+	localPage   = `<html><body style="margin:0;background:#ff0000"><p>` + localMarker + `</p></body></html>`
+)
+
+// A page's own ways to reach a local file, or its source, in an ordinary
+// capture (which turns no request interception on): Chrome refuses them by
+// itself. Each way is first shown to work on the same content over http,
+// so a refusal is not a way of looking that sees nothing.
+func TestLocalSchemesInsidePages(t *testing.T) {
+	e := shared
+	f := filepath.Join(t.TempDir(), "local.html")
+	if err := os.WriteFile(f, []byte(localPage), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	local, overHTTP := "file://"+f, e.page+"/as-local-file"
+	ways := func(to string) []string {
+		q := url.QueryEscape(to)
+		return []string{e.page + "/navigate?how=js&to=" + q, e.page + "/navigate?how=meta&to=" + q,
+			e.page + "/redirect?code=302&to=" + q, e.page + "/vector?kind=popup&t=" + q,
+			e.page + "/vector?kind=fetch&t=" + q, e.page + "/vector?kind=xhr&t=" + q, e.page + "/vector?kind=worker&t=" + q}
+	}
+	shows := func(u string) bool {
+		r := e.capture(t, opts{"url": u, "format": "html", "delay_capture": 300, "wait_for_timeout": 5000})
+		if r.status != 200 && r.status != 502 {
+			t.Errorf("%s: %d %s", u, r.status, r.body)
+		}
+		return bytes.Contains(r.body, []byte(localMarker))
+	}
+	red := func(to string) bool {
+		u := e.page + "/vector?kind=iframe&t=" + url.QueryEscape(to)
+		r := e.capture(t, opts{"url": u, "window_width": 400, "window_height": 300, "delay_capture": 300})
+		img, _, err := image.Decode(bytes.NewReader(r.body))
+		if r.status != 200 || err != nil {
+			t.Errorf("%s: %d %v", u, r.status, err)
+			return false
+		}
+		c := rgb(img, 200, 150)
+		return c[0] > 200 && c[1] < 60 && c[2] < 60
+	}
+	// Four at a time, as concurrent clients would.
+	type check struct {
+		u    string
+		seen func(string) bool
+		want bool
+	}
+	var checks []check
+	for i, u := range ways(overHTTP) {
+		if i != 3 { // a popup is never the capture
+			checks = append(checks, check{u, shows, true})
+		}
+	}
+	checks = append(checks, check{overHTTP, red, true})
+	for _, to := range []string{local, "view-source:" + local, "view-source:" + overHTTP} {
+		for _, u := range ways(to) {
+			checks = append(checks, check{u, shows, false})
+		}
+	}
+	checks = append(checks, check{local, red, false})
+	work := make(chan check)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for c := range work {
+				switch got := c.seen(c.u); {
+				case c.want && !got:
+					t.Errorf("%s: the page over http was not shown, so the refusals prove nothing", c.u)
+				case !c.want && got:
+					t.Errorf("%s: a page reached local content", c.u)
+				}
+			}
+		})
+	}
+	for _, c := range checks {
+		work <- c
+	}
+	close(work)
+	wg.Wait()
 }
 
 func TestNavigationsToBlockedTargets(t *testing.T) {
