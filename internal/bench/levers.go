@@ -6,6 +6,7 @@ import (
 	"log"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -123,7 +124,7 @@ func benchLevers(chrome string, next func() string, runs int) {
 				log.Fatal(err)
 			}
 			defer def.Close()
-			flags = append(flags, browser.Hardening(def.ProxyURL())...)
+			flags = slices.Concat(flags, browser.Hardening(def.ProxyURL()))
 		}
 		r.browser, r.pid, r.stop = launchChrome(chrome, flags...)
 		defer r.stop()

@@ -204,6 +204,9 @@ func main() {
 		for _, c := range levels {
 			w.tput[c] = throughput(c, c**perLevel, svc.cmd.Process.Pid, one)
 		}
+		log.Printf("isolated floor and service (%s): c=4 in turns...", w.name)
+		w.isoTurns, w.svcTurns = c4InTurns(3, 2**perLevel, iso.pid, svc.cmd.Process.Pid,
+			func() error { return iso.one(next()) }, one)
 		// The peak memory under the highest load, in a run of its own and
 		// untimed: reading every process's smaps_rollup five times a second
 		// walks their page tables under their mmap locks. Beside the timed
@@ -252,7 +255,8 @@ type workload struct {
 	floor, isoFloor, seq        []time.Duration
 	floorPaced, isoPaced, paced []time.Duration
 	floorCPU, isoCPU, seqCPU    cpuUse
-	isoC4                       rate // the isolated floor with four captures at once
+	isoC4                       rate   // the isolated floor with four captures at once
+	isoTurns, svcTurns          cpuUse // both at c=4, in turns
 	tput                        map[int]rate
 	peak                        int64 // PSS of the service and its Chrome at the highest level
 	peer                        peerResult
@@ -335,6 +339,8 @@ func (w workload) print(pause time.Duration) {
 	fmt.Printf("\n%-34s %9.2f", "service CPU at c=4 ÷ floor's", w.tput[4].cpu.total/w.floorCPU.total)
 	fmt.Printf("\n%-34s %9.2f", "service CPU at c=4 ÷ isolated's", w.tput[4].cpu.total/w.isoCPU.total)
 	fmt.Printf("\n%-34s %9.2f", "  ÷ isolated's at c=4", w.tput[4].cpu.total/w.isoC4.cpu.total)
+	fmt.Printf("\n%-34s %9.2f (%.0f ms against %.0f, c=4 in three turns each)", "  ÷ isolated's, both in turns",
+		w.svcTurns.total/w.isoTurns.total, w.svcTurns.total, w.isoTurns.total)
 	fmt.Printf("\n%-34s %9.2f captures/s (%d cores × 1000 ÷ service CPU at c=4)", "CPU ceiling of the service",
 		float64(runtime.NumCPU())*1000/w.tput[4].cpu.total, runtime.NumCPU())
 	// Where it goes, by kind of process: Go is the service (the benchmark
@@ -354,6 +360,8 @@ func (w workload) print(pause time.Duration) {
 	byRole("isolated floor, c=4", w.isoC4.cpu)
 	byRole("service, sequential", w.seqCPU)
 	byRole("service, c=4", w.tput[4].cpu)
+	byRole("isolated floor, c=4, in turns", w.isoTurns)
+	byRole("service, c=4, in turns", w.svcTurns)
 	top := levels[len(levels)-1]
 	fmt.Printf("\n\n%-34s %9.0f MB, %.0f MB a capture in flight\n", fmt.Sprintf("peak PSS at c=%d (service + Chrome)", top),
 		float64(w.peak)/(1<<20), float64(w.peak)/(1<<20)/float64(top))
@@ -667,6 +675,36 @@ func (r rate) String() string {
 		return fmt.Sprintf("%.2f (%d err)", r.perSecond, r.errors)
 	}
 	return fmt.Sprintf("%.2f", r.perSecond)
+}
+
+// c4InTurns runs rounds of captures four at a time, the isolated floor's
+// and the service's in turns (each round the other goes first), and
+// returns each one's CPU per capture over them all: the c=4 CPU target's
+// ratio from the same minutes (the isolated floor's own c=4 runs minutes
+// before the service starts, and the machine drifts between).
+func c4InTurns(rounds, perRound, isoPID, svcPID int, iso, svc func() error) (isoCPU, svcCPU cpuUse) {
+	sides := []struct {
+		pid int
+		one func() error
+		sum *cpuUse
+	}{{isoPID, iso, &isoCPU}, {svcPID, svc, &svcCPU}}
+	for _, s := range sides {
+		s.sum.roles = map[string]float64{}
+	}
+	for r := range rounds {
+		for k := range sides {
+			s := sides[(k+r)%2]
+			c0 := snapCPU(s.pid)
+			throughput(4, perRound, s.pid, s.one)
+			time.Sleep(time.Second) // the last tabs' disposal, counted
+			u := c0.per(snapCPU(s.pid), perRound)
+			s.sum.total += u.total / float64(rounds)
+			for role, v := range u.roles {
+				s.sum.roles[role] += v / float64(rounds)
+			}
+		}
+	}
+	return isoCPU, svcCPU
 }
 
 // throughput runs total captures with c workers and returns captures per

@@ -41,7 +41,7 @@ var refusedSchemes = []string{"file:", "filesystem:", "view-source:", "chrome:",
 
 // interceptor decides the requests the tab pauses. Only requests matching its
 // patterns pause, but once Fetch is on every request of the tab passes
-// through Chrome's interception in the browser process (6-7% of Chrome's
+// through Chrome's interception in the browser process (5-7% of Chrome's
 // CPU on heavy pages, docs/performance.md): an ordinary capture, which needs
 // none of it, does not turn it on.
 type interceptor struct {
