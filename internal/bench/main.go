@@ -61,6 +61,7 @@ func main() {
 	onlyLevers := flag.Bool("only-levers", false, "measure only the levers on the heavy pages")
 	leverNames := flag.String("levers", "", "with -only-levers: only the levers whose names contain this (the baseline always runs)")
 	onlyEncoding := flag.Bool("only-encoding", false, "measure only the encoding levers on a tall heavy page")
+	onlyC4 := flag.Int("only-c4", 0, "measure only the c=4 CPU of the isolated floor and the service, in this many turns each, on -workload (many by default)")
 	ab := flag.String("ab", "", "measure only the service against this other build of it (before/after), on the heavy pages")
 	extra := flag.String("options", "", `capture options for every capture of the service, as JSON (an A/B: '{"wait_for_network":"mostly_idle"}')`)
 	only := flag.String("workload", "", "measure only this workload's table (many, same or heavy), and nothing after it")
@@ -123,6 +124,14 @@ func main() {
 		svc := startService(*bin, chrome, pages, sites)
 		defer svc.stop()
 		benchPageOptions(svc, pages, *runs)
+		return
+	}
+	if *onlyC4 > 0 {
+		w := manySites
+		if strings.HasPrefix(*only, "heavy") {
+			w = heavyPages
+		}
+		benchC4(*bin, chrome, pages, sites, w.next(), *onlyC4, 2**perLevel)
 		return
 	}
 	workloads := []workload{
@@ -348,12 +357,6 @@ func (w workload) print(pause time.Duration) {
 	fmt.Printf("\n\n%-34s", "CPU per capture by process (ms)")
 	for _, r := range roles {
 		fmt.Printf(" %9s", r)
-	}
-	byRole := func(name string, u cpuUse) {
-		fmt.Printf("\n%-34s", name)
-		for _, r := range roles {
-			fmt.Printf(" %9.0f", u.roles[r])
-		}
 	}
 	byRole("floor", w.floorCPU)
 	byRole("isolated floor", w.isoCPU)
@@ -705,6 +708,39 @@ func c4InTurns(rounds, perRound, isoPID, svcPID int, iso, svc func() error) (iso
 		}
 	}
 	return isoCPU, svcCPU
+}
+
+// benchC4 is the c=4 CPU ratio in turns alone, in as many rounds as asked:
+// enough of them resolve what three in make bench cannot.
+func benchC4(bin, chrome, pages string, sites []string, next func() string, rounds, perRound int) {
+	iso := startFloor(chrome, pages+"/page", true)
+	defer iso.stop()
+	svc := startService(bin, chrome, pages, sites)
+	defer svc.stop()
+	one := func() error { return svc.capture(next()) }
+	for range 3 {
+		one()           //nolint:errcheck // warm-up
+		iso.one(next()) //nolint:errcheck // warm-up
+	}
+	log.Printf("isolated floor and service: c=4 in %d turns each of %d captures...", rounds, perRound)
+	isoCPU, svcCPU := c4InTurns(rounds, perRound, iso.pid, svc.cmd.Process.Pid, func() error { return iso.one(next()) }, one)
+	fmt.Printf("\nc=4 in %d turns of %d captures each: the service %.0f ms a capture, the isolated floor %.0f: %.3f×\n",
+		rounds, perRound, svcCPU.total, isoCPU.total, svcCPU.total/isoCPU.total)
+	fmt.Printf("%-34s", "CPU per capture by process (ms)")
+	for _, r := range roles {
+		fmt.Printf(" %9s", r)
+	}
+	byRole("isolated floor", isoCPU)
+	byRole("service", svcCPU)
+	fmt.Println()
+}
+
+// byRole prints a row of CPU per capture by kind of process.
+func byRole(name string, u cpuUse) {
+	fmt.Printf("\n%-34s", name)
+	for _, r := range roles {
+		fmt.Printf(" %9.0f", u.roles[r])
+	}
 }
 
 // throughput runs total captures with c workers and returns captures per
