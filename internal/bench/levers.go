@@ -83,27 +83,24 @@ func (r *leverRow) one(url string) ([]byte, error) {
 			p.ProxyServer, p.ProxyBypassList = sess.ProxyURL(), "<-loopback>"
 		})
 	}
-	if !r.intercept && !r.waits {
-		return shootInNewContext(r.browser, url, r.fast, opts...)
+	open := func() (context.Context, context.CancelFunc) {
+		return chromedp.NewContext(r.browser, chromedp.WithNewBrowserContext(opts...))
 	}
-	ctx, cancel := chromedp.NewContext(r.browser, chromedp.WithNewBrowserContext(opts...))
-	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
-		return nil, err
-	}
-	if r.intercept {
-		if err := interceptAsTheService(ctx); err != nil {
-			return nil, err
+	return inNewTab(open, func(ctx context.Context) ([]byte, error) {
+		if r.intercept {
+			if err := interceptAsTheService(ctx); err != nil {
+				return nil, err
+			}
 		}
-	}
-	if !r.waits {
-		return shoot(ctx, url, r.fast)
-	}
-	b, again, err := shootAsTheServiceWaits(ctx, url, r.fast)
-	if again {
-		r.again++
-	}
-	return b, err
+		if !r.waits {
+			return shoot(ctx, url, r.fast)
+		}
+		b, again, err := shootAsTheServiceWaits(ctx, url, r.fast)
+		if again {
+			r.again++
+		}
+		return b, err
+	})
 }
 
 // benchLevers measures runs captures of each lever, in turns, on next's URLs.

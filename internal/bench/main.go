@@ -27,7 +27,6 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
 	"github.com/pixashot/pixashot-cloudrun/internal/config"
@@ -515,22 +514,26 @@ func (f *floorTab) one(url string) error {
 }
 
 // shootInNewContext takes url's PNG in a tab of a new incognito context of
-// browser (with opts on the context), closed after it: the isolated floor.
-func shootInNewContext(browser context.Context, url string, fast bool, opts ...func(*target.CreateBrowserContextParams)) ([]byte, error) {
-	return shootInNewTab(func() (context.Context, context.CancelFunc) {
-		return chromedp.NewContext(browser, chromedp.WithNewBrowserContext(opts...))
-	}, url, fast)
+// browser, closed after it: the isolated floor.
+func shootInNewContext(browser context.Context, url string, fast bool) ([]byte, error) {
+	return shootInNewTab(func() (context.Context, context.CancelFunc) { return newContextTab(browser, nil) }, url, fast)
 }
 
 // shootInNewTab opens a tab with open, sizes it as every capture's, takes
 // url's PNG and closes the tab (and a context of its own with it).
 func shootInNewTab(open func() (context.Context, context.CancelFunc), url string, fast bool) ([]byte, error) {
+	return inNewTab(open, func(ctx context.Context) ([]byte, error) { return shoot(ctx, url, fast) })
+}
+
+// inNewTab opens a tab with open, sizes it as every capture's, runs take
+// in it and closes the tab (and a context of its own with it).
+func inNewTab(open func() (context.Context, context.CancelFunc), take func(context.Context) ([]byte, error)) ([]byte, error) {
 	ctx, cancel := open()
 	defer cancel()
 	if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
 		return nil, err
 	}
-	return shoot(ctx, url, fast)
+	return take(ctx)
 }
 
 // shoot navigates the tab of ctx to url and takes a PNG of the viewport.

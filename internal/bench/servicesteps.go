@@ -9,26 +9,21 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/pixashot/pixashot-cloudrun/internal/capture"
 )
 
 // The service's own per-tab work, each step added alone to the isolated
 // floor as a lever: what it costs Chrome, apart from everything else.
 
-// refusedSchemePatterns are the Fetch patterns the service's interceptor
-// set in every capture until this lever measured them, and now sets only in
-// captures that intercept anyway (internal/capture's refusedSchemes): none
-// matches an http(s) request, so what they cost is interception itself.
-var refusedSchemePatterns = []string{"file:", "filesystem:", "view-source:", "chrome:", "chrome-extension:", "devtools:", "ftp:"}
-
-// interceptAsTheService enables Fetch on the tab of ctx with those patterns
-// and lets anything that pauses go on.
+// interceptAsTheService enables Fetch on the tab of ctx with the refused
+// schemes' patterns, which the service set in every capture until this
+// lever measured them, and now sets only in captures that intercept anyway:
+// none matches an http(s) request, so what they cost is interception
+// itself. Anything that pauses is failed, as the service fails it.
 func interceptAsTheService(ctx context.Context) error {
 	paused := chromedp.Events(ctx, fetch.RequestPaused)
-	ps := make([]*fetch.RequestPattern, len(refusedSchemePatterns))
-	for i, s := range refusedSchemePatterns {
-		ps[i] = &fetch.RequestPattern{URLPattern: s + "*"}
-	}
-	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: ps}); err != nil {
+	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: capture.RefusedSchemePatterns()}); err != nil {
 		return err
 	}
 	go func() {

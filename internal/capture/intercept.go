@@ -87,17 +87,21 @@ func escapePattern(s string) string {
 	return r.Replace(s)
 }
 
-// needed reports whether the capture asks for anything only interception
-// does: its own document, media blocked, headers, block lists.
-func (ic *interceptor) needed() bool {
-	return ic.html != nil || ic.blockMedia || ic.headerPat != "" || ic.block != nil
+// RefusedSchemePatterns are refusedSchemes as Fetch patterns (the bench
+// measures what they cost).
+func RefusedSchemePatterns() []*fetch.RequestPattern {
+	ps := make([]*fetch.RequestPattern, len(refusedSchemes))
+	for i, s := range refusedSchemes {
+		ps[i] = &fetch.RequestPattern{URLPattern: s + "*"}
+	}
+	return ps
 }
 
+// patterns are what the capture pauses: nil when it asks for nothing only
+// interception does (its own document, media blocked, headers, block
+// lists), else those and the refused schemes.
 func (ic *interceptor) patterns() []*fetch.RequestPattern {
 	var ps []*fetch.RequestPattern
-	for _, s := range refusedSchemes {
-		ps = append(ps, &fetch.RequestPattern{URLPattern: s + "*"})
-	}
 	if ic.html != nil {
 		ps = append(ps, &fetch.RequestPattern{URLPattern: htmlOrigin + "/*"})
 	}
@@ -114,13 +118,17 @@ func (ic *interceptor) patterns() []*fetch.RequestPattern {
 		// round trip per request, only for captures that block.
 		ps = append(ps, &fetch.RequestPattern{URLPattern: "*"})
 	}
-	return ps
+	if ps == nil {
+		return nil
+	}
+	return append(RefusedSchemePatterns(), ps...)
 }
 
 // start enables interception, if the capture needs it, and answers paused
 // requests until ctx ends.
 func (ic *interceptor) start(ctx context.Context) error {
-	if !ic.needed() {
+	patterns := ic.patterns()
+	if patterns == nil {
 		return nil
 	}
 	if ic.block != nil {
@@ -131,7 +139,7 @@ func (ic *interceptor) start(ctx context.Context) error {
 		ic.mainFrame = tree.FrameTree.Frame.ID
 	}
 	paused := chromedp.Events(ctx, fetch.RequestPaused)
-	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: ic.patterns()}); err != nil {
+	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: patterns}); err != nil {
 		return err
 	}
 	go func() {

@@ -42,12 +42,12 @@ func TestOnlyCapturesThatNeedItIntercept(t *testing.T) {
 		"custom_headers": {o: options.Options{URL: "https://example.com/", CustomHeaders: map[string]string{"X-A": "b"}}, want: true},
 		"a block list":   {o: options.Options{URL: "https://example.com/"}, b: &blocker{}, want: true},
 	} {
-		ic := newInterceptor(&c.o, c.b)
-		if ic.needed() != c.want {
-			t.Errorf("%s: needed %v, want %v", name, ic.needed(), c.want)
+		ps := newInterceptor(&c.o, c.b).patterns()
+		if (ps != nil) != c.want {
+			t.Errorf("%s: intercepts %v, want %v", name, ps != nil, c.want)
 		}
 		// Where it is on, the refused schemes ride along.
-		if ps := ic.patterns(); c.want && (len(ps) <= len(refusedSchemes) || ps[0].URLPattern != refusedSchemes[0]+"*") {
+		if c.want && (len(ps) <= len(refusedSchemes) || ps[0].URLPattern != refusedSchemes[0]+"*") {
 			t.Errorf("%s: patterns %v", name, ps)
 		}
 	}
