@@ -60,6 +60,7 @@ func main() {
 	onlyLevers := flag.Bool("only-levers", false, "measure only the levers on the heavy pages")
 	leverNames := flag.String("levers", "", "with -only-levers: only the levers whose names contain this (the baseline always runs)")
 	onlyEncoding := flag.Bool("only-encoding", false, "measure only the encoding levers on a tall heavy page")
+	c4Turns := flag.Int("c4-turns", 8, "rounds of the c=4 CPU measure in turns in every workload (8 resolve 5%)")
 	onlyC4 := flag.Int("only-c4", 0, "measure only the c=4 CPU of the isolated floor and the service, in this many turns each, on -workload (many by default)")
 	ab := flag.String("ab", "", "measure only the service against this other build of it (before/after), on the heavy pages")
 	extra := flag.String("options", "", `capture options for every capture of the service, as JSON (an A/B: '{"wait_for_network":"mostly_idle"}')`)
@@ -153,33 +154,14 @@ func main() {
 		"only ratios from this one run count: this machine drifts by up to 2x between days\n\n",
 		cpuModel(), runtime.NumCPU(), chromeVersion(chrome))
 
-	// The floor's Chrome stays up beside the service so that the two can be
-	// measured in turns: the machine drifts by ±10% within the hour, and a
-	// ratio is only sound between figures taken in the same minutes. Its CPU
-	// is counted before the service starts, so none of the service's
-	// processes are in it.
+	// The floors' Chromes stay up beside the service so that the three can
+	// be measured in turns: the machine drifts by ±10% within the hour, and
+	// a ratio is only sound between figures taken in the same minutes. Each
+	// one's CPU is its own process tree's, so none is in another's.
 	fl := startFloor(chrome, pages+"/page", false)
 	defer fl.stop()
 	iso := startFloor(chrome, pages+"/page", true)
 	defer iso.stop()
-	for i := range workloads {
-		w := &workloads[i]
-		next := w.next()
-		log.Printf("floor (%s): plain chromedp, one reused tab, %d captures back to back...", w.name, *runs)
-		c0 := snapCPU(fl.pid)
-		w.floor = series("floor", *runs, 0, func() error { return fl.one(next()) })
-		w.floorCPU = c0.per(snapCPU(fl.pid), *runs)
-		log.Printf("isolated floor (%s): plain chromedp, a new context and tab each, %d captures back to back...", w.name, *runs)
-		c0 = snapCPU(iso.pid)
-		w.isoFloor = series("isolated floor", *runs, 0, func() error { return iso.one(next()) })
-		time.Sleep(time.Second) // the last disposal, counted
-		w.isoCPU = c0.per(snapCPU(iso.pid), *runs)
-		// What four at once cost Chrome by itself: the service's c=4 is
-		// set against this too, so that the ratio compares like with like.
-		log.Printf("isolated floor (%s): c=4...", w.name)
-		w.isoC4 = throughput(4, 4**perLevel, iso.pid, func() error { return iso.one(next()) })
-	}
-
 	log.Print("service: cold start...")
 	svc := startService(*bin, chrome, pages, sites)
 	defer svc.stop()
@@ -187,22 +169,25 @@ func main() {
 	for i := range workloads {
 		w := &workloads[i]
 		next := w.next()
-		one := func() error { return svc.capture(next()) }
-		log.Printf("service (%s): %d captures back to back...", w.name, *runs)
-		for range 3 {
-			one() // warm-up
+		floor := &side{name: "floor", pid: fl.pid, one: func() error { return fl.one(next()) }}
+		isolated := &side{name: "isolated floor", pid: iso.pid, one: func() error { return iso.one(next()) }}
+		service := &side{name: "service", pid: svc.cmd.Process.Pid, one: func() error { return svc.capture(next()) }}
+		for _, s := range []*side{floor, isolated, service} {
+			for range 3 {
+				s.one() //nolint:errcheck // warm-up
+			}
 		}
-		c0 := snapCPU(svc.cmd.Process.Pid)
-		w.seq = series("service", *runs, 0, one)
-		// Disposal of the last tab runs after its response; wait for it so
-		// the CPU it costs is counted.
-		time.Sleep(time.Second)
-		w.seqCPU = c0.per(snapCPU(svc.cmd.Process.Pid), *runs)
-		log.Printf("floor (%s): %d captures back to back again, so that it brackets the service's...", w.name, *runs)
-		w.floor = append(w.floor, series("floor", *runs, 0, func() error { return fl.one(next()) })...)
+		// Back to back in three rounds, each started by another of the
+		// three: the target's "median of three interleaved rounds".
+		log.Printf("floors and service (%s): %d captures each back to back, in three rounds...", w.name, *runs)
+		per := *runs / 3
+		cpu := inRounds(3, per, []*side{floor, isolated, service}, func(s *side) {
+			s.times = append(s.times, series(s.name, per, 0, s.one)...)
+		})
+		w.floor, w.isoFloor, w.seq = floor.times, isolated.times, service.times
+		w.floorCPU, w.isoCPU, w.seqCPU = cpu[0], cpu[1], cpu[2]
 		log.Printf("floors and service (%s): %d captures each one at a time, %s apart, in turns...", w.name, *runs, *pause)
-		w.floorPaced, w.isoPaced, w.paced = inTurns(*runs, *pause, func() error { return fl.one(next()) },
-			func() error { return iso.one(next()) }, one)
+		w.floorPaced, w.isoPaced, w.paced = inTurns(*runs, *pause, floor.one, isolated.one, service.one)
 		if i == 0 {
 			time.Sleep(2 * time.Second)
 			idleMem = pss(svc.cmd.Process.Pid)
@@ -210,11 +195,15 @@ func main() {
 		log.Printf("service (%s): throughput...", w.name)
 		w.tput = map[int]rate{}
 		for _, c := range levels {
-			w.tput[c] = throughput(c, c**perLevel, svc.cmd.Process.Pid, one)
+			w.tput[c] = throughput(c, c**perLevel, svc.cmd.Process.Pid, service.one)
 		}
-		log.Printf("isolated floor and service (%s): c=4 in turns...", w.name)
-		w.isoTurns, w.svcTurns = c4InTurns(3, 2**perLevel, iso.pid, svc.cmd.Process.Pid,
-			func() error { return iso.one(next()) }, one)
+		// What four at once cost Chrome by itself, as a level like the
+		// service's above.
+		log.Printf("isolated floor (%s): c=4...", w.name)
+		w.isoC4 = throughput(4, 4**perLevel, iso.pid, isolated.one)
+		log.Printf("isolated floor and service (%s): c=4 in %d turns...", w.name, *c4Turns)
+		w.c4Turns = *c4Turns
+		w.isoTurns, w.svcTurns = c4InTurns(*c4Turns, 2**perLevel, isolated, service)
 		// The peak memory under the highest load, in a run of its own and
 		// untimed: reading every process's smaps_rollup five times a second
 		// walks their page tables under their mmap locks. Beside the timed
@@ -223,7 +212,7 @@ func main() {
 		log.Printf("service (%s): peak memory at c=%d...", w.name, levels[len(levels)-1])
 		var peak atomic.Int64
 		stopSampling := sample(svc.cmd.Process.Pid, &peak)
-		throughput(levels[len(levels)-1], *perLevel, svc.cmd.Process.Pid, one)
+		throughput(levels[len(levels)-1], *perLevel, svc.cmd.Process.Pid, service.one)
 		stopSampling()
 		w.peak = peak.Load()
 	}
@@ -265,6 +254,7 @@ type workload struct {
 	floorCPU, isoCPU, seqCPU    cpuUse
 	isoC4                       rate   // the isolated floor with four captures at once
 	isoTurns, svcTurns          cpuUse // both at c=4, in turns
+	c4Turns                     int
 	tput                        map[int]rate
 	peak                        int64 // PSS of the service and its Chrome at the highest level
 	peer                        peerResult
@@ -292,7 +282,7 @@ func (w workload) print(pause time.Duration) {
 	row := func(name string, d, floor []time.Duration) {
 		fmt.Printf("%-34s %9s %9s %9.2f\n", name, ms(median(d)), ms(p95(d)), float64(median(d))/float64(median(floor)))
 	}
-	header("per capture, back to back")
+	header("per capture, back to back, 3 turns")
 	row("floor: chromedp, one reused tab", w.floor, w.floor)
 	row("isolated floor: new context + tab", w.isoFloor, w.floor)
 	row("service over HTTP", w.seq, w.floor)
@@ -347,8 +337,8 @@ func (w workload) print(pause time.Duration) {
 	fmt.Printf("\n%-34s %9.2f", "service CPU at c=4 ÷ floor's", w.tput[4].cpu.total/w.floorCPU.total)
 	fmt.Printf("\n%-34s %9.2f", "service CPU at c=4 ÷ isolated's", w.tput[4].cpu.total/w.isoCPU.total)
 	fmt.Printf("\n%-34s %9.2f", "  ÷ isolated's at c=4", w.tput[4].cpu.total/w.isoC4.cpu.total)
-	fmt.Printf("\n%-34s %9.2f (%.0f ms against %.0f, c=4 in three turns each)", "  ÷ isolated's, both in turns",
-		w.svcTurns.total/w.isoTurns.total, w.svcTurns.total, w.isoTurns.total)
+	fmt.Printf("\n%-34s %9.2f (%.0f ms against %.0f, c=4 in %d turns each)", "  ÷ isolated's, both in turns",
+		w.svcTurns.total/w.isoTurns.total, w.svcTurns.total, w.isoTurns.total, w.c4Turns)
 	fmt.Printf("\n%-34s %9.2f captures/s (%d cores × 1000 ÷ service CPU at c=4)", "CPU ceiling of the service",
 		float64(runtime.NumCPU())*1000/w.tput[4].cpu.total, runtime.NumCPU())
 	// Where it goes, by kind of process: Go is the service (the benchmark
@@ -683,34 +673,48 @@ func (r rate) String() string {
 	return fmt.Sprintf("%.2f", r.perSecond)
 }
 
-// c4InTurns runs rounds of captures four at a time, the isolated floor's
-// and the service's in turns (each round the other goes first), and
-// returns each one's CPU per capture over them all: the c=4 CPU target's
-// ratio from the same minutes (the isolated floor's own c=4 runs minutes
-// before the service starts, and the machine drifts between).
-func c4InTurns(rounds, perRound, isoPID, svcPID int, iso, svc func() error) (isoCPU, svcCPU cpuUse) {
-	sides := []struct {
-		pid int
-		one func() error
-		sum *cpuUse
-	}{{isoPID, iso, &isoCPU}, {svcPID, svc, &svcCPU}}
-	for _, s := range sides {
-		s.sum.roles = map[string]float64{}
+// side is one subject of a measure in turns: the process tree its CPU is
+// counted in, one capture of it, and its captures' times where a measure
+// keeps them.
+type side struct {
+	name  string
+	pid   int
+	one   func() error
+	times []time.Duration
+}
+
+// inRounds runs turn for each side in rounds, each round started by the
+// next side (so none is always measured right after another's disposal),
+// and returns each side's CPU per capture over every round, perTurn
+// captures a turn, its last tabs' disposal counted.
+func inRounds(rounds, perTurn int, sides []*side, turn func(*side)) []cpuUse {
+	cpu := make([]cpuUse, len(sides))
+	for i := range cpu {
+		cpu[i].roles = map[string]float64{}
 	}
 	for r := range rounds {
 		for k := range sides {
-			s := sides[(k+r)%2]
-			c0 := snapCPU(s.pid)
-			throughput(4, perRound, s.pid, s.one)
-			time.Sleep(time.Second) // the last tabs' disposal, counted
-			u := c0.per(snapCPU(s.pid), perRound)
-			s.sum.total += u.total / float64(rounds)
+			i := (k + r) % len(sides)
+			c0 := snapCPU(sides[i].pid)
+			turn(sides[i])
+			time.Sleep(time.Second)
+			u := c0.per(snapCPU(sides[i].pid), perTurn)
+			cpu[i].total += u.total / float64(rounds)
 			for role, v := range u.roles {
-				s.sum.roles[role] += v / float64(rounds)
+				cpu[i].roles[role] += v / float64(rounds)
 			}
 		}
 	}
-	return isoCPU, svcCPU
+	return cpu
+}
+
+// c4InTurns runs rounds of captures four at a time, the isolated floor's
+// and the service's in turns, and returns each one's CPU per capture over
+// them all: the c=4 CPU target's ratio from the same minutes (levels
+// measured minutes apart move by ±10-30%, the machine drifting between).
+func c4InTurns(rounds, perRound int, iso, svc *side) (isoCPU, svcCPU cpuUse) {
+	cpu := inRounds(rounds, perRound, []*side{iso, svc}, func(s *side) { concurrently(4, perRound, s.one) })
+	return cpu[0], cpu[1]
 }
 
 // benchC4 is the c=4 CPU ratio in turns alone, in as many rounds as asked:
@@ -726,7 +730,8 @@ func benchC4(bin, chrome, pages string, sites []string, next func() string, roun
 		iso.one(next()) //nolint:errcheck // warm-up
 	}
 	log.Printf("isolated floor and service: c=4 in %d turns each of %d captures...", rounds, perRound)
-	isoCPU, svcCPU := c4InTurns(rounds, perRound, iso.pid, svc.cmd.Process.Pid, func() error { return iso.one(next()) }, one)
+	isoCPU, svcCPU := c4InTurns(rounds, perRound, &side{pid: iso.pid, one: func() error { return iso.one(next()) }},
+		&side{pid: svc.cmd.Process.Pid, one: one})
 	fmt.Printf("\nc=4 in %d turns of %d captures each: the service %.0f ms a capture, the isolated floor %.0f: %.3f×\n",
 		rounds, perRound, svcCPU.total, isoCPU.total, svcCPU.total/isoCPU.total)
 	fmt.Printf("%-34s", "CPU per capture by process (ms)")
@@ -749,9 +754,16 @@ func byRole(name string, u cpuUse) {
 // throughput runs total captures with c workers and returns captures per
 // second; CPU is broken down for the process tree of root.
 func throughput(c, total, root int, one func() error) rate {
+	start, c0 := time.Now(), snapCPU(root)
+	errs := concurrently(c, total, one)
+	return rate{perSecond: float64(total) / time.Since(start).Seconds(), errors: errs,
+		cpu: c0.per(snapCPU(root), total)}
+}
+
+// concurrently runs total captures, c at a time, and counts the failures.
+func concurrently(c, total int, one func() error) int64 {
 	var next, errs atomic.Int64
 	var wg sync.WaitGroup
-	start, c0 := time.Now(), snapCPU(root)
 	for range c {
 		wg.Go(func() {
 			for next.Add(1) <= int64(total) {
@@ -762,8 +774,7 @@ func throughput(c, total, root int, one func() error) rate {
 		})
 	}
 	wg.Wait()
-	return rate{perSecond: float64(total) / time.Since(start).Seconds(), errors: errs.Load(),
-		cpu: c0.per(snapCPU(root), total)}
+	return errs.Load()
 }
 
 // --- the peer ---
