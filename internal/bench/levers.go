@@ -39,6 +39,9 @@ type lever struct {
 	// hardened starts Chrome with the service's own flags (a session of the
 	// guard as the browser's proxy), captures guarded as the service's.
 	hardened bool
+	// domainsOff turns off the DOM and CSS domains chromedp enables on
+	// every tab (the events they send, the agents' own bookkeeping).
+	domainsOff bool
 }
 
 // featuresOff are Chrome features a capture never uses.
@@ -56,6 +59,7 @@ var levers = []lever{
 	{name: "+ the service's Fetch patterns", intercept: true},
 	{name: "+ the service's network-idle wait", waits: true},
 	{name: "+ the service's flags, guarded", guarded: true, hardened: true},
+	{name: "chromedp's DOM and CSS domains off", domainsOff: true},
 }
 
 type leverRow struct {
@@ -87,6 +91,11 @@ func (r *leverRow) one(url string) ([]byte, error) {
 		return chromedp.NewContext(r.browser, chromedp.WithNewBrowserContext(opts...))
 	}
 	return inNewTab(open, func(ctx context.Context) ([]byte, error) {
+		if r.domainsOff {
+			if err := domainsOff(ctx); err != nil {
+				return nil, err
+			}
+		}
 		if r.intercept {
 			if err := interceptAsTheService(ctx); err != nil {
 				return nil, err

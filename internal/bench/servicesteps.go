@@ -5,6 +5,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/css"
+	"github.com/chromedp/cdproto/dom"
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
@@ -109,4 +112,14 @@ func shootAsTheServiceWaits(ctx context.Context, url string, fast bool) (b []byt
 	n.waitFor(limit, func() bool { return len(n.open) == 0 && time.Since(n.last) >= 500*time.Millisecond })
 	b, err = shot(ctx, png, nil)
 	return b, true, err
+}
+
+// domainsOff disables the CSS and DOM domains chromedp enabled on the tab
+// (CSS first: it stands on DOM).
+func domainsOff(ctx context.Context) error {
+	if _, err := chromedp.Call(ctx, css.Disable, cdp.Empty{}); err != nil {
+		return err
+	}
+	_, err := chromedp.Call(ctx, dom.Disable, cdp.Empty{})
+	return err
 }
