@@ -172,11 +172,7 @@ func main() {
 		floor := &side{name: "floor", pid: fl.pid, one: func() error { return fl.one(next()) }}
 		isolated := &side{name: "isolated floor", pid: iso.pid, one: func() error { return iso.one(next()) }}
 		service := &side{name: "service", pid: svc.cmd.Process.Pid, one: func() error { return svc.capture(next()) }}
-		for _, s := range []*side{floor, isolated, service} {
-			for range 3 {
-				s.one() //nolint:errcheck // warm-up
-			}
-		}
+		warm(floor, isolated, service)
 		// Back to back in three rounds, each started by another of the
 		// three: the target's "median of three interleaved rounds".
 		log.Printf("floors and service (%s): %d captures each back to back, in three rounds...", w.name, *runs)
@@ -343,10 +339,8 @@ func (w workload) print(pause time.Duration) {
 		float64(runtime.NumCPU())*1000/w.tput[4].cpu.total, runtime.NumCPU())
 	// Where it goes, by kind of process: Go is the service (the benchmark
 	// itself for the floor), rest is what no process of theirs spent.
-	fmt.Printf("\n\n%-34s", "CPU per capture by process (ms)")
-	for _, r := range roles {
-		fmt.Printf(" %9s", r)
-	}
+	fmt.Print("\n\n")
+	byRoleHeader()
 	byRole("floor", w.floorCPU)
 	byRole("isolated floor", w.isoCPU)
 	byRole("isolated floor, c=4", w.isoC4.cpu)
@@ -724,23 +718,34 @@ func benchC4(bin, chrome, pages string, sites []string, next func() string, roun
 	defer iso.stop()
 	svc := startService(bin, chrome, pages, sites)
 	defer svc.stop()
-	one := func() error { return svc.capture(next()) }
-	for range 3 {
-		one()           //nolint:errcheck // warm-up
-		iso.one(next()) //nolint:errcheck // warm-up
-	}
+	isolated := &side{name: "isolated floor", pid: iso.pid, one: func() error { return iso.one(next()) }}
+	service := &side{name: "service", pid: svc.cmd.Process.Pid, one: func() error { return svc.capture(next()) }}
+	warm(isolated, service)
 	log.Printf("isolated floor and service: c=4 in %d turns each of %d captures...", rounds, perRound)
-	isoCPU, svcCPU := c4InTurns(rounds, perRound, &side{pid: iso.pid, one: func() error { return iso.one(next()) }},
-		&side{pid: svc.cmd.Process.Pid, one: one})
+	isoCPU, svcCPU := c4InTurns(rounds, perRound, isolated, service)
 	fmt.Printf("\nc=4 in %d turns of %d captures each: the service %.0f ms a capture, the isolated floor %.0f: %.3f×\n",
 		rounds, perRound, svcCPU.total, isoCPU.total, svcCPU.total/isoCPU.total)
+	byRoleHeader()
+	byRole("isolated floor", isoCPU)
+	byRole("service", svcCPU)
+	fmt.Println()
+}
+
+// warm takes three unmeasured captures of each side.
+func warm(sides ...*side) {
+	for _, s := range sides {
+		for range 3 {
+			s.one() //nolint:errcheck // warm-up
+		}
+	}
+}
+
+// byRoleHeader prints the head of the table byRole's rows make.
+func byRoleHeader() {
 	fmt.Printf("%-34s", "CPU per capture by process (ms)")
 	for _, r := range roles {
 		fmt.Printf(" %9s", r)
 	}
-	byRole("isolated floor", isoCPU)
-	byRole("service", svcCPU)
-	fmt.Println()
 }
 
 // byRole prints a row of CPU per capture by kind of process.
